@@ -1,0 +1,47 @@
+"""The one place that imports TensorFlow.
+
+tfmot only works with Keras 2 (`tf_keras`), and the switch must be set before TensorFlow is
+first imported anywhere in the process, so every module gets TensorFlow from here.
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+
+def tf() -> ModuleType:
+    """Return the `tensorflow` module with legacy Keras selected and its logging quietened."""
+    import tensorflow
+
+    tensorflow.get_logger().setLevel("ERROR")
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    return tensorflow
+
+
+def keras() -> ModuleType:
+    """Return `tf_keras` (Keras 2), the only Keras that tfmot accepts."""
+    tf()
+    import tf_keras
+
+    return tf_keras
+
+
+def tfmot() -> ModuleType:
+    """Return `tensorflow_model_optimization`, imported after the Keras switch."""
+    tf()
+    import tensorflow_model_optimization
+
+    return tensorflow_model_optimization
+
+
+def seed_everything(seed: int) -> None:
+    """Make training repeatable: Python, NumPy and TensorFlow seeds plus deterministic ops."""
+    tensorflow = tf()
+    keras().utils.set_random_seed(seed)
+    tensorflow.config.experimental.enable_op_determinism()
