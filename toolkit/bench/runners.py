@@ -1,0 +1,133 @@
+"""Runtimes behind one interface, so LiteRT and ONNX Runtime rows are measured the same way.
+
+A runner owns the (de)quantization of integer I/O: callers always pass float inputs scaled as
+in training and get float scores back, so accuracy is comparable across precisions.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from toolkit.errors import EdgesmithError
+
+EVAL_CHUNK = 256
+
+
+class Runner(Protocol):
+    """What the harness needs: load once, set an input, invoke, read scores."""
+
+    batch_dynamic: bool
+
+    def set_input(self, x: np.ndarray) -> None: ...
+
+    def invoke(self) -> None: ...
+
+    def output(self) -> np.ndarray: ...
+
+
+def open_runner(path: Path, threads: int = 1) -> Runner:
+    """Pick the runtime by file type."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgesmithError(f"model file {path} does not exist", "check the path")
+    if path.suffix == ".tflite":
+        return LiteRTRunner(path, threads)
+    if path.suffix == ".onnx":
+        return OnnxRuntimeRunner(path, threads)
+    raise EdgesmithError(f"{path} is neither .tflite nor .onnx", "pass a TFLite or ONNX model file")
+
+
+def predict(runner: Runner, x: np.ndarray) -> np.ndarray:
+    """Scores for every sample: in chunks where the batch is dynamic, one by one otherwise."""
+    step = EVAL_CHUNK if runner.batch_dynamic else 1
+    outputs = []
+    for start in range(0, len(x), step):
+        runner.set_input(x[start : start + step])
+        runner.invoke()
+        outputs.append(runner.output())
+    return np.concatenate(outputs)
+
+
+class LiteRTRunner:
+    """LiteRT interpreter (XNNPACK on by default), the runtime shipped on Android and Linux."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise EdgesmithError(f"{path} is not a loadable TFLite model ({first})", "re-export the .tflite file") from None
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self.batch_dynamic = int(self._input["shape_signature"][0]) == -1
+        self._batch = int(self._input["shape"][0])
+
+    def set_input(self, x: np.ndarray) -> None:
+        if len(x) != self._batch:
+            if not self.batch_dynamic:
+                raise EdgesmithError(f"this model's batch is fixed to {self._batch}", "feed one sample at a time")
+            self.interpreter.resize_tensor_input(self._input["index"], [len(x), *self._input["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self._batch = len(x)
+        self.interpreter.set_tensor(self._input["index"], _quantize(x, self._input))
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def output(self) -> np.ndarray:
+        return _dequantize(self.interpreter.get_tensor(self._output["index"]), self._output)
+
+
+class OnnxRuntimeRunner:
+    """ONNX Runtime CPU provider with the same thread setting as LiteRT."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        from toolkit.convert.onnx import load_checked
+
+        load_checked(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        model_input = self.session.get_inputs()[0]
+        self._input_name = model_input.name
+        self._output_name = self.session.get_outputs()[0].name
+        self.batch_dynamic = not isinstance(model_input.shape[0], int)
+        self._feed: dict[str, np.ndarray] = {}
+        self._result: np.ndarray | None = None
+
+    def set_input(self, x: np.ndarray) -> None:
+        self._feed = {self._input_name: np.ascontiguousarray(x, dtype=np.float32)}
+
+    def invoke(self) -> None:
+        self._result = self.session.run([self._output_name], self._feed)[0]
+
+    def output(self) -> np.ndarray:
+        assert self._result is not None, "invoke() before output()"
+        return self._result
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float input → the model's input dtype using its scale/zero-point (identity for float)."""
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        return x.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    if np.issubdtype(y.dtype, np.floating):
+        return y.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)

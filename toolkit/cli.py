@@ -1,0 +1,121 @@
+"""`edgesmith` command line: run, check, bench, report, select, targets.
+
+`run` options are generated from the Experiment dataclass, so every option is also a key of
+the TOML experiment file and the two can never drift apart.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from toolkit.config import Experiment, from_dict, load_experiment
+from toolkit.errors import EdgesmithError
+
+LIST_FIELDS = ("precisions", "targets")
+HELP = {
+    "name": "run folder name (default: DATASET-MODEL)",
+    "dataset": "digits (embedded, default), fashion-mnist, mnist or npz",
+    "data": "folder with IDX files, or the .npz file",
+    "model": "zoo model (mlp, cnn, dscnn) or a Keras model file (.keras, .h5, SavedModel folder)",
+    "precisions": "comma-separated precisions for the full model: fp32,fp16,dynamic,int8",
+    "targets": "comma-separated target profiles (see `edgesmith targets`)",
+    "variants": "a compression chain, e.g. 'prune:0.8,qat' (repeatable; replaces the defaults)",
+    "force": "rebuild every stage instead of reusing cached ones",
+    "allow_unsafe": "allow loading model files that contain code (Lambda layers)",
+}
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return args.handler(args)
+    except EdgesmithError as error:
+        if args.debug:
+            raise
+        print(f"edgesmith: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgesmith: interrupted — finished stages are kept; run the same command to resume", file=sys.stderr)
+        return 130
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgesmith", description="Compress, convert, check and benchmark Keras models for edge targets.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train/load, compress, convert, check and benchmark")
+    run.add_argument("experiment", nargs="?", type=Path, help="optional TOML experiment file")
+    _add_experiment_options(run)
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="will this model file run on a target?")
+    check.add_argument("model", type=Path)
+    check.add_argument("--target", required=True)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(handler=_check)
+
+    targets = commands.add_parser("targets", help="list target profiles")
+    targets.set_defaults(handler=_targets)
+    return parser
+
+def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
+    for field in dataclasses.fields(Experiment):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = HELP.get(field.name, f"default: {field.default!r}")
+        if field.name == "variants":
+            parser.add_argument("--variant", dest="variants", action="append", default=argparse.SUPPRESS, help=HELP["variants"])
+            parser.add_argument("--no-variants", dest="variants", action="store_const", const=[], default=argparse.SUPPRESS, help="benchmark the full model only")
+        elif isinstance(field.default, bool):
+            parser.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help_text)
+        elif field.name in LIST_FIELDS:
+            parser.add_argument(flag, type=_comma_list, default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(flag, type=type(field.default), default=argparse.SUPPRESS, help=help_text)
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+def _experiment(args: argparse.Namespace) -> Experiment:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Experiment) if hasattr(args, f.name)}
+    if "variants" in overrides:
+        overrides["variants"] = [_comma_list(chain) for chain in overrides["variants"]]
+    if args.experiment is not None:
+        return load_experiment(args.experiment, overrides)
+    return from_dict(overrides, source="command line")
+
+def _run(args: argparse.Namespace) -> int:
+    from toolkit.pipeline import run
+
+    run(_experiment(args))
+    return 0
+
+def _check(args: argparse.Namespace) -> int:
+    from toolkit.check import check_artifact
+    from toolkit.targets import load_target
+
+    if not args.model.exists():
+        raise EdgesmithError(f"model file {args.model} does not exist", "check the path")
+    report = check_artifact(args.model, load_target(args.target))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_text())
+    return 0 if report.compatible else 1
+
+def _targets(args: argparse.Namespace) -> int:
+    from toolkit.check import format_target_list
+    from toolkit.targets import list_targets
+
+    print(format_target_list(list_targets()))
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())
+

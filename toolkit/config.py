@@ -1,0 +1,187 @@
+"""The experiment: every option of `edgesmith run`, from the CLI or a TOML file.
+
+One frozen dataclass is the single source of truth; the CLI builds the same dict a TOML file
+would, so both paths share validation and every mistake gets a message with the fix.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from toolkit.errors import EdgesmithError
+
+DATASETS = ("digits", "fashion-mnist", "mnist", "npz")
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+DEFAULT_TARGETS = ("cpu", "gpu", "edgetpu", "onnx-cpu")
+DEFAULT_VARIANTS: tuple[tuple[str, ...], ...] = (
+    ("prune:0.8", "qat"),
+    ("qat",),
+    ("distill",),
+    ("scratch",),
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One compression chain (ordered pass steps) and the precisions it is exported to."""
+
+    chain: tuple[str, ...]
+    precisions: tuple[str, ...] = PRECISIONS
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything one run needs; defaults give a full, quick run on the embedded digits data."""
+
+    name: str = ""
+    dataset: str = "digits"
+    data: str = ""
+    model: str = "mlp"
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    patience: int = 4
+    seed: int = 0
+    finetune_epochs: int = 4
+    precisions: tuple[str, ...] = PRECISIONS
+    variants: tuple[Variant, ...] = tuple(Variant(chain) for chain in DEFAULT_VARIANTS)
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    calibration_samples: int = 256
+    bench_runs: int = 300
+    bench_threads: int = 1
+    bench_batch: int = 32
+    opset: int = 17
+    output: str = "runs"
+    force: bool = False
+    allow_unsafe: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("dataset", self.dataset, DATASETS)
+        for precision in self.precisions:
+            _check_choice("precisions", precision, PRECISIONS)
+        for variant in self.variants:
+            for precision in variant.precisions:
+                _check_choice("variants.precisions", precision, PRECISIONS)
+        _check_positive("epochs", self.epochs)
+        _check_positive("batch_size", self.batch_size)
+        _check_positive("finetune_epochs", self.finetune_epochs)
+        _check_positive("patience", self.patience)
+        _check_positive("calibration_samples", self.calibration_samples)
+        _check_positive("bench_runs", self.bench_runs)
+        _check_positive("bench_threads", self.bench_threads)
+        _check_positive("bench_batch", self.bench_batch)
+        if not 0 < self.learning_rate < 1:
+            raise EdgesmithError(
+                f"learning_rate {self.learning_rate} is out of range",
+                "use a small positive number such as 0.001",
+            )
+        if not 13 <= self.opset <= 18:
+            raise EdgesmithError(f"opset {self.opset} is not supported", "use an ONNX opset from 13 to 18")
+        if self.dataset == "npz" and not self.data:
+            raise EdgesmithError("dataset 'npz' needs a file", "pass --data FILE.npz")
+        if not self.targets:
+            raise EdgesmithError("no targets given", "list at least one target, e.g. targets = [\"cpu\"]")
+
+    @property
+    def run_name(self) -> str:
+        """The run folder's name: explicit, or dataset-model so runs do not collide."""
+        return self.name or f"{self.dataset}-{Path(self.model).stem}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain JSON-able data (stored in the run's manifest)."""
+        data = dataclasses.asdict(self)
+        data["variants"] = [
+            {"chain": list(v.chain), "precisions": list(v.precisions)} for v in self.variants
+        ]
+        return data
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
+_TUPLE_OF_STR = ("precisions", "targets")
+
+
+def from_dict(raw: Mapping[str, Any], source: str = "experiment") -> Experiment:
+    """Build an Experiment, rejecting unknown keys (with a did-you-mean) and wrong types."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _FIELDS:
+            guess = difflib.get_close_matches(key, list(_FIELDS), n=1)
+            hint = f"did you mean '{guess[0]}'?" if guess else f"known keys: {', '.join(_FIELDS)}"
+            raise EdgesmithError(f"{source}: unknown key '{key}'", hint)
+        values[key] = _coerce(key, value, source)
+    return Experiment(**values)
+
+
+def load_experiment(path: Path, overrides: Mapping[str, Any] | None = None) -> Experiment:
+    """Read a TOML experiment file; CLI options given explicitly override its values."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgesmithError(f"experiment file {path} does not exist", "check the path")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise EdgesmithError(f"{path} is not valid TOML ({exc})", "fix the syntax at that line") from None
+    raw.update(overrides or {})
+    return from_dict(raw, source=str(path))
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Check one value's type against the dataclass field and convert lists to tuples."""
+    if key == "variants":
+        return _variants(value, source)
+    default = _FIELDS[key].default
+    if key in _TUPLE_OF_STR:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise EdgesmithError(f"{source}: '{key}' must be a list of strings", f"e.g. {key} = {list(default)!r}")
+        return tuple(value)
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not expected:
+        raise EdgesmithError(
+            f"{source}: '{key}' must be {expected.__name__}, got {type(value).__name__} {value!r}",
+            f"e.g. {key} = {default!r}",
+        )
+    return value
+
+
+def _variants(value: Any, source: str) -> tuple[Variant, ...]:
+    """Variants are chains: a list of step strings, or a table {chain = [...], precisions = [...]}."""
+    if not isinstance(value, (list, tuple)):
+        raise EdgesmithError(f"{source}: 'variants' must be a list of chains", 'e.g. variants = [["prune:0.8", "qat"]]')
+    variants = []
+    for item in value:
+        if isinstance(item, str):
+            item = [item]
+        if isinstance(item, Mapping):
+            unknown = set(item) - {"chain", "precisions"}
+            if unknown or "chain" not in item:
+                raise EdgesmithError(
+                    f"{source}: a variant table needs 'chain' and may have 'precisions' (got {sorted(item)})",
+                    'e.g. {chain = ["qat"], precisions = ["int8"]}',
+                )
+            chain, precisions = item["chain"], item.get("precisions", list(PRECISIONS))
+        else:
+            chain, precisions = item, list(PRECISIONS)
+        if not all(isinstance(step, str) for step in chain):
+            raise EdgesmithError(f"{source}: variant {chain!r} must list steps as strings", 'e.g. ["prune:0.5", "qat"]')
+        variants.append(Variant(tuple(chain), tuple(precisions)))
+    return tuple(variants)
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        guess = difflib.get_close_matches(value, choices, n=1)
+        hint = f"did you mean '{guess[0]}'?" if guess else f"choose one of {', '.join(choices)}"
+        raise EdgesmithError(f"unknown {key} '{value}'", hint)
+
+
+def _check_positive(key: str, value: int) -> None:
+    if value <= 0:
+        raise EdgesmithError(f"{key} must be at least 1 (got {value})", f"set {key} to a positive number")

@@ -1,0 +1,86 @@
+"""Keras → TFLite with the four post-training precisions.
+
+fp32 is the reference; fp16 halves weights for the GPU delegate; dynamic-range quantizes
+weights only (no calibration); int8 quantizes weights and activations from a calibration
+sample and makes the I/O integer, which is what NPUs and the Edge TPU require.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit._tf import tf
+from toolkit.errors import EdgesmithError
+from toolkit.files import write_bytes
+
+INT8_IO_DTYPES = ("int8", "uint8")
+
+
+def convert(
+    model: Any,
+    precision: str,
+    calibration_x: np.ndarray | None = None,
+    int8_io_dtype: str = "int8",
+    fixed_batch: bool = False,
+) -> bytes:
+    """Return the TFLite flatbuffer of `model` at `precision`.
+
+    `fixed_batch` pins the batch dimension to 1 (Edge TPU and most NPUs need static shapes);
+    otherwise the batch stays dynamic so the benchmark can also measure throughput.
+    """
+    tensorflow = tf()
+    converter = _converter(model, fixed_batch)
+    if precision == "fp16":
+        converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tensorflow.float16]
+    elif precision == "dynamic":
+        converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        if calibration_x is None or len(calibration_x) == 0:
+            raise EdgesmithError("int8 conversion needs calibration samples", "provide a non-empty training split")
+        if int8_io_dtype not in INT8_IO_DTYPES:
+            raise EdgesmithError(f"int8 I/O type '{int8_io_dtype}' is not supported", "use int8 or uint8")
+        converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(calibration_x)
+        converter.target_spec.supported_ops = [tensorflow.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = getattr(tensorflow, int8_io_dtype)
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    elif precision != "fp32":
+        raise EdgesmithError(f"unknown precision '{precision}'", "use fp32, fp16, dynamic or int8")
+    try:
+        return converter.convert()
+    except Exception as exc:  # noqa: BLE001 - converter errors are long MLIR dumps; keep the first line
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise EdgesmithError(
+            f"TFLite {precision} conversion of '{model.name}' failed: {first}",
+            "check the model uses TFLite builtin ops, or drop this precision",
+        ) from None
+
+
+def convert_to_file(model: Any, path: Path, precision: str, **options: Any) -> Path:
+    """Convert and write atomically; returns the path."""
+    write_bytes(path, convert(model, precision, **options))
+    return path
+
+
+def _converter(model: Any, fixed_batch: bool) -> Any:
+    tensorflow = tf()
+    if not fixed_batch:
+        return tensorflow.lite.TFLiteConverter.from_keras_model(model)
+    spec = tensorflow.TensorSpec((1, *model.input_shape[1:]), tensorflow.float32, name="input")
+    function = tensorflow.function(lambda x: model(x, training=False), input_signature=[spec])
+    concrete = function.get_concrete_function()
+    return tensorflow.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
+def _representative(calibration_x: np.ndarray):
+    """Feed calibration samples one at a time, as the converter expects."""
+
+    def generate():
+        for sample in calibration_x:
+            yield [sample[None, ...].astype(np.float32)]
+
+    return generate

@@ -1,0 +1,161 @@
+"""Datasets with a deterministic split and recorded preprocessing.
+
+The same scaling is applied to training, calibration and benchmark inputs, and is stored in
+the run so a deployed model can be fed exactly what it was calibrated on.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.data_files import read_idx_pair, read_npz
+from toolkit.errors import EdgesmithError
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+VALIDATION_FRACTION = 0.1
+DIGITS_TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train/validation/test splits, already scaled, plus what is needed to reproduce them."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    scale: float
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def preprocessing(self) -> dict[str, object]:
+        """How raw values become model inputs: x * scale, as float32."""
+        return {"scale": self.scale, "dtype": "float32"}
+
+    def fingerprint(self) -> str:
+        """Hash of every split's bytes: a cache key and the manifest's record of the data."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
+
+    def calibration_sample(self, count: int, seed: int) -> np.ndarray:
+        """A fixed random sample of the training split for int8 calibration."""
+        if len(self.x_train) < min(count, 10):
+            raise EdgesmithError(
+                f"only {len(self.x_train)} training samples, too few to calibrate int8",
+                "provide at least 10 training samples",
+            )
+        rng = np.random.default_rng(seed)
+        index = rng.choice(len(self.x_train), size=min(count, len(self.x_train)), replace=False)
+        return self.x_train[np.sort(index)]
+
+
+def load_dataset(name: str, data: str = "", seed: int = 0) -> Dataset:
+    """Load a dataset by name; `data` is a directory (IDX) or a file (npz)."""
+    if name == "digits":
+        x, y = _digits()
+        x_rest, y_rest, x_test, y_test = _split(x, y, DIGITS_TEST_FRACTION, seed + 1)
+        return _finish(name, x_rest, y_rest, x_test, y_test, scale=1 / 16, seed=seed)
+    if name in ("fashion-mnist", "mnist"):
+        folder = _idx_folder(name, data)
+        x_train, y_train = read_idx_pair(folder, "train")
+        x_test, y_test = read_idx_pair(folder, "t10k")
+        return _finish(name, x_train[..., None], y_train, x_test[..., None], y_test, scale=1 / 255, seed=seed)
+    if name == "npz":
+        arrays = read_npz(Path(data))
+        scale = 1 / 255 if arrays["x_train"].dtype == np.uint8 else 1.0
+        return _finish(name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale, seed)
+    raise EdgesmithError(f"unknown dataset '{name}'", "choose digits, fashion-mnist, mnist or npz")
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32)[..., None], bunch.target.astype(np.int64)
+
+
+def _idx_folder(name: str, data: str) -> Path:
+    if data:
+        folder = Path(data)
+    elif name == "fashion-mnist":
+        folder = FASHION_MNIST_DIR
+    else:
+        raise EdgesmithError(
+            "the mnist dataset needs its IDX files",
+            "pass --data DIR with train-images-idx3-ubyte[.gz] and the other three MNIST files",
+        )
+    if not folder.is_dir():
+        fix = (
+            "install Debian's package: apt-get install dataset-fashion-mnist, or pass --data DIR"
+            if name == "fashion-mnist" and not data
+            else "pass --data DIR pointing at the folder with the four IDX files"
+        )
+        raise EdgesmithError(f"{name} folder {folder} does not exist", fix)
+    return folder
+
+
+def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """Shuffle with `seed` and cut off `fraction` as the second part (deterministic)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = len(x) - max(1, int(round(len(x) * fraction)))
+    first, second = order[:cut], order[cut:]
+    return x[first], y[first], x[second], y[second]
+
+
+def _finish(name, x_train, y_train, x_test, y_test, scale: float, seed: int) -> Dataset:
+    """Validate, scale to float32, and carve the validation split out of training."""
+    _validate(name, x_train, y_train, "train")
+    _validate(name, x_test, y_test, "test")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise EdgesmithError(
+            f"{name}: train samples have shape {x_train.shape[1:]} but test samples {x_test.shape[1:]}",
+            "give both splits the same sample shape",
+        )
+    labels = np.concatenate([y_train, y_test]).astype(np.int64)
+    num_classes = int(labels.max()) + 1
+    if num_classes < 2:
+        raise EdgesmithError(f"{name}: labels hold a single class", "provide labels of at least two classes")
+    x_train = x_train.astype(np.float32) * np.float32(scale)
+    x_test = x_test.astype(np.float32) * np.float32(scale)
+    x_fit, y_fit, x_val, y_val = _split(x_train, y_train.astype(np.int64), VALIDATION_FRACTION, seed)
+    return Dataset(name, x_fit, y_fit, x_val, y_val, x_test, y_test.astype(np.int64), num_classes, scale)
+
+
+def _validate(name: str, x: np.ndarray, y: np.ndarray, split: str) -> None:
+    """Reject data a model cannot be trained or measured on, saying what is wrong."""
+    if len(x) == 0:
+        raise EdgesmithError(f"{name}: the {split} split has no samples", "provide a non-empty x_" + split)
+    if len(x) != len(y):
+        raise EdgesmithError(
+            f"{name}: x_{split} has {len(x)} samples but y_{split} has {len(y)} labels",
+            "give every sample exactly one label",
+        )
+    if x.ndim not in (2, 3, 4):
+        raise EdgesmithError(
+            f"{name}: x_{split} has shape {x.shape}",
+            "use (n, features), (n, height, width) or (n, height, width, channels)",
+        )
+    if y.ndim != 1:
+        raise EdgesmithError(f"{name}: y_{split} has shape {y.shape}", "labels must be a 1-D array of class ids")
+    if not np.issubdtype(x.dtype, np.number):
+        raise EdgesmithError(f"{name}: x_{split} has dtype {x.dtype}", "store samples as numbers")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise EdgesmithError(f"{name}: x_{split} contains NaN or inf values", "clean or drop those samples")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise EdgesmithError(
+            f"{name}: y_{split} labels must be integer class ids from 0 (got dtype {y.dtype}, min {y.min()})",
+            "encode labels as 0..K-1",
+        )

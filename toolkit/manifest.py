@@ -1,0 +1,61 @@
+"""manifest.json: what produced this run, so its numbers can be reproduced or questioned."""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = (
+    "edgesmith", "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
+    "onnxruntime", "ai-edge-litert", "numpy", "scikit-learn",
+)
+
+
+def build_manifest(state: Any) -> dict[str, Any]:
+    return {
+        "config": state.experiment.to_dict(),
+        "dataset": {
+            "name": state.data.name,
+            "fingerprint": state.data.fingerprint(),
+            "preprocessing": state.data.preprocessing,
+            "splits": {
+                "train": len(state.data.x_train),
+                "validation": len(state.data.x_val),
+                "test": len(state.data.x_test),
+            },
+        },
+        "artifacts": {record["path"]: record["sha256"] for record in state.records},
+        "libraries": library_versions(),
+        "machine": machine(),
+    }
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"

@@ -1,0 +1,65 @@
+"""Loading and saving Keras model files safely.
+
+A model file can carry code (Lambda layers, custom objects); we never run it unless the user
+explicitly allows it, and every way a file can be wrong maps to one clear message.
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from toolkit._tf import keras
+from toolkit.errors import EdgesmithError
+from toolkit.files import atomic_path
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def load_user_model(path: Path, allow_unsafe: bool = False) -> Any:
+    """Load .keras, .h5 or a SavedModel directory as a tf_keras model, uncompiled."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgesmithError(f"model file {path} does not exist", "check the path passed to --model")
+    if path.is_file() and path.suffix not in KERAS_SUFFIXES:
+        raise EdgesmithError(
+            f"{path} is not a Keras model file (expected {', '.join(KERAS_SUFFIXES)} or a SavedModel folder)",
+            "export the model with model.save('model.keras')",
+        )
+    if path.is_dir() and not (path / "saved_model.pb").is_file():
+        raise EdgesmithError(f"{path} is a folder without saved_model.pb", "pass a SavedModel folder or a .keras/.h5 file")
+    try:
+        model = keras().models.load_model(path, compile=False, safe_mode=not allow_unsafe)
+    except Exception as exc:  # noqa: BLE001 - every loader failure becomes one user-facing line
+        raise _explain_load_failure(path, exc) from None
+    if not isinstance(model, keras().Model):
+        raise EdgesmithError(
+            f"{path} loaded as {type(model).__name__}, not a Keras model",
+            "save a Keras model (model.save) rather than a bare tf.Module SavedModel",
+        )
+    return model
+
+
+def _explain_load_failure(path: Path, exc: Exception) -> EdgesmithError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
+        return EdgesmithError(
+            f"{path} contains a Lambda layer, which would run code stored in the file",
+            "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
+        )
+    if "Unknown layer" in str(exc) or "custom" in str(exc).lower():
+        return EdgesmithError(f"{path} uses a custom layer or object ({text[:120]})", "rebuild the model from standard Keras layers")
+    if isinstance(exc, (OSError, zipfile.BadZipFile, ValueError, EOFError)) or "truncated" in str(exc).lower():
+        return EdgesmithError(f"{path} is corrupt or truncated ({text[:120]})", "re-export the model file")
+    return EdgesmithError(f"{path} could not be loaded as a Keras model ({text[:120]})", "re-export it with model.save('model.keras')")
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Save a tf_keras model atomically (HDF5 keeps tfmot-stripped models loadable)."""
+    with atomic_path(path) as tmp:
+        model.save(tmp, include_optimizer=False)
+
+
+def load_saved(path: Path) -> Any:
+    """Reload a model this tool saved itself (trusted, so no safe-mode restrictions)."""
+    return keras().models.load_model(path, compile=False)

@@ -1,0 +1,82 @@
+"""Baseline zoo and loading a user's model file.
+
+Zoo models are tf_keras functional models ending in a separate softmax layer, so the logits
+(the layer before it) are available to distillation and every layer is one tfmot supports.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from toolkit._tf import keras
+from toolkit.errors import EdgesmithError
+
+ZOO_NAMES = ("mlp", "cnn", "dscnn")
+
+
+def build(name: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0) -> Any:
+    """Build a zoo model; `width` scales every layer's units/filters (for smaller students)."""
+    builders: dict[str, Callable[..., Any]] = {"mlp": _mlp, "cnn": _cnn, "dscnn": _dscnn}
+    if name not in builders:
+        raise EdgesmithError(f"unknown model '{name}'", f"choose {', '.join(ZOO_NAMES)} or pass a model file")
+    layers = keras().layers
+    inputs = layers.Input(shape=input_shape, name="input")
+    logits = builders[name](layers, inputs, num_classes, lambda units: max(2, int(round(units * width))))
+    outputs = layers.Activation("softmax", name="probabilities")(logits)
+    return keras().Model(inputs, outputs, name=name if width == 1.0 else f"{name}_w{width:g}")
+
+
+def _mlp(layers, inputs, num_classes, scaled):
+    """The classic dense net (784→64→10 on MNIST-sized input)."""
+    x = layers.Flatten()(inputs)
+    x = layers.Dense(scaled(64), activation="relu")(x)
+    return layers.Dense(num_classes, name="logits")(x)
+
+
+def _cnn(layers, inputs, num_classes, scaled):
+    """Two conv blocks and a small dense head: the usual small-image classifier."""
+    x = _as_image(layers, inputs)
+    for filters in (16, 32):
+        x = layers.Conv2D(scaled(filters), 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(scaled(64), activation="relu")(x)
+    return layers.Dense(num_classes, name="logits")(x)
+
+
+def _dscnn(layers, inputs, num_classes, scaled):
+    """Depthwise-separable blocks (MobileNet style): few MACs, mobile-friendly ops."""
+    x = _as_image(layers, inputs)
+    x = layers.Conv2D(scaled(16), 3, padding="same", activation="relu")(x)
+    for filters, stride in ((32, 2), (64, 2)):
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu")(x)
+        x = layers.Conv2D(scaled(filters), 1, activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return layers.Dense(num_classes, name="logits")(x)
+
+
+def _as_image(layers, inputs):
+    """Convolutions need (h, w, c): add a channel axis to (h, w) input, refuse flat input."""
+    if len(inputs.shape) == 4:
+        return inputs
+    if len(inputs.shape) == 3:
+        return layers.Reshape((*inputs.shape[1:], 1))(inputs)
+    raise EdgesmithError(
+        f"convolutional models need image input, this dataset has samples of shape {tuple(inputs.shape[1:])}",
+        "use --model mlp for flat feature vectors",
+    )
+
+
+def compile_for_training(model: Any, learning_rate: float) -> None:
+    """Adam + sparse categorical cross-entropy on the softmax output."""
+    k = keras()
+    model.compile(
+        optimizer=k.optimizers.Adam(learning_rate),
+        loss=k.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+
+
+def count_params(model: Any) -> int:
+    """Parameters a deployed model stores (trainable and not)."""
+    return int(sum(int(w.shape.num_elements()) for w in model.weights))

@@ -1,0 +1,78 @@
+"""Everything a finished run writes at its top level: results, run info, reports, manifest.
+
+Written last and atomically, so the folder's summary files always describe finished stages.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from toolkit.files import write_json, write_text
+from toolkit.report.tables import csv_text, markdown_table, text_table
+
+
+def write_outputs(state: Any, started: float) -> None:
+    """results.json/.csv, run.json, report.md, report.html and manifest.json; print the table."""
+    from toolkit.manifest import build_manifest
+
+    run_dir: Path = state.run_dir
+    records = state.records
+    info = run_info(state, started)
+    write_json(run_dir / "results.json", records)
+    write_text(run_dir / "results.csv", csv_text(records))
+    write_json(run_dir / "run.json", info)
+    write_reports(run_dir, records, info)
+    write_json(run_dir / "manifest.json", build_manifest(state))
+    state.log("")
+    state.log(text_table(records))
+    for skipped in state.skipped:
+        state.log(f"skipped {skipped['variant']}: {skipped['reason']}")
+    state.log(f"\nfull model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
+              f"· {info['seconds']:.0f} s · stages reused {state.cache.hits}, built {state.cache.misses}")
+
+
+def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    """The human-readable reports, rebuilt from results alone (also used by `edgesmith report`)."""
+    from toolkit.report.html import write_report
+
+    write_text(run_dir / "report.md", markdown_report(records, info))
+    write_report(run_dir, records, info)
+
+
+def run_info(state: Any, started: float) -> dict[str, Any]:
+    exp = state.experiment
+    return {
+        "name": exp.run_name,
+        "dataset": state.data.name,
+        "model": exp.model,
+        "baseline": {
+            "accuracy": state.baseline_accuracy,
+            "params": state.baseline_params,
+            "path": "baseline/model.h5",
+        },
+        "preprocessing": state.data.preprocessing,
+        "targets": [target.name for target in state.targets],
+        "measured_on": {target.name: target.measured_on for target in state.targets},
+        "skipped": state.skipped,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.time() - started, 1),
+    }
+
+
+def markdown_report(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    lines = [
+        f"# edgesmith run `{info['name']}`",
+        "",
+        f"Dataset **{info['dataset']}**, model **{info['model']}**; full Keras model test accuracy "
+        f"**{info['baseline']['accuracy'] * 100:.2f}%** ({info['baseline']['params']:,} parameters).",
+        "",
+        "Latency: batch 1, p50/p99 in ms. Where each target's latency was measured:",
+        "",
+        *[f"- `{target}`: {where}" for target, where in info["measured_on"].items()],
+        "",
+        markdown_table(records),
+    ]
+    if info.get("skipped"):
+        lines += ["", "## Skipped variants", ""] + [f"- `{s['variant']}`: {s['reason']}" for s in info["skipped"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,107 @@
+"""What every pass gets besides the model: data, training settings and the untouched teacher.
+
+Also the few Keras helpers all passes share: cloning without sharing layers, fine-tuning, and
+telling whether a model ends in a softmax (probabilities) or emits raw logits.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from toolkit._tf import keras
+from toolkit.errors import EdgesmithError
+
+
+class PassNotApplicable(EdgesmithError):
+    """The technique cannot handle this model (e.g. a layer it has no rule for).
+
+    The pipeline skips the variant and keeps going, so the message names the pass and the layer.
+    """
+
+
+@dataclass(frozen=True)
+class PassContext:
+    """Inputs a pass may use. `teacher` is the full baseline model; passes never modify it."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    num_classes: int
+    input_shape: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    teacher: Any
+    log: Callable[[str], None] = print
+    verbose: int = 0
+    train_epochs: int | None = None
+    applied: tuple[str, ...] = ()
+
+    @property
+    def student_epochs(self) -> int:
+        """Epochs for passes that train a new model from scratch (distill, scratch)."""
+        return self.train_epochs or self.epochs
+
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(len(self.x_train) / self.batch_size))
+
+
+def clone_with_weights(model: Any) -> Any:
+    """A copy with its own layers and the same weights.
+
+    tfmot wrappers reuse the layer objects they wrap, so wrapping the caller's model directly
+    would silently change the baseline; every pass wraps a clone instead.
+    """
+    clone = keras().models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def unwrap(layer: Any) -> Any:
+    """The Keras layer inside a tfmot wrapper (prune, cluster, quantize), or the layer itself."""
+    while hasattr(layer, "layer") and isinstance(layer.layer, keras().layers.Layer):
+        layer = layer.layer
+    return layer
+
+
+def output_is_softmax(model: Any) -> bool:
+    """True when the model's last layer turns logits into probabilities."""
+    k = keras()
+    last = unwrap(model.layers[-1])
+    if isinstance(last, k.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return activation is k.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+def fine_tune(model: Any, ctx: PassContext, callbacks: tuple = (), from_logits: bool | None = None) -> None:
+    """Train `model` in place for `ctx.epochs` with Adam and cross-entropy on the labels."""
+    k = keras()
+    k.utils.set_random_seed(ctx.seed)
+    if from_logits is None:
+        from_logits = not output_is_softmax(model)
+    model.compile(
+        optimizer=k.optimizers.Adam(ctx.learning_rate),
+        loss=k.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        ctx.x_train,
+        ctx.y_train,
+        batch_size=ctx.batch_size,
+        epochs=ctx.epochs,
+        shuffle=True,
+        verbose=ctx.verbose,
+        callbacks=list(callbacks),
+    )
+
+
+def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a Keras model (fake-quant QAT models included) on numpy data."""
+    predictions = model.predict(x, batch_size=256, verbose=0)
+    return float((predictions.argmax(axis=1) == y).mean())

@@ -1,0 +1,111 @@
+"""The run: baseline → passes → per-target export → check → benchmark → reports.
+
+Every stage is cached by content (see cache.py), so a re-run only redoes what changed and an
+interrupted run resumes where it stopped. Inputs are validated before the run folder is
+touched, so a bad flag never leaves a half-made folder behind.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from toolkit.cache import CACHE_DIR, StageCache
+from toolkit.config import Experiment, Variant
+from toolkit.data import Dataset, load_dataset
+from toolkit.errors import EdgesmithError
+from toolkit.targets import Target, load_target
+
+BASELINE = "baseline"
+Log = Callable[[str], None]
+
+
+@dataclass
+class Run:
+    """State shared by the stages of one run."""
+
+    experiment: Experiment
+    run_dir: Path
+    data: Dataset
+    targets: list[Target]
+    cache: StageCache
+    log: Log
+    baseline_key: str = ""
+    baseline_accuracy: float = 0.0
+    baseline_params: int = 0
+    reference_top1: np.ndarray | None = None
+    calibration: np.ndarray | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def run(experiment: Experiment, log: Log = print) -> Path:
+    """Execute the experiment and return the run folder."""
+    from toolkit.passes import parse_chain
+
+    started = time.time()
+    targets = [load_target(name) for name in experiment.targets]
+    chains = [(variant, parse_chain(variant.chain)) for variant in experiment.variants]
+    data = load_dataset(experiment.dataset, experiment.data, experiment.seed)
+    user_model = _check_user_model(experiment, data)
+    run_dir = _prepare_run_dir(experiment)
+    state = Run(experiment, run_dir, data, targets, StageCache(run_dir, enabled=not experiment.force), log)
+    state.calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
+
+    from toolkit.stages import baseline_stage, export_and_bench_variant
+
+    baseline = baseline_stage(state, user_model)
+    export_and_bench_variant(state, BASELINE, (), Variant(chain=(), precisions=experiment.precisions), baseline)
+    for variant, steps in chains:
+        export_and_bench_variant(state, None, steps, variant, baseline)
+
+    from toolkit.outputs import write_outputs
+
+    write_outputs(state, started)
+    return run_dir
+
+
+def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:
+    """Load the user's model file (if any) and check it fits the dataset, before any output."""
+    from toolkit.models import ZOO_NAMES
+
+    if experiment.model in ZOO_NAMES:
+        return None
+    from toolkit.model_files import load_user_model
+
+    model = load_user_model(Path(experiment.model), experiment.allow_unsafe)
+    expected = tuple(model.input_shape[1:])
+    if expected != data.input_shape:
+        raise EdgesmithError(
+            f"{experiment.model} expects inputs of shape {expected}, the {data.name} samples are {data.input_shape}",
+            "pick the dataset the model was trained on",
+        )
+    outputs = model.output_shape[-1]
+    if outputs is None or outputs < data.num_classes:
+        raise EdgesmithError(
+            f"{experiment.model} has {outputs} outputs but the {data.name} labels go up to {data.num_classes - 1}",
+            "pick the dataset the model was trained on",
+        )
+    return model
+
+
+def _prepare_run_dir(experiment: Experiment) -> Path:
+    """Create (or reuse) the run folder; `force` drops the stage cache, not the folder."""
+    run_dir = Path(experiment.output) / experiment.run_name
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise EdgesmithError(
+            f"cannot write to the output folder {run_dir} ({exc.strerror})",
+            "pass --output DIR with a folder you can write to",
+        ) from None
+    if experiment.force:
+        shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
+    return run_dir

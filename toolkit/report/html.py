@@ -1,0 +1,245 @@
+"""report.html: one self-contained page a person can decide from, offline and years later.
+
+Everything (styles, SVG plots, a few lines of script for sorting) is inline: the page opens from
+a run folder, an archive or an e-mail attachment with no network and no external assets.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from html import escape
+from pathlib import Path
+
+from toolkit.files import write_text
+from toolkit.report.flags import findings
+from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
+from toolkit.report.pareto import Point, frontier, scatter_svg
+from toolkit.select import KB, artifact_name, describe, p50
+
+_PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b"}
+_OTHER_COLOR = "#7a6fb0"
+_COLUMNS = [  # header, sort type, tooltip
+    ("Variant", "text", "passes applied to the baseline model"),
+    ("Target", "text", "target profile"), ("Format", "text", ""), ("Precision", "text", ""),
+    ("Accuracy", "num", "top-1 accuracy of this artifact on the test set"),
+    ("Drop pp", "num", "percentage points below the full Keras model (positive = worse)"),
+    ("Agreement", "num", "share of test inputs where top-1 matches the full model"),
+    ("p50 ms (95% CI)", "num", "median latency per inference, batch 1"),
+    ("Size KB", "num", "file size on the device"), ("Gzip KB", "num", "download size"),
+    ("Pareto", "text", "on the accuracy/latency or accuracy/size frontier of its target"),
+    ("Latency measured on", "text", ""),
+]
+
+
+def write_report(run_dir: Path, records: list[dict], run_info: dict) -> Path:
+    """Write run_dir/report.html atomically and return its path."""
+    path = Path(run_dir) / "report.html"
+    write_text(path, build_html(records, run_info))
+    return path
+
+
+def build_html(records: list[dict], run_info: dict) -> str:
+    """The full page: summary, best per target, findings, plots, table, compatibility."""
+    fronts = _frontiers(records)
+    title = f"edgesmith report — {run_info.get('name', 'run')}"
+    body = [f"<header><h1>{escape(title)}</h1>{_summary(records, run_info)}</header>",
+            _best_section(records, run_info), _findings_section(records, run_info),
+            _plots_section(records, fronts), _table_section(records, run_info, fronts),
+            _compatibility_section(records, run_info), _skipped_section(run_info)]
+    return (
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{escape(title)}</title>{ERROR_TRAP}<style>{STYLE}</style></head>"
+        f"<body data-expected-rows=\"{len(records)}\"><main>{''.join(body)}</main>"
+        f"<script>{SCRIPT}</script></body></html>\n")
+
+
+def _frontiers(records: list[dict]) -> dict[str, set[int]]:
+    """Per record index: which of the target's frontiers ("latency", "size") it lies on."""
+    on = defaultdict(set)
+    for target, indices in _by_target(records).items():
+        timed = [i for i in indices if p50(records[i]) is not None]
+        for j in frontier([(p50(records[i]), records[i]["accuracy"]) for i in timed]):
+            on[timed[j]].add("latency")
+        for j in frontier([(records[i]["gzip_bytes"], records[i]["accuracy"]) for i in indices]):
+            on[indices[j]].add("size")
+    return on
+
+
+def _by_target(records: list[dict]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, record in enumerate(records):
+        groups[record["target"]].append(i)
+    return groups
+
+
+def _summary(records: list[dict], run_info: dict) -> str:
+    baseline = run_info.get("baseline") or {}
+    targets = [t if isinstance(t, str) else t.get("name", "?") for t in run_info.get("targets", [])]
+    items = [("Dataset", run_info.get("dataset")), ("Model", run_info.get("model")),
+             ("Full-model accuracy", _pct(baseline.get("accuracy"))),
+             ("Parameters", f"{baseline['params']:,}" if baseline.get("params") else None),
+             ("Targets", ", ".join(targets) or None), ("Artifacts", str(len(records)))]
+    if records:
+        first = records[0]
+        items.append(("Timing", f"batch {first.get('batch', '?')}, {first.get('threads', '?')} "
+                                f"thread(s), {first.get('runs', '?')} timed runs per artifact"))
+    cells = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(str(v))}</dd></div>"
+                    for k, v in items if v is not None)
+    return f'<dl class="summary">{cells}</dl>'
+
+
+def _pct(value: float | None) -> str | None:
+    return None if value is None else f"{value * 100:.2f}%"
+
+
+def _best_section(records: list[dict], run_info: dict) -> str:
+    best = run_info.get("best")
+    if not best:
+        return ""
+    by_path = {(r["target"], r.get("path")): r for r in records}
+    cards = []
+    for target, path in best.items():
+        record = by_path.get((target, path)) if path else None
+        if record is None:
+            text = "no artifact met the budget" if not path else f"{path} (not in the results)"
+            cards.append(f'<div class="card none"><h3>{escape(target)}</h3><p>{escape(text)}</p>'
+                         "</div>")
+        else:
+            cards.append(f'<div class="card"><h3>{escape(target)}</h3><p class="pick">'
+                         f"{escape(artifact_name(record))}</p><p>{escape(describe(record))}</p>"
+                         "</div>")
+    budget = run_info.get("budget")
+    note = ("<p class=\"muted\">Budget: " + escape(", ".join(f"{k} {v}" for k, v in budget.items()))
+            + "</p>") if isinstance(budget, dict) and budget else ""
+    return f'<section id="best"><h2>Best per target</h2>{note}<div class="cards">{"".join(cards)}' \
+           "</div></section>"
+
+
+def _findings_section(records: list[dict], run_info: dict) -> str:
+    items = "".join(f"<li>{escape(sentence)}</li>" for sentence in findings(records, run_info))
+    return (f'<section id="findings"><h2>Findings</h2><ul class="findings">'
+            f"{items or '<li>nothing unusual</li>'}</ul></section>")
+
+
+def _plots_section(records: list[dict], fronts: dict[int, set[str]]) -> str:
+    figures = []
+    for target, indices in _by_target(records).items():
+        timed = [i for i in indices if p50(records[i]) is not None]
+        latency = scatter_svg(
+            [_point(records[i], p50(records[i]), with_ci=True) for i in timed],
+            f"{target}: accuracy vs latency", "p50 latency (ms)", "accuracy (%)",
+            [j for j, i in enumerate(timed) if "latency" in fronts[i]])
+        size = scatter_svg(
+            [_point(records[i], records[i]["gzip_bytes"] / KB) for i in indices],
+            f"{target}: accuracy vs size", "gzip size (KB)", "accuracy (%)",
+            [j for j, i in enumerate(indices) if "size" in fronts[i]])
+        figures.append(f'<figure class="target-plots"><div class="pair">{latency}{size}</div>'
+                       f"<figcaption>{escape(target)} — Pareto frontier: larger labelled markers "
+                       "joined by the dashed step line; bars show the 95% CI of p50."
+                       "</figcaption></figure>")
+    legend = "".join(f'<span><i style="background:{color}"></i>{name}</span>'
+                     for name, color in _PRECISION_COLORS.items())
+    legend += '<span><i class="hollow"></i>onnx (hollow)</span>'
+    return (f'<section id="plots"><h2>Trade-offs per target</h2><div class="legend">{legend}</div>'
+            f"{''.join(figures)}</section>")
+
+
+def _point(record: dict, x: float, with_ci: bool = False) -> Point:
+    latency = record.get("latency_ms") or {}
+    ci = tuple(latency["ci95_p50"]) if with_ci and latency.get("ci95_p50") else None
+    tooltip = (f"{artifact_name(record)} ({record['variant']}, {record['format']} "
+               f"{record['precision']})\naccuracy {record['accuracy'] * 100:.2f}%\n"
+               f"p50 {_latency_text(record)} ms\nsize {record['size_bytes'] / KB:.1f} KB, "
+               f"gzip {record['gzip_bytes'] / KB:.1f} KB")
+    return Point(x, record["accuracy"] * 100, f"{record['variant']} {record['precision']}",
+                 tooltip, _PRECISION_COLORS.get(record["precision"], _OTHER_COLOR),
+                 hollow=record["format"] == "onnx", x_range=ci)
+
+
+def _latency_text(record: dict) -> str:
+    latency = record.get("latency_ms") or {}
+    if latency.get("p50") is None:
+        return "—"
+    text = f"{latency['p50']:.3g}"
+    if latency.get("ci95_p50"):
+        low, high = latency["ci95_p50"]
+        text += f" [{low:.3g}–{high:.3g}]"
+    return text
+
+
+def _table_section(records: list[dict], run_info: dict, fronts: dict[int, set[str]]) -> str:
+    head = "".join(f'<th data-type="{kind}" title="{escape(tip)}">{escape(name)}</th>'
+                   for name, kind, tip in _COLUMNS)
+    best = {(t, p) for t, p in (run_info.get("best") or {}).items() if p}
+    rows = [_row(record, fronts[i], (record["target"], record.get("path")) in best)
+            for i, record in enumerate(records)]
+    return (f'<section id="table"><h2>All artifacts</h2><p class="muted">Click a column header to '
+            f'sort.</p><div class="scroll"><table id="results" class="sortable"><thead><tr>{head}'
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>")
+
+
+def _row(record: dict, on_fronts: set[str], is_best: bool) -> str:
+    def cell(text: str, sort_value: object = None, cls: str = "") -> str:
+        key = escape(str(text if sort_value is None else sort_value))
+        return f'<td class="{cls}" data-sort="{key}">{escape(text)}</td>'
+
+    latency = p50(record)
+    agreement = record.get("agreement")
+    drop = record["accuracy_drop_pp"]
+    tag = ' <span class="tag">best</span>' if is_best else ""
+    variant = (f'<td data-sort="{escape(record["variant"])}">{escape(record["variant"])}{tag}'
+               "</td>")
+    return (f'<tr data-path="{escape(record.get("path", ""))}" '
+            f'data-target="{escape(record["target"])}"{" class=best" if is_best else ""}>'
+            + variant + cell(record["target"]) + cell(record["format"])
+            + cell(record["precision"])
+            + cell(f"{record['accuracy'] * 100:.2f}%", record["accuracy"], "num")
+            + cell(f"{drop:+.2f}", drop, "num" + (" bad" if drop > 1.0 else ""))
+            + cell("—" if agreement is None else f"{agreement * 100:.1f}%", agreement or "", "num")
+            + cell(_latency_text(record), "" if latency is None else latency, "num")
+            + cell(f"{record['size_bytes'] / KB:.1f}", record["size_bytes"], "num")
+            + cell(f"{record['gzip_bytes'] / KB:.1f}", record["gzip_bytes"], "num")
+            + cell(", ".join(sorted(on_fronts)))
+            + cell(record.get("latency_measured_on", "")) + "</tr>")
+
+
+def _compatibility_section(records: list[dict], run_info: dict) -> str:
+    reports = run_info.get("compatibility") or _reports_from_records(records)
+    if not reports:
+        return ""
+    blocks = []
+    for target, items in reports.items():
+        rows = "".join(_compatibility_item(item) for item in items)
+        blocks.append(f'<div class="compat"><h3>{escape(target)}</h3><ul>{rows}</ul></div>')
+    return f'<section id="compatibility"><h2>Will it run on the target?</h2>{"".join(blocks)}' \
+           "</section>"
+
+
+def _reports_from_records(records: list[dict]) -> dict[str, list[dict]]:
+    reports: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        if record.get("compatibility"):
+            reports[record["target"]].append({"artifact": artifact_name(record),
+                                              **record["compatibility"]})
+    return reports
+
+
+def _compatibility_item(report: dict) -> str:
+    name = report.get("artifact") or report.get("variant") or report.get("path") or "artifact"
+    ok = report.get("compatible")
+    badge = {True: '<span class="ok">runs</span>', False: '<span class="no">blocked</span>'}.get(
+        ok, '<span class="muted">unknown</span>')
+    details = "".join(f"<li>{escape(key)}: {escape(line)}</li>" for key, value in report.items()
+                      if isinstance(value, list) for line in map(str, value))
+    details = f"<ul class=\"details\">{details}</ul>" if details else ""
+    return (f"<li>{badge} <b>{escape(str(name))}</b> — "
+            f"{escape(str(report.get('summary', '')))}{details}</li>")
+
+
+def _skipped_section(run_info: dict) -> str:
+    skipped = run_info.get("skipped") or []
+    if not skipped:
+        return ""
+    items = "".join(f"<li><b>{escape(str(s.get('variant', '?')))}</b>: "
+                    f"{escape(str(s.get('reason', '')))}</li>" for s in skipped)
+    return f'<section id="skipped"><h2>Skipped variants</h2><ul>{items}</ul></section>'

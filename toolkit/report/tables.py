@@ -1,0 +1,84 @@
+"""The results table as terminal text, Markdown and CSV: the same columns everywhere."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+COLUMNS = (
+    ("variant", "variant"),
+    ("target", "target"),
+    ("format", "fmt"),
+    ("precision", "prec"),
+    ("accuracy", "acc %"),
+    ("accuracy_drop_pp", "drop pp"),
+    ("agreement", "agree %"),
+    ("p50", "p50 ms"),
+    ("p99", "p99 ms"),
+    ("size_kb", "size KB"),
+    ("gzip_kb", "gzip KB"),
+    ("runs_on", "runs on target"),
+)
+
+
+def rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    """One list of formatted cells per record, in COLUMNS order."""
+    table = []
+    for record in records:
+        latency = record["latency_ms"]
+        compatibility = record.get("compatibility") or {}
+        cells = {
+            "variant": record["variant"],
+            "target": record["target"],
+            "format": record["format"],
+            "precision": record["precision"],
+            "accuracy": f"{record['accuracy'] * 100:.2f}",
+            "accuracy_drop_pp": f"{record['accuracy_drop_pp']:+.2f}",
+            "agreement": f"{record['agreement'] * 100:.1f}",
+            "p50": f"{latency['p50']:.4f}",
+            "p99": f"{latency['p99']:.4f}",
+            "size_kb": f"{record['size_bytes'] / 1024:.1f}",
+            "gzip_kb": f"{record['gzip_bytes'] / 1024:.1f}",
+            "runs_on": "yes" if compatibility.get("compatible") else "partly/no",
+        }
+        table.append([cells[key] for key, _ in COLUMNS])
+    return table
+
+
+def text_table(records: list[dict[str, Any]]) -> str:
+    """Aligned plain-text table for the terminal."""
+    header = [title for _, title in COLUMNS]
+    body = rows(records)
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in [header, *body]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(records: list[dict[str, Any]]) -> str:
+    header = [title for _, title in COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(line) + " |" for line in rows(records)]
+    return "\n".join(lines)
+
+
+def csv_text(records: list[dict[str, Any]]) -> str:
+    """Flat CSV with raw numbers (latency fields spread into columns) for spreadsheets."""
+    fields = [
+        "variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp", "agreement",
+        "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "ci95_p50_low_ms", "ci95_p50_high_ms",
+        "size_bytes", "gzip_bytes", "params", "threads", "batch", "runs", "compatible", "latency_measured_on",
+    ]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        latency = record["latency_ms"]
+        row = {key: record.get(key) for key in fields}
+        row.update(
+            p50_ms=latency["p50"], p90_ms=latency["p90"], p99_ms=latency["p99"], mean_ms=latency["mean"],
+            std_ms=latency["std"], ci95_p50_low_ms=latency["ci95_p50"][0], ci95_p50_high_ms=latency["ci95_p50"][1],
+            compatible=(record.get("compatibility") or {}).get("compatible"),
+        )
+        writer.writerow(row)
+    return out.getvalue()

@@ -1,0 +1,145 @@
+"""Pick the artifact to ship on one target under an accuracy / latency / size budget.
+
+A person acts on this answer, so every artifact that did not win gets the plain reason it lost,
+and latency ties are judged by confidence intervals, not by noise in the third decimal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from toolkit.errors import EdgesmithError
+from toolkit.report.pareto import compare_p50
+
+KB = 1024  # bytes per KB everywhere in reports and budgets
+
+
+def artifact_name(record: dict) -> str:
+    """The file a person would ship, e.g. "prune80+qat__int8.tflite" (unique within a target)."""
+    if record.get("path"):
+        return PurePosixPath(record["path"]).name
+    return f"{record['variant']}__{record['precision']}.{record['format']}"
+
+
+def p50(record: dict) -> float | None:
+    """Median latency in ms, or None when the artifact was not timed."""
+    latency = record.get("latency_ms") or {}
+    return latency.get("p50")
+
+
+@dataclass
+class Selection:
+    """The winner for one target (None when nothing meets the budget) and why the rest lost."""
+
+    target: str
+    max_accuracy_drop_pp: float
+    max_latency_ms: float | None
+    max_size_kb: float | None
+    winner: dict | None
+    rejected: list[tuple[dict, str]] = field(default_factory=list)
+
+    def budget_text(self) -> str:
+        parts = [f"accuracy drop ≤ {self.max_accuracy_drop_pp:g} pp"]
+        if self.max_latency_ms is not None:
+            parts.append(f"p50 ≤ {self.max_latency_ms:g} ms")
+        if self.max_size_kb is not None:
+            parts.append(f"size ≤ {self.max_size_kb:g} KB")
+        return ", ".join(parts)
+
+    def format_text(self) -> str:
+        lines = [f"Best for {self.target} (budget: {self.budget_text()}):"]
+        if self.winner is None:
+            lines.append("  no artifact meets the budget; loosen it or add a variant.")
+        else:
+            lines.append(f"  {artifact_name(self.winner)} — {describe(self.winner)}")
+        if self.rejected:
+            lines.append("Not chosen:")
+            lines += [f"  {artifact_name(record)}: {reason}" for record, reason in self.rejected]
+        return "\n".join(lines)
+
+
+def describe(record: dict) -> str:
+    """One line with the numbers a person decides on."""
+    latency = record.get("latency_ms") or {}
+    text = (f"accuracy {record['accuracy'] * 100:.2f}% (drop {record['accuracy_drop_pp']:.2f} pp)"
+            f", size {record['size_bytes'] / KB:.1f} KB (gzip {record['gzip_bytes'] / KB:.1f} KB)")
+    if latency.get("p50") is not None:
+        text += f", p50 {latency['p50']:.3g} ms"
+        if latency.get("ci95_p50"):
+            low, high = latency["ci95_p50"]
+            text += f" (95% CI {low:.3g}–{high:.3g})"
+        text += f" on {record.get('latency_measured_on', 'this machine')}"
+    return text
+
+
+def _budget_failures(record: dict, target: str, max_drop: float, max_latency: float | None,
+                     max_size_kb: float | None) -> list[str]:
+    reasons = []
+    compatibility = record.get("compatibility") or {}
+    if compatibility.get("compatible") is False:
+        reasons.append(f"not compatible with {target}: {compatibility.get('summary', 'see check')}")
+    if record["accuracy_drop_pp"] > max_drop:
+        reasons.append(f"accuracy drop {record['accuracy_drop_pp']:.2f} pp > budget {max_drop:g} pp")
+    latency = p50(record)
+    if latency is None:
+        reasons.append("no latency measurement")
+    elif max_latency is not None and latency > max_latency:
+        reasons.append(f"p50 {latency:.3g} ms > {max_latency:g} ms")
+    size_kb = record["size_bytes"] / KB
+    if max_size_kb is not None and size_kb > max_size_kb:
+        reasons.append(f"size {size_kb:.1f} KB > {max_size_kb:g} KB")
+    return reasons
+
+
+def select_best(records: list[dict], target: str, max_accuracy_drop_pp: float,
+                max_latency_ms: float | None = None,
+                max_size_kb: float | None = None) -> Selection:
+    """Choose the artifact to ship on `target`.
+
+    An artifact qualifies when it is not marked incompatible with the target, its accuracy drop
+    is within `max_accuracy_drop_pp`, it was timed, its p50 is within `max_latency_ms` and its
+    file size (on-device bytes, 1 KB = 1024 B) is within `max_size_kb`.
+
+    Ranking among qualifiers: lowest p50 latency. Every qualifier whose 95% CI on p50 overlaps
+    the fastest one's is tied with it (a gap inside the noise is no reason to choose); ties are
+    broken by smaller gzip size (download cost), then higher accuracy, then name.
+    """
+    present = sorted({record["target"] for record in records})
+    if target not in present:
+        raise EdgesmithError(f"no results for target '{target}'",
+                             f"choose one of: {', '.join(present) or '(no results at all)'}")
+    rejected: list[tuple[dict, str]] = []
+    qualifiers = []
+    for record in (r for r in records if r["target"] == target):
+        reasons = _budget_failures(record, target, max_accuracy_drop_pp, max_latency_ms,
+                                   max_size_kb)
+        if reasons:
+            rejected.append((record, "; ".join(reasons)))
+        else:
+            qualifiers.append(record)
+    selection = Selection(target, max_accuracy_drop_pp, max_latency_ms, max_size_kb, None)
+    if not qualifiers:
+        selection.rejected = rejected
+        return selection
+    fastest = min(qualifiers, key=lambda r: (p50(r), artifact_name(r)))
+    tied = [r for r in qualifiers if compare_p50(r["latency_ms"], fastest["latency_ms"]) == 0]
+    winner = min(tied, key=lambda r: (r["gzip_bytes"], -r["accuracy"], artifact_name(r)))
+    selection.winner = winner
+    losers = [(r, _why_not_winner(r, winner, fastest, r in tied))
+              for r in qualifiers if r is not winner]
+    selection.rejected = sorted(losers, key=lambda item: p50(item[0])) + rejected
+    return selection
+
+
+def _why_not_winner(record: dict, winner: dict, fastest: dict, tied: bool) -> str:
+    if not tied:
+        than = "the winner" if fastest is winner else artifact_name(fastest)
+        return (f"meets the budget but slower than {than} "
+                f"({p50(record):.3g} vs {p50(fastest):.3g} ms)")
+    if record["gzip_bytes"] != winner["gzip_bytes"]:
+        return (f"meets the budget, no measurable latency difference from the winner, but larger "
+                f"(gzip {record['gzip_bytes'] / KB:.1f} vs {winner['gzip_bytes'] / KB:.1f} KB)")
+    if record["accuracy"] != winner["accuracy"]:
+        return (f"meets the budget, same latency and gzip size as the winner, but less accurate "
+                f"({record['accuracy'] * 100:.2f}% vs {winner['accuracy'] * 100:.2f}%)")
+    return "meets the budget and equals the winner; the winner comes first by name"

@@ -1,0 +1,203 @@
+"""The cached stages of a run: baseline, variant model, export per target, benchmark.
+
+Each stage computes its cache key from its inputs first and only builds the expensive thing
+(training, conversion, timing) on a miss. Models are produced lazily, so a fully cached
+variant never even loads TensorFlow's training machinery.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from toolkit.bench.harness import BenchSettings, measure_latency, score
+from toolkit.config import Variant
+from toolkit.files import gzip_size, sha256_file
+from toolkit.targets import Target
+
+QAT_PRECISIONS = ("int8",)
+
+
+def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
+    """Train (or take) the full model once; return a loader for it; set reference predictions."""
+    from toolkit.model_files import load_saved, save_model
+
+    exp, data = state.experiment, state.data
+    path = state.run_dir / "baseline" / "model.h5"
+    source = sha256_file(Path(exp.model)) if user_model is not None else exp.model
+    key = state.cache.key(
+        "baseline", data.fingerprint(), source, exp.epochs, exp.batch_size, exp.learning_rate, exp.patience, exp.seed
+    )
+    state.baseline_key = key
+    cached = state.cache.get(key)
+    if cached is None:
+        model = user_model if user_model is not None else _train_baseline(state)
+        top1 = model.predict(data.x_test, batch_size=256, verbose=0).argmax(axis=1)
+        save_model(model, path)
+        np.save(state.run_dir / "baseline" / "reference_top1.npy", top1)
+        cached = {"accuracy": float((top1 == data.y_test).mean()), "params": _params(model)}
+        state.cache.put(key, cached, [path, state.run_dir / "baseline" / "reference_top1.npy"])
+        state.log(f"[baseline] test accuracy {cached['accuracy']:.4f} ({cached['params']:,} parameters)")
+    else:
+        state.log(f"[baseline] cached: test accuracy {cached['accuracy']:.4f}")
+    state.baseline_accuracy = cached["accuracy"]
+    state.baseline_params = cached["params"]
+    state.reference_top1 = np.load(state.run_dir / "baseline" / "reference_top1.npy")
+    return lru_cache(maxsize=1)(lambda: load_saved(path))
+
+
+def _train_baseline(state: Any) -> Any:
+    from toolkit.models import build
+    from toolkit.train import fit
+
+    exp, data = state.experiment, state.data
+    model = build(exp.model, data.input_shape, data.num_classes)
+    state.log(f"[baseline] training {exp.model} on {data.name} ({len(data.x_train)} samples, up to {exp.epochs} epochs)")
+    fit(model, data, exp.epochs, exp.batch_size, exp.learning_rate, exp.patience, exp.seed, log=state.log)
+    return model
+
+
+def export_and_bench_variant(
+    state: Any, name: str | None, steps: tuple, variant: Variant, baseline: Callable[[], Any]
+) -> None:
+    """Build one variant (lazily), export it for every target, check and benchmark each file."""
+    from toolkit.passes import PassNotApplicable, chain_id
+
+    variant_id = name or chain_id(steps)
+    variant_key = state.cache.key("variant", state.baseline_key, variant.chain, state.experiment.finetune_epochs)
+    built = _VariantModel(state, variant_id, variant_key, steps, baseline)
+    try:
+        for target in state.targets:
+            for precision in _precisions(target, variant, steps):
+                path = export_stage(state, built, target, precision)
+                record = bench_stage(state, path, target, precision)
+                record.update(variant=variant_id, chain=list(variant.chain), params=built.params())
+                state.records.append(record)
+    except PassNotApplicable as exc:
+        state.log(f"[{variant_id}] skipped: {exc}")
+        state.skipped.append({"variant": variant_id, "reason": str(exc)})
+
+
+def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:
+    from toolkit.passes import is_qat_chain
+
+    wanted = [p for p in target.precisions if p in variant.precisions]
+    return [p for p in wanted if p in QAT_PRECISIONS] if is_qat_chain(steps) else wanted
+
+
+class _VariantModel:
+    """The variant's Keras model, built (fine-tuned) or reloaded only when an export needs it."""
+
+    def __init__(self, state: Any, variant_id: str, key: str, steps: tuple, baseline: Callable[[], Any]) -> None:
+        self.state, self.variant_id, self.key, self.steps, self.baseline = state, variant_id, key, steps, baseline
+        self.path = state.run_dir / "variants" / variant_id / "model.h5"
+        self._model = None
+        self._info: dict[str, Any] | None = None
+
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._load_or_build()
+        return self._model
+
+    def params(self) -> int:
+        if not self.steps:
+            return self.state.baseline_params
+        if self._info is None:
+            self.model()
+        return self._info["params"]
+
+    def _load_or_build(self) -> Any:
+        from toolkit.model_files import save_model
+        from toolkit.passes import apply_chain, load_variant_model
+
+        if not self.steps:
+            return self.baseline()
+        cached = self.state.cache.get(self.key)
+        if cached is not None:
+            self._info = cached
+            return load_variant_model(self.path)
+        self.state.log(f"[{self.variant_id}] applying {' → '.join(self.state_steps())}")
+        result = apply_chain(self.baseline(), self.steps, _pass_context(self.state, self.baseline()))
+        save_model(result.model, self.path)
+        self._info = {"params": int(result.params), "info": result.info}
+        self.state.cache.put(self.key, self._info, [self.path])
+        return result.model
+
+    def state_steps(self) -> list[str]:
+        return [str(step) for step in self.steps]
+
+
+def _pass_context(state: Any, teacher: Any) -> Any:
+    from toolkit.passes.context import PassContext
+
+    exp, data = state.experiment, state.data
+    return PassContext(
+        x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val,
+        num_classes=data.num_classes, input_shape=data.input_shape, epochs=exp.finetune_epochs,
+        batch_size=exp.batch_size, learning_rate=exp.learning_rate, seed=exp.seed, teacher=teacher,
+        log=state.log, verbose=0,
+    )
+
+
+def export_stage(state: Any, built: _VariantModel, target: Target, precision: str) -> Path:
+    """Write `<target>/<variant>__<precision>.<ext>` unless an intact cached copy exists."""
+    from toolkit.convert.export import export_artifact, extension
+
+    exp = state.experiment
+    path = state.run_dir / target.name / f"{built.variant_id}__{precision}.{extension(target)}"
+    key = state.cache.key(
+        "export", built.key, target.runtime, precision, target.int8_io_dtype, target.fixed_batch,
+        exp.calibration_samples, exp.seed, exp.opset, path.name,
+    )
+    if state.cache.get(key) is None:
+        export_artifact(built.model(), path, target, precision, state.calibration, exp.opset, built.steps)
+        state.cache.put(key, {}, [path])
+        state.log(f"[export] {path.relative_to(state.run_dir)}")
+    return path
+
+
+def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[str, Any]:
+    """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
+    from toolkit.check import check_artifact
+
+    exp, data = state.experiment, state.data
+    settings = BenchSettings(runs=exp.bench_runs, threads=exp.bench_threads, batch=1)
+    digest = sha256_file(path)
+    relative = str(path.relative_to(state.run_dir))
+    key = state.cache.key("bench", digest, relative, settings.to_dict(), data.fingerprint(), state.baseline_key, target.name)
+    record = state.cache.get(key)
+    if record is None:
+        quality = score(path, data.x_test, data.y_test, state.reference_top1)
+        latency = measure_latency(path, data.x_test, settings)
+        record = {
+            "target": target.name,
+            "format": path.suffix.lstrip("."),
+            "precision": precision,
+            "path": relative,
+            "size_bytes": path.stat().st_size,
+            "gzip_bytes": gzip_size(path),
+            "accuracy": quality["accuracy"],
+            "accuracy_drop_pp": round((state.baseline_accuracy - quality["accuracy"]) * 100, 4),
+            "agreement": quality["agreement"],
+            "latency_ms": latency.to_dict(),
+            "threads": settings.threads,
+            "batch": settings.batch,
+            "runs": latency.runs,
+            "latency_measured_on": target.measured_on,
+            "compatibility": check_artifact(path, target).to_dict(),
+            "sha256": digest,
+        }
+        state.cache.put(key, record, [path])
+        state.log(
+            f"[bench] {record['path']}: acc {record['accuracy']:.4f}  p50 {latency.p50:.4f} ms  "
+            f"{record['size_bytes'] / 1024:.1f} KB"
+        )
+    return dict(record)
+
+
+def _params(model: Any) -> int:
+    from toolkit.models import count_params
+
+    return count_params(model)
