@@ -21,6 +21,11 @@ def artifact_name(record: dict) -> str:
     return f"{record['variant']}__{record['precision']}.{record['format']}"
 
 
+def format_ms(value: float) -> str:
+    """Three significant digits, trailing zeros kept so a column of timings lines up (0.0700)."""
+    return f"{value:.0f}" if value >= 100 else f"{value:#.3g}"
+
+
 def p50(record: dict) -> float | None:
     """Median latency in ms, or None when the artifact was not timed."""
     latency = record.get("latency_ms") or {}
@@ -64,10 +69,10 @@ def describe(record: dict) -> str:
     text = (f"accuracy {record['accuracy'] * 100:.2f}% (drop {record['accuracy_drop_pp']:.2f} pp)"
             f", size {record['size_bytes'] / KB:.1f} KB (gzip {record['gzip_bytes'] / KB:.1f} KB)")
     if latency.get("p50") is not None:
-        text += f", p50 {latency['p50']:.3g} ms"
+        text += f", p50 {format_ms(latency['p50'])} ms"
         if latency.get("ci95_p50"):
             low, high = latency["ci95_p50"]
-            text += f" (95% CI {low:.3g}–{high:.3g})"
+            text += f" (95% CI {format_ms(low)}–{format_ms(high)})"
         text += f" on {record.get('latency_measured_on', 'this machine')}"
     return text
 
@@ -84,7 +89,7 @@ def _budget_failures(record: dict, target: str, max_drop: float, max_latency: fl
     if latency is None:
         reasons.append("no latency measurement")
     elif max_latency is not None and latency > max_latency:
-        reasons.append(f"p50 {latency:.3g} ms > {max_latency:g} ms")
+        reasons.append(f"p50 {format_ms(latency)} ms > {max_latency:g} ms")
     size_kb = record["size_bytes"] / KB
     if max_size_kb is not None and size_kb > max_size_kb:
         reasons.append(f"size {size_kb:.1f} KB > {max_size_kb:g} KB")
@@ -133,9 +138,10 @@ def select_best(records: list[dict], target: str, max_accuracy_drop_pp: float,
 
 def _why_not_winner(record: dict, winner: dict, fastest: dict, tied: bool) -> str:
     if not tied:
-        than = "the winner" if fastest is winner else artifact_name(fastest)
+        beaten_by = winner if compare_p50(record["latency_ms"], winner["latency_ms"]) > 0 else fastest
+        than = "the winner" if beaten_by is winner else artifact_name(beaten_by)
         return (f"meets the budget but slower than {than} "
-                f"({p50(record):.3g} vs {p50(fastest):.3g} ms)")
+                f"({format_ms(p50(record))} vs {format_ms(p50(beaten_by))} ms)")
     if record["gzip_bytes"] != winner["gzip_bytes"]:
         return (f"meets the budget, no measurable latency difference from the winner, but larger "
                 f"(gzip {record['gzip_bytes'] / KB:.1f} vs {winner['gzip_bytes'] / KB:.1f} KB)")

@@ -9,8 +9,6 @@ The numbers are chosen so that each kind of finding has exactly one clear cause:
 """
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 FULL_MODEL_ACCURACY = 0.962
@@ -85,9 +83,13 @@ def records() -> list[dict]:
 
 @pytest.fixture
 def run_info(records: list[dict]) -> dict:
+    return make_run_info(records)
+
+
+def make_run_info(records: list[dict]) -> dict:
     edgetpu = [dict(artifact=r["path"], **r["compatibility"])
                for r in records if r["target"] == "edgetpu"]
-    return copy.deepcopy({
+    return {
         "name": "fashion-cnn", "dataset": "fashion-mnist", "model": "cnn",
         "baseline": {"accuracy": FULL_MODEL_ACCURACY, "params": 100_000, "path": "baseline.keras"},
         "targets": list(TARGETS),
@@ -95,4 +97,4 @@ def run_info(records: list[dict]) -> dict:
         "skipped": [{"variant": "prune95", "reason": "accuracy fell below 50% after fine-tuning"}],
         "best": {"cpu": "cpu/distill-small__int8.tflite", "gpu": "gpu/distill-small__fp32.tflite",
                  "edgetpu": "edgetpu/distill-small__int8.tflite", "onnx-cpu": None},
-    })
+    }

@@ -9,15 +9,19 @@ import re
 from collections import defaultdict
 
 from toolkit.report.pareto import compare_p50
-from toolkit.select import artifact_name, p50
+from toolkit.select import artifact_name, format_ms, p50
 
 _SPARSIFYING = ("prune", "cluster")  # passes whose gain is in gzip size, not in dense kernels
 _DROP_WARNING_PP = 2.0
 
 
 def findings(records: list[dict], run_info: dict) -> list[str]:
-    """All findings for a run, most decision-relevant first."""
-    return (_measured_elsewhere(records, run_info)
+    """All findings for a run, most decision-relevant first.
+
+    Speed findings (sparsity, precision) are made only for targets timed on the device itself:
+    a host-CPU stand-in says nothing about whether a GPU or Edge TPU gets faster.
+    """
+    return (_measured_elsewhere(records)
             + _compatibility(records)
             + _sparsity(records)
             + _precision_speed(records)
@@ -27,7 +31,7 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
 
 
 def _ms(record: dict) -> str:
-    return f"{p50(record):.3g}"
+    return format_ms(p50(record))
 
 
 def _baseline_variant(records: list[dict]) -> str | None:
@@ -47,15 +51,20 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _measured_elsewhere(records: list[dict], run_info: dict) -> list[str]:
-    """Targets whose latency label says it was not measured on the device itself."""
+def _timed_elsewhere(record: dict) -> bool:
+    """True when the latency label says it was not measured on the device ("host CPU, not …")."""
+    return bool(re.search(r"\bnot\b", record.get("latency_measured_on") or ""))
+
+
+def _measured_elsewhere(records: list[dict]) -> list[str]:
+    """Targets whose latency is a host-CPU stand-in for the device."""
     labels: dict[str, str] = {}
     for record in records:
-        labels.setdefault(record["target"], record.get("latency_measured_on") or "")
+        if _timed_elsewhere(record):
+            labels.setdefault(record["target"], record["latency_measured_on"])
     proxies = defaultdict(list)
     for target, label in labels.items():
-        if re.search(r"\bnot\b", label):
-            proxies[re.split(r",?\s*\bnot\b", label)[0].strip() or label].append(target)
+        proxies[re.split(r",?\s*\bnot\b", label)[0].strip() or label].append(target)
     return [f"latency for {_join(sorted(targets))} was measured on the {place}, not on the "
             f"device: use it to rank artifacts, not as the device's speed"
             for place, targets in proxies.items()]
@@ -90,7 +99,8 @@ def _sparsity(records: list[dict]) -> list[str]:
     sentences = []
     for record in records:
         chain = record.get("chain") or []
-        if record["variant"] == base or not any(s.startswith(_SPARSIFYING) for s in chain):
+        if (record["variant"] == base or _timed_elsewhere(record)
+                or not any(step.startswith(_SPARSIFYING) for step in chain)):
             continue
         reference = index.get((base, record["target"], record["format"], record["precision"]))
         if reference is None or not _is_most_compressed(record, index):
@@ -132,23 +142,22 @@ def _precision_speed(records: list[dict]) -> list[str]:
     index = _index(records)
     sentences = []
     for record in records:
-        if record["variant"] != base or record["precision"] == "fp32":
+        if record["variant"] != base or record["precision"] == "fp32" or _timed_elsewhere(record):
             continue
         fp32 = index.get((base, record["target"], record["format"], "fp32"))
         if fp32 is None or p50(record) is None or p50(fp32) is None:
             continue
-        fmt, where = record["format"], record["target"]
+        fmt, quantized = record["format"], f"{record['format']} {record['precision']}"
         numbers = f"(p50 {_ms(record)} vs {_ms(fp32)} ms)"
         verdict = compare_p50(record["latency_ms"], fp32["latency_ms"])
         if verdict > 0:
-            sentences.append(f"{fmt} {record['precision']} is slower than {fmt} fp32 on this "
-                             f"machine for {where} {numbers}")
+            finding = f"{quantized} is slower than {fmt} fp32 on this machine {numbers}"
         elif verdict < 0:
-            sentences.append(f"{fmt} {record['precision']} is {p50(fp32) / p50(record):.1f}× "
-                             f"faster than {fmt} fp32 for {where} {numbers}")
+            ratio = p50(fp32) / p50(record)
+            finding = f"{quantized} is {ratio:.1f}× faster than {fmt} fp32 {numbers}"
         else:
-            sentences.append(f"{fmt} {record['precision']} shows no measurable difference from "
-                             f"{fmt} fp32 for {where} {numbers}")
+            finding = f"{quantized} shows no measurable difference from {fmt} fp32 {numbers}"
+        sentences.append(f"{record['target']}: {finding}")
     return sentences
 
 
@@ -173,27 +182,31 @@ def _distillation(records: list[dict]) -> list[str]:
             continue
         gain = sum(d["accuracy"] - s["accuracy"] for d, s in fp32_pairs) / len(fp32_pairs) * 100
         distilled, alone = fp32_pairs[0]
-        detail = (f"({distilled['precision']}: {distilled['accuracy'] * 100:.2f}% vs "
-                  f"{alone['accuracy'] * 100:.2f}%)")
-        if gain >= 0:
-            sentences.append(f"distillation bought {gain:+.1f} pp over the same student trained "
-                             f"from scratch ({variant} vs {scratch}) {detail}")
-        else:
-            sentences.append(f"distillation lost {-gain:.1f} pp against the same student trained "
-                             f"from scratch ({variant} vs {scratch}) {detail}")
+        detail = (f"({variant} {distilled['accuracy'] * 100:.2f}% vs {scratch} "
+                  f"{alone['accuracy'] * 100:.2f}%, {distilled['precision']})")
+        verb = f"bought {gain:+.1f} pp over" if gain >= 0 else f"lost {-gain:.1f} pp against"
+        sentences.append(f"distillation {verb} the same student trained from scratch {detail}")
     return sentences
 
 
 def _large_drops(records: list[dict]) -> list[str]:
-    lossy = sorted((r for r in records if r["accuracy_drop_pp"] > _DROP_WARNING_PP),
-                   key=lambda r: -r["accuracy_drop_pp"])
-    if not lossy:
+    """Variants that lose noticeable accuracy, with the range over their artifacts."""
+    drops = defaultdict(list)
+    for record in records:
+        if record["accuracy_drop_pp"] > _DROP_WARNING_PP:
+            drops[record["variant"]].append(record["accuracy_drop_pp"])
+    if not drops:
         return []
-    shown = ", ".join(f"{artifact_name(r)} on {r['target']} ({r['accuracy_drop_pp']:.1f} pp)"
-                      for r in lossy[:4])
-    more = f" and {len(lossy) - 4} more" if len(lossy) > 4 else ""
-    return [f"{len(lossy)} artifact{'s' if len(lossy) > 1 else ''} lose more than "
-            f"{_DROP_WARNING_PP:g} pp accuracy against the full model: {shown}{more}"]
+    worst_first = sorted(drops, key=lambda variant: -max(drops[variant]))
+    parts = [f"{variant} ({_range(drops[variant])} pp in {len(drops[variant])} artifact"
+             f"{'s' if len(drops[variant]) > 1 else ''})" for variant in worst_first]
+    return [f"{_join(parts)} lose{'s' if len(parts) == 1 else ''} more than "
+            f"{_DROP_WARNING_PP:g} pp accuracy against the full model"]
+
+
+def _range(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}"
 
 
 def _skipped(run_info: dict) -> list[str]:

@@ -13,7 +13,7 @@ from toolkit.files import write_text
 from toolkit.report.flags import findings
 from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
 from toolkit.report.pareto import Point, frontier, scatter_svg
-from toolkit.select import KB, artifact_name, describe, p50
+from toolkit.select import KB, artifact_name, describe, format_ms, p50
 
 _PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b"}
 _OTHER_COLOR = "#7a6fb0"
@@ -160,10 +160,10 @@ def _latency_text(record: dict) -> str:
     latency = record.get("latency_ms") or {}
     if latency.get("p50") is None:
         return "—"
-    text = f"{latency['p50']:.3g}"
+    text = format_ms(latency["p50"])
     if latency.get("ci95_p50"):
         low, high = latency["ci95_p50"]
-        text += f" [{low:.3g}–{high:.3g}]"
+        text += f" [{format_ms(low)}–{format_ms(high)}]"
     return text
 
 

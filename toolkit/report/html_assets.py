@@ -42,10 +42,10 @@ svg.plot .grid { stroke: #eef0f3; }
 svg.plot .frame { fill: none; stroke: #cfd4dc; }
 svg.plot .frontier-line { fill: none; stroke: #1d2433; stroke-width: 1.2; stroke-dasharray: 4 3; opacity: .6; }
 svg.plot circle { stroke-width: 1.8; }
-svg.plot .on-frontier circle { stroke: #1d2433; stroke-width: 2; }
+svg.plot .ring { fill: none; stroke: #1d2433; stroke-width: 1.6; }
 svg.plot .ci { stroke-width: 1.5; opacity: .55; }
 svg.plot .point-label { font-size: 10px; fill: var(--ink); paint-order: stroke; stroke: #fff; stroke-width: 3px; }
-svg.plot g.point:hover circle { stroke-width: 3; }
+svg.plot g.point:hover circle:not(.ring) { stroke-width: 3.5; }
 .scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 10px; }
 table { border-collapse: collapse; width: 100%; font-size: .88rem; }
 th, td { padding: 7px 10px; text-align: left; white-space: nowrap; border-bottom: 1px solid var(--line); }

@@ -153,9 +153,9 @@ def scatter_svg(points: list[Point], title: str, x_label: str, y_label: str,
             steps.append(f"{x_axis.pixel(current.x):.1f},{y_axis.pixel(current.y):.1f}")
         first = f"{x_axis.pixel(ordered[0].x):.1f},{y_axis.pixel(ordered[0].y):.1f}"
         parts.append(f'<polyline class="frontier-line" points="{first} {" ".join(steps)}"/>')
-    on_frontier = set(frontier_indices)
+    rank = {index: order for order, index in enumerate(frontier_indices)}
     for index, point in enumerate(points):
-        parts.append(_marker(point, x_axis, y_axis, index in on_frontier))
+        parts.append(_marker(point, x_axis, y_axis, rank.get(index)))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -178,19 +178,27 @@ def _grid(x_axis: _Axis, y_axis: _Axis, left: float, top: float, right: float,
     return parts
 
 
-def _marker(point: Point, x_axis: _Axis, y_axis: _Axis, on_frontier: bool) -> str:
+def _marker(point: Point, x_axis: _Axis, y_axis: _Axis, frontier_rank: int | None) -> str:
+    """A marker with tooltip; frontier markers get a dark ring and a label that alternates
+    above/below (neighbours on the frontier are close) and flips left near the right edge."""
     px, py = x_axis.pixel(point.x), y_axis.pixel(point.y)
+    on_frontier = frontier_rank is not None
     parts = ['<g class="point' + (' on-frontier' if on_frontier else '') + '">']
     if point.x_range:
         lo, hi = (x_axis.pixel(v) for v in point.x_range)
         parts.append(f'<line class="ci" x1="{lo:.1f}" y1="{py:.1f}" x2="{hi:.1f}" y2="{py:.1f}" '
                      f'stroke="{point.color}"/>')
+    if on_frontier:
+        parts.append(f'<circle class="ring" cx="{px:.1f}" cy="{py:.1f}" r="8.5"/>')
     fill = "#fff" if point.hollow else point.color
-    parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{6 if on_frontier else 4.5}" '
+    parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{5.5 if on_frontier else 4.5}" '
                  f'fill="{fill}" stroke="{point.color}"><title>{escape(point.tooltip)}</title>'
                  f'</circle>')
     if on_frontier:
-        parts.append(f'<text class="point-label" x="{px + 8:.1f}" y="{py - 7:.1f}">'
-                     f'{escape(point.label)}</text>')
+        near_right = px > x_axis.start + 0.7 * x_axis.length
+        lx, anchor = (px - 11, "end") if near_right else (px + 11, "start")
+        ly = py - 10 if frontier_rank % 2 == 0 else py + 18
+        parts.append(f'<text class="point-label" x="{lx:.1f}" y="{ly:.1f}" '
+                     f'text-anchor="{anchor}">{escape(point.label)}</text>')
     parts.append("</g>")
     return "".join(parts)

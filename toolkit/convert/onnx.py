@@ -1,0 +1,156 @@
+"""ONNX export: Keras models and int8 TFLite models (tf2onnx), plus loading with a clear error.
+
+Every exported model takes float32 `input` and returns float32 `output`, whatever its precision,
+so one ONNX Runtime runner serves all of them; int8 models quantize inside the graph.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit._tf import tf
+from toolkit.convert.onnx_quant import TensorQuant, make_qdq_fusable, wrap_integer_io
+from toolkit.errors import EdgesmithError
+from toolkit.files import write_bytes
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+REEXPORT_FIX = "re-export it (delete the file and run the conversion again)"
+
+
+def export_keras(
+    model: Any, path: Path, input_shape: tuple[int, ...], opset: int = 17, fixed_batch: bool = False
+) -> Path:
+    """Export a tf_keras model to ONNX at `path`; `fixed_batch` pins the batch dim to 1."""
+    tensorflow = tf()
+    import tf2onnx
+
+    batch = 1 if fixed_batch else None
+    signature = (tensorflow.TensorSpec((batch, *input_shape), tensorflow.float32, name=INPUT_NAME),)
+    try:
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
+    except Exception as error:  # tf2onnx raises many types; all mean "this model did not convert"
+        raise EdgesmithError(
+            f"could not export the Keras model to ONNX (opset {opset}): {_first_line(error)}",
+            "try another opset (14-18) or drop the ONNX target for this model",
+        ) from error
+    return _finish(proto, Path(path))
+
+
+def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17) -> Path:
+    """Convert a TFLite model (e.g. a QAT or PTQ int8 one) to ONNX, keeping its integer kernels.
+
+    int8/uint8 model inputs and outputs become float32 with the TFLite scale and zero point
+    applied inside the graph, and tf2onnx's QDQ pattern is rewritten so ONNX Runtime fuses it
+    into QLinearConv/QGemm instead of running float kernels on dequantized tensors.
+    """
+    tf()
+    import tf2onnx
+
+    tflite_path = Path(tflite_path)
+    io_quant = _tflite_io_quantization(tflite_path)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+            proto, _ = tf2onnx.convert.from_tflite(str(tflite_path), opset=opset)
+    except Exception as error:
+        raise EdgesmithError(
+            f"could not convert {tflite_path.name} to ONNX (opset {opset}): {_first_line(error)}",
+            "try another opset (14-18) or export the Keras model with export_keras instead",
+        ) from error
+    wrap_integer_io(proto, io_quant)
+    make_qdq_fusable(proto)
+    return _finish(proto, Path(out_path))
+
+
+def load_checked(path: Path) -> Any:
+    """Load an .onnx file, turning a missing, truncated or foreign file into a one-line error."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgesmithError(f"{path} does not exist", "check the path, or run the conversion first")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as error:  # protobuf DecodeError, onnx ValidationError, ...
+        raise EdgesmithError(
+            f"{path.name} is not a valid ONNX model (truncated or corrupt: {_first_line(error)})",
+            REEXPORT_FIX,
+        ) from error
+    return model
+
+
+def runtime_op_counts(path: Path) -> dict[str, int]:
+    """Op types ONNX Runtime really executes after its graph fusions, with counts.
+
+    The stored graph of an int8 model is QDQ either way; only this tells a model that runs
+    integer kernels (QLinearConv, QGemm, ...) from one that dequantizes and runs float kernels.
+    """
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # EXTENDED holds all QDQ fusions but not the machine-specific NCHWc layout rewrites.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    with tempfile.TemporaryDirectory(prefix="edgesmith-ort-") as folder:
+        options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        graph = onnx.load(options.optimized_model_filepath).graph
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def _tflite_io_quantization(tflite_path: Path) -> dict[str, TensorQuant]:
+    """Scale, zero point and dtype of each integer input/output tensor of a TFLite model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(tflite_path))
+    except (ValueError, RuntimeError) as error:
+        raise EdgesmithError(
+            f"{tflite_path.name} is not a valid TFLite model ({_first_line(error)})", REEXPORT_FIX
+        ) from error
+    details = interpreter.get_input_details() + interpreter.get_output_details()
+    return {
+        item["name"]: TensorQuant(np.dtype(item["dtype"]), *item["quantization"])
+        for item in details
+        if np.issubdtype(item["dtype"], np.integer)
+    }
+
+
+def _finish(proto: Any, path: Path) -> Path:
+    """Give inputs/outputs their standard names, validate, and write atomically."""
+    import onnx
+
+    _rename_io(proto)
+    onnx.checker.check_model(proto)
+    write_bytes(path, proto.SerializeToString())
+    return path
+
+
+def _rename_io(proto: Any) -> None:
+    """Name graph inputs `input` and outputs `output` (suffixed `_i` when there are several)."""
+    renames: dict[str, str] = {}
+    for values, base in ((proto.graph.input, INPUT_NAME), (proto.graph.output, OUTPUT_NAME)):
+        for index, value in enumerate(values):
+            renames[value.name] = base if len(values) == 1 else f"{base}_{index}"
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        value.name = renames[value.name]
+    for node in proto.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+
+
+def _first_line(error: BaseException) -> str:
+    """A short, single-line reason taken from an exception."""
+    text = str(error).strip().splitlines()
+    reason = text[0] if text else type(error).__name__
+    return reason if len(reason) <= 160 else reason[:157] + "..."

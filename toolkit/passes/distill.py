@@ -1,0 +1,151 @@
+"""Knowledge distillation into a smaller student, and the same student trained without a teacher.
+
+Both start from the same initial weights (same seed) and run the same training loop for the
+same epochs, so "distill" vs "scratch" isolates what the teacher's soft labels are worth.
+
+loss = alpha · CE(labels, student) + (1 − alpha) · T² · KL(softmax(teacher/T) ‖ softmax(student/T))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from toolkit._tf import keras, tf
+from toolkit.errors import EdgesmithError
+from toolkit.passes.context import PassContext, output_is_softmax
+
+FALLBACK_STUDENT = "mlp"  # for a user's own model, which has no zoo architecture to shrink
+
+
+@dataclass(frozen=True)
+class Params:
+    """`student`: zoo model (default: the teacher's own zoo architecture); `width`: its width
+    multiplier; `temperature`, `alpha`: the distillation loss; `epochs`: default = training epochs."""
+
+    student: str | None = None
+    width: float = 0.5
+    temperature: float = 4.0
+    alpha: float = 0.1
+    epochs: int | None = None
+
+    POSITIONAL: ClassVar[tuple[str, ...]] = ("student",)
+    EXAMPLE: ClassVar[str] = "distill:student=mlp,width=0.5,temperature=4,alpha=0.1"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.width <= 4.0:
+            raise EdgesmithError(f"distill width {self.width:g} is out of range", "use a multiplier like 0.5")
+        if self.temperature <= 0.0:
+            raise EdgesmithError(f"distill temperature {self.temperature:g} must be positive", "use e.g. temperature=4")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise EdgesmithError(f"distill alpha {self.alpha:g} is out of range", "use a weight in [0, 1], e.g. alpha=0.1")
+        if self.epochs is not None and self.epochs < 1:
+            raise EdgesmithError(f"distill epochs {self.epochs} must be at least 1", "use e.g. epochs=30")
+
+    def suffix(self) -> str:
+        """Only non-default settings appear, so the common case reads simply `distill`."""
+        default = Params()
+        parts = [self.student] if self.student else []
+        if self.width != default.width:
+            parts.append(f"w{self.width * 100:.4g}")
+        if self.temperature != default.temperature:
+            parts.append(f"t{self.temperature:g}")
+        if self.alpha != default.alpha:
+            parts.append(f"a{self.alpha * 100:.4g}")
+        if self.epochs is not None:
+            parts.append(f"e{self.epochs}")
+        return "".join(f"-{part}" for part in parts)
+
+
+def apply(model: Any, params: Params, ctx: PassContext) -> Any:
+    """Train a new student on the teacher's (`ctx.teacher`) softened outputs plus the labels."""
+    student = build_student(params, ctx)
+    teacher_logits = _logits_of(ctx.teacher, ctx.x_train)
+    _train(student, params, ctx, teacher_logits)
+    return student
+
+
+def apply_scratch(model: Any, params: Params, ctx: PassContext) -> Any:
+    """The control: the same student, same initial weights and loop, trained on labels only."""
+    student = build_student(params, ctx)
+    _train(student, params, ctx, teacher_logits=None)
+    return student
+
+
+def build_student(params: Params, ctx: PassContext) -> Any:
+    """Seeded, so distill and its scratch control start from identical weights."""
+    from toolkit.models import ZOO_NAMES, build
+
+    name = params.student or (ctx.teacher.name if ctx.teacher.name in ZOO_NAMES else FALLBACK_STUDENT)
+    keras().utils.set_random_seed(ctx.seed)
+    student = build(name, tuple(ctx.input_shape), ctx.num_classes, width=params.width)
+    ctx.log(f"  student: {name} at width {params.width:g} ({student.count_params():,} parameters)")
+    return student
+
+
+def distillation_loss(labels: Any, student_logits: Any, teacher_logits: Any, temperature: float, alpha: float) -> Any:
+    """Mean over the batch of alpha·CE + (1 − alpha)·T²·KL; T² keeps soft-label gradients on scale."""
+    t = tf()
+    hard = keras().losses.sparse_categorical_crossentropy(labels, student_logits, from_logits=True)
+    if teacher_logits is None:
+        return t.reduce_mean(hard)
+    soft_teacher = t.nn.softmax(teacher_logits / temperature)
+    kl = t.reduce_sum(
+        soft_teacher * (t.nn.log_softmax(teacher_logits / temperature) - t.nn.log_softmax(student_logits / temperature)),
+        axis=-1,
+    )
+    return t.reduce_mean(alpha * hard + (1.0 - alpha) * temperature**2 * kl)
+
+
+def _train(student: Any, params: Params, ctx: PassContext, teacher_logits: np.ndarray | None) -> None:
+    """A plain seeded loop shared by distill and scratch; scratch is the alpha = 1 case."""
+    t, k = tf(), keras()
+    logits_of = _logits_model(student)
+    alpha = params.alpha if teacher_logits is not None else 1.0
+    optimizer = k.optimizers.Adam(ctx.learning_rate)
+    targets = teacher_logits if teacher_logits is not None else np.zeros((len(ctx.y_train), 1), np.float32)
+    data = (
+        t.data.Dataset.from_tensor_slices((ctx.x_train.astype(np.float32), ctx.y_train, targets.astype(np.float32)))
+        .shuffle(len(ctx.y_train), seed=ctx.seed, reshuffle_each_iteration=True)
+        .batch(ctx.batch_size)
+    )
+
+    @t.function
+    def step(x: Any, y: Any, teacher: Any) -> Any:
+        with t.GradientTape() as tape:
+            loss = distillation_loss(
+                y, logits_of(x, training=True), teacher if teacher_logits is not None else None, params.temperature, alpha
+            )
+        gradients = tape.gradient(loss, student.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, student.trainable_variables))
+        return loss
+
+    epochs = params.epochs or ctx.student_epochs
+    for epoch in range(epochs):
+        losses = [float(step(x, y, teacher)) for x, y, teacher in data]
+        if ctx.verbose:
+            ctx.log(f"  epoch {epoch + 1}/{epochs} loss {np.mean(losses):.4f}")
+
+
+def _logits_model(model: Any) -> Any:
+    """A model sharing `model`'s layers that outputs logits: the input of a final softmax layer,
+    or log-probabilities when the softmax is fused into the last Dense (equal up to a constant,
+    which softmax and cross-entropy ignore)."""
+    k = keras()
+    last = model.layers[-1]
+    if isinstance(last, k.layers.Softmax) or (
+        isinstance(last, k.layers.Activation) and output_is_softmax(model)
+    ):
+        return k.Model(model.inputs, last.input)
+    if not output_is_softmax(model):
+        return model
+    epsilon = k.backend.epsilon()
+    return lambda x, training=False: tf().math.log(tf().maximum(model(x, training=training), epsilon))
+
+
+def _logits_of(model: Any, x: np.ndarray) -> np.ndarray:
+    """Teacher logits for every training sample, computed once (the teacher never changes)."""
+    logits = _logits_model(model)
+    batches = [np.asarray(logits(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
+    return np.concatenate(batches).astype(np.float32)
