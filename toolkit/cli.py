@@ -63,6 +63,26 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(handler=_check)
 
+    bench = commands.add_parser("bench", help="benchmark one .tflite or .onnx file with the run's method")
+    bench.add_argument("model", type=Path)
+    bench.add_argument("--runs", type=int, default=300)
+    bench.add_argument("--threads", type=int, default=1)
+    bench.add_argument("--batch", type=int, default=32, help="batch for the throughput figure")
+    bench.add_argument("--json", action="store_true", help="machine-readable output")
+    bench.set_defaults(handler=_bench)
+
+    report = commands.add_parser("report", help="rebuild a run's reports from its results.json")
+    report.add_argument("run_dir", type=Path)
+    report.set_defaults(handler=_report)
+
+    select = commands.add_parser("select", help="pick the best variant of a finished run for a target and budget")
+    select.add_argument("run_dir", type=Path)
+    select.add_argument("--target", required=True)
+    select.add_argument("--max-accuracy-drop", type=float, required=True, metavar="PP", help="percentage points")
+    select.add_argument("--max-latency-ms", type=float)
+    select.add_argument("--max-size-kb", type=float)
+    select.set_defaults(handler=_select)
+
     targets = commands.add_parser("targets", help="list target profiles")
     targets.set_defaults(handler=_targets)
     return parser
@@ -107,6 +127,60 @@ def _check(args: argparse.Namespace) -> int:
     report = check_artifact(args.model, load_target(args.target))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_text())
     return 0 if report.compatible else 1
+
+def _bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from toolkit.bench.harness import benchmark_file
+    from toolkit.bench.runners import open_runner
+
+    runner = open_runner(args.model, args.threads)
+    sample = np.random.default_rng(0).random((args.batch, *runner.input_shape), dtype=np.float32)
+    result = benchmark_file(args.model, sample, args.runs, args.threads, args.batch)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    latency = result["latency_ms"]
+    print(f"{args.model}: batch 1, {args.threads} thread(s), {latency['runs']} runs after {latency['warmup_runs']} warm-up")
+    print(f"  p50 {latency['p50']:.4f} ms (95% CI {latency['ci95_p50'][0]:.4f}–{latency['ci95_p50'][1]:.4f})  "
+          f"p90 {latency['p90']:.4f}  p99 {latency['p99']:.4f}  mean {latency['mean']:.4f} ± {latency['std']:.4f}")
+    if result["latency_ms_all_cores"]:
+        cores = result["latency_ms_all_cores"]
+        print(f"  all {cores['threads']} cores: p50 {cores['p50']:.4f} ms")
+    if result["throughput"]:
+        throughput = result["throughput"]
+        print(f"  throughput at batch {throughput['batch']}: {throughput['samples_per_s']:.0f} samples/s")
+    print(f"  memory added by loading and running: {result['peak_memory_mb']:.1f} MB")
+    return 0
+
+
+def _load_results(run_dir: Path) -> tuple[list, dict]:
+    results, info = run_dir / "results.json", run_dir / "run.json"
+    if not results.is_file() or not info.is_file():
+        raise EdgesmithError(f"{run_dir} has no results.json/run.json", "pass the folder of a finished `edgesmith run`")
+    try:
+        return json.loads(results.read_text()), json.loads(info.read_text())
+    except json.JSONDecodeError as exc:
+        raise EdgesmithError(f"{run_dir} has a corrupt results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    from toolkit.outputs import write_reports
+
+    records, info = _load_results(args.run_dir)
+    write_reports(args.run_dir, records, info)
+    print(f"rebuilt {args.run_dir / 'report.md'} and {args.run_dir / 'report.html'}")
+    return 0
+
+
+def _select(args: argparse.Namespace) -> int:
+    from toolkit.select import select_best
+
+    records, _ = _load_results(args.run_dir)
+    selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms, args.max_size_kb)
+    print(selection.format_text())
+    return 0 if selection.winner is not None else 1
+
 
 def _targets(args: argparse.Namespace) -> int:
     from toolkit.check import format_target_list

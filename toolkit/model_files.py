@@ -28,6 +28,11 @@ def load_user_model(path: Path, allow_unsafe: bool = False) -> Any:
         )
     if path.is_dir() and not (path / "saved_model.pb").is_file():
         raise EdgesmithError(f"{path} is a folder without saved_model.pb", "pass a SavedModel folder or a .keras/.h5 file")
+    if not allow_unsafe and _has_lambda_layer(path):
+        raise EdgesmithError(
+            f"{path} contains a Lambda layer, which would run code stored in the file",
+            "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
+        )
     try:
         model = keras().models.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one user-facing line
@@ -38,6 +43,25 @@ def load_user_model(path: Path, allow_unsafe: bool = False) -> Any:
             "save a Keras model (model.save) rather than a bare tf.Module SavedModel",
         )
     return model
+
+
+def _has_lambda_layer(path: Path) -> bool:
+    """Keras' safe mode only guards the .keras format; HDF5 and SavedModel files would
+    deserialize a Lambda's bytecode silently, so look at their stored config first."""
+    if path.is_dir():
+        metadata = path / "keras_metadata.pb"
+        return metadata.is_file() and b'"class_name": "Lambda"' in metadata.read_bytes()
+    if path.suffix in (".h5", ".hdf5"):
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as handle:
+                config = handle.attrs.get("model_config", "")
+        except OSError:
+            return False  # unreadable: the loader below reports it as corrupt
+        text = config.decode() if isinstance(config, bytes) else str(config)
+        return '"class_name": "Lambda"' in text
+    return False
 
 
 def _explain_load_failure(path: Path, exc: Exception) -> EdgesmithError:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from toolkit.bench.harness import BenchSettings, measure_latency, score
+from toolkit.bench.harness import benchmark_file, score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, sha256_file
 from toolkit.targets import Target
@@ -163,14 +163,14 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
     from toolkit.check import check_artifact
 
     exp, data = state.experiment, state.data
-    settings = BenchSettings(runs=exp.bench_runs, threads=exp.bench_threads, batch=1)
+    settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
-    key = state.cache.key("bench", digest, relative, settings.to_dict(), data.fingerprint(), state.baseline_key, target.name)
+    key = state.cache.key("bench", digest, relative, settings, data.fingerprint(), state.baseline_key, target.name)
     record = state.cache.get(key)
     if record is None:
         quality = score(path, data.x_test, data.y_test, state.reference_top1)
-        latency = measure_latency(path, data.x_test, settings)
+        timing = benchmark_file(path, data.x_test, exp.bench_runs, exp.bench_threads, exp.bench_batch)
         record = {
             "target": target.name,
             "format": path.suffix.lstrip("."),
@@ -181,17 +181,14 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             "accuracy": quality["accuracy"],
             "accuracy_drop_pp": round((state.baseline_accuracy - quality["accuracy"]) * 100, 4),
             "agreement": quality["agreement"],
-            "latency_ms": latency.to_dict(),
-            "threads": settings.threads,
-            "batch": settings.batch,
-            "runs": latency.runs,
+            **timing,
             "latency_measured_on": target.measured_on,
             "compatibility": check_artifact(path, target).to_dict(),
             "sha256": digest,
         }
         state.cache.put(key, record, [path])
         state.log(
-            f"[bench] {record['path']}: acc {record['accuracy']:.4f}  p50 {latency.p50:.4f} ms  "
+            f"[bench] {record['path']}: acc {record['accuracy']:.4f}  p50 {record['latency_ms']['p50']:.4f} ms  "
             f"{record['size_bytes'] / 1024:.1f} KB"
         )
     return dict(record)

@@ -86,6 +86,15 @@ def run_info(records: list[dict]) -> dict:
     return make_run_info(records)
 
 
+@pytest.fixture(scope="session")
+def synthetic_run():
+    """A factory of fresh (records, run_info) pairs, for module-scoped fixtures."""
+    def make() -> tuple[list[dict], dict]:
+        records = all_records()
+        return records, make_run_info(records)
+    return make
+
+
 def make_run_info(records: list[dict]) -> dict:
     edgetpu = [dict(artifact=r["path"], **r["compatibility"])
                for r in records if r["target"] == "edgetpu"]

@@ -41,6 +41,42 @@ def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings) -> 
     return summarize(samples, warmup_runs)
 
 
+def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int) -> dict:
+    """The full method for one artifact: latency at batch 1 on `threads` and on all cores,
+    throughput at `batch` (when the batch dimension is dynamic) and peak memory.
+
+    Every figure carries the settings it was measured with, so rows stay comparable.
+    """
+    from toolkit.bench.memory import peak_memory_mb
+
+    single = BenchSettings(runs=runs, threads=threads, batch=1)
+    latency = measure_latency(path, sample, single)
+    result = {
+        "latency_ms": latency.to_dict(),
+        "latency_method": single.to_dict(),
+        "threads": threads,
+        "batch": 1,
+        "runs": latency.runs,
+        "throughput": None,
+        "latency_ms_all_cores": None,
+        "peak_memory_mb": peak_memory_mb(path, threads)["model_mb"],
+    }
+    cores = all_cores()
+    if cores != threads:
+        many = BenchSettings(runs=runs, threads=cores, batch=1)
+        result["latency_ms_all_cores"] = {**measure_latency(path, sample, many).to_dict(), "threads": cores}
+    if batch > 1 and supports_batch(path):
+        batched = BenchSettings(runs=max(20, runs // 10), threads=cores, batch=batch)
+        timing = measure_latency(path, sample, batched)
+        result["throughput"] = {
+            "batch": batch,
+            "threads": cores,
+            "samples_per_s": batch / (timing.p50 / 1000),
+            "p50_ms": timing.p50,
+        }
+    return result
+
+
 def score(path: Path, x: np.ndarray, y: np.ndarray, reference_top1: np.ndarray) -> dict[str, float]:
     """Accuracy on (x, y) and top-1 agreement with the full model's predictions."""
     predictions = predict(open_runner(path, threads=all_cores()), x)

@@ -19,6 +19,7 @@ class Runner(Protocol):
     """What the harness needs: load once, set an input, invoke, read scores."""
 
     batch_dynamic: bool
+    input_shape: tuple[int, ...]
 
     def set_input(self, x: np.ndarray) -> None: ...
 
@@ -66,6 +67,7 @@ class LiteRTRunner:
         self._output = self.interpreter.get_output_details()[0]
         self.batch_dynamic = int(self._input["shape_signature"][0]) == -1
         self._batch = int(self._input["shape"][0])
+        self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
 
     def set_input(self, x: np.ndarray) -> None:
         if len(x) != self._batch:
@@ -102,6 +104,7 @@ class OnnxRuntimeRunner:
         self._input_name = model_input.name
         self._output_name = self.session.get_outputs()[0].name
         self.batch_dynamic = not isinstance(model_input.shape[0], int)
+        self.input_shape = tuple(int(d) for d in model_input.shape[1:])
         self._feed: dict[str, np.ndarray] = {}
         self._result: np.ndarray | None = None
 

@@ -21,15 +21,17 @@ M_BY_N_OPS = ("FULLY_CONNECTED", "CONV_2D")
 
 
 def _kernels(model: Any) -> dict[str, np.ndarray]:
-    """Kernel of every weighted layer, looking through tfmot wrappers."""
+    """Kernel of every weighted layer, looking through tfmot wrappers.
+
+    Read from the variables: inside a QAT wrapper the `kernel` attribute is a fake-quant tensor.
+    """
     kernels = {}
     for layer in model.layers:
         inner = unwrap(layer)
-        for attribute in KERNEL_ATTRIBUTES:
-            if getattr(inner, attribute, None) is not None:
-                kernels[f"{inner.name}/{attribute}" if attribute != "kernel" else inner.name] = np.asarray(
-                    getattr(inner, attribute).numpy()
-                )
+        for variable in inner.weights:
+            kind = variable.name.split("/")[-1].split(":")[0]
+            if kind in KERNEL_ATTRIBUTES:
+                kernels[inner.name if kind == "kernel" else f"{inner.name}/{kind}"] = variable.numpy()
     return kernels
 
 

@@ -187,10 +187,11 @@ def _row(record: dict, on_fronts: set[str], is_best: bool) -> str:
     agreement = record.get("agreement")
     drop = record["accuracy_drop_pp"]
     tag = ' <span class="tag">best</span>' if is_best else ""
+    row_class = ' class="best"' if is_best else ""
     variant = (f'<td data-sort="{escape(record["variant"])}">{escape(record["variant"])}{tag}'
                "</td>")
     return (f'<tr data-path="{escape(record.get("path", ""))}" '
-            f'data-target="{escape(record["target"])}"{" class=best" if is_best else ""}>'
+            f'data-target="{escape(record["target"])}"{row_class}>'
             + variant + cell(record["target"]) + cell(record["format"])
             + cell(record["precision"])
             + cell(f"{record['accuracy'] * 100:.2f}%", record["accuracy"], "num")

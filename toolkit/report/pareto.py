@@ -137,7 +137,7 @@ def scatter_svg(points: list[Point], title: str, x_label: str, y_label: str,
     x_axis = _axis(xs, left, width - left - right, from_zero=True)
     y_axis = _axis([p.y for p in points], height - bottom, -(height - top - bottom), False)
     parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+             f'aria-label="{escape(title)}">',
              f'<text class="plot-title" x="{left}" y="18">{escape(title)}</text>']
     parts += _grid(x_axis, y_axis, left, top, width - right, height - bottom)
     parts.append(f'<text class="axis-label" x="{(left + width - right) / 2}" y="{height - 8}" '

@@ -1,0 +1,103 @@
+import re
+from html.parser import HTMLParser
+
+from toolkit.report.html import build_html, write_report
+
+
+class _Page(HTMLParser):
+    """Collects table rows (attributes + cell texts), svg count and any external reference."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.svgs, self.external, self._cells = [], 0, [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-path" in attrs:
+            self.rows.append({"attrs": attrs, "cells": []})
+        if tag == "td" and self.rows:
+            self._cells = []
+        if tag == "svg":
+            self.svgs += 1
+        self.external += [value for key, value in attrs.items() if key in ("src", "href")]
+
+    def handle_data(self, data):
+        if self._cells is not None:
+            self._cells.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cells is not None:
+            self.rows[-1]["cells"].append("".join(self._cells).strip())
+            self._cells = None
+
+
+def parse(page):
+    parser = _Page()
+    parser.feed(page)
+    return parser
+
+
+def test_every_record_has_one_table_row_with_its_numbers(records, run_info):
+    page = parse(build_html(records, run_info))
+    assert len(page.rows) == len(records)
+    for row, record in zip(page.rows, records):
+        assert row["attrs"]["data-path"] == record["path"]
+        assert row["attrs"]["data-target"] == record["target"]
+        variant, target, fmt, precision, accuracy, drop, _, p50 = row["cells"][:8]
+        assert variant.split()[0] == record["variant"]
+        assert (target, fmt, precision) == (record["target"], record["format"],
+                                            record["precision"])
+        assert accuracy == f"{record['accuracy'] * 100:.2f}%"
+        assert drop == f"{record['accuracy_drop_pp']:+.2f}"
+        assert p50.startswith(f"{record['latency_ms']['p50']:#.3g} [")
+        assert row["cells"][-1] == record["latency_measured_on"]
+
+
+def test_page_has_two_plots_per_target_with_frontier_and_tooltips(records, run_info):
+    page = build_html(records, run_info)
+    assert parse(page).svgs == 2 * 4
+    assert page.count("<title>") == 1 + 2 * len(records)  # page title + one per marker
+    assert page.count('class="frontier-line"') == 8
+    assert "cpu: accuracy vs latency" in page and "onnx-cpu: accuracy vs size" in page
+
+
+def test_best_compatibility_findings_and_skipped_sections(records, run_info):
+    page = build_html(records, run_info)
+    best = page[page.index('id="best"'):page.index('id="findings"')]
+    assert "distill-small__int8.tflite" in best and "no artifact met the budget" in best
+    assert len(re.findall(r'<tr [^>]*class="best"', page)) == 3
+    compat = page[page.index('id="compatibility"'):]
+    assert "cluster16__int8.tflite" in compat and "tensor dense/kernel is float32" in compat
+    assert "blocked" in compat and "MEAN is not supported" in compat
+    assert "distillation bought +1.2 pp" in page
+    assert "prune95" in page[page.index('id="skipped"'):]
+    assert "fashion-mnist" in page and "96.20%" in page and "100,000" in page
+
+
+def test_page_is_self_contained_and_escapes_names(records, run_info):
+    records[0]["variant"] = "<script>alert(1)</script>"
+    run_info["name"] = "a&b"
+    page = build_html(records, run_info)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "edgesmith report — a&amp;b" in page
+    assert parse(page).external == []
+    assert "http://" not in page and "https://" not in page and "@import" not in page
+
+
+def test_artifacts_without_latency_or_compatibility_still_render(records):
+    records[0]["latency_ms"] = None
+    for record in records:
+        record["compatibility"] = None
+    page = build_html(records, {"name": "bare"})
+    row = parse(page).rows[0]
+    assert row["cells"][7] == "—"
+    assert page.count("<title>") == 1 + 2 * len(records) - 1
+    assert 'id="compatibility"' not in page and 'id="best"' not in page
+    assert parse(build_html([], {"name": "empty"})).rows == []
+
+
+def test_write_report_writes_the_page_atomically(tmp_path, records, run_info):
+    path = write_report(tmp_path, records, run_info)
+    assert path == tmp_path / "report.html"
+    assert path.read_text(encoding="utf-8") == build_html(records, run_info)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

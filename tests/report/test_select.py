@@ -1,0 +1,109 @@
+import pytest
+
+from toolkit.errors import EdgesmithError
+from toolkit.select import artifact_name, select_best
+
+
+def reasons_by_name(selection):
+    return {artifact_name(record): reason for record, reason in selection.rejected}
+
+
+def test_every_artifact_of_the_target_is_either_winner_or_rejected(records):
+    selection = select_best(records, "cpu", max_accuracy_drop_pp=1.0)
+    names = [artifact_name(r) for r, _ in selection.rejected] + [artifact_name(selection.winner)]
+    assert sorted(names) == sorted(artifact_name(r) for r in records if r["target"] == "cpu")
+
+
+def test_latency_ties_go_to_the_smaller_gzip_then_the_more_accurate(records):
+    # baseline, prune80 and prune80+qat int8 share a p50; the pruned files are 3.1× smaller
+    # in gzip, and prune80+qat is more accurate than prune80 at the same size.
+    selection = select_best(records, "cpu", max_accuracy_drop_pp=1.0)
+    assert artifact_name(selection.winner) == "prune80+qat__int8.tflite"
+    reasons = reasons_by_name(selection)
+    assert reasons["baseline__int8.tflite"] == (
+        "meets the budget, no measurable latency difference from the winner, but larger "
+        "(gzip 96.6 vs 31.2 KB)")
+    assert reasons["prune80__int8.tflite"] == (
+        "meets the budget, same latency and gzip size as the winner, but less accurate "
+        "(95.20% vs 95.50%)")
+    assert reasons["baseline__fp32.tflite"] == (
+        "meets the budget but slower than the winner (0.0700 vs 0.0273 ms)")
+    assert reasons["distill-small__int8.tflite"] == "accuracy drop 1.40 pp > budget 1 pp"
+
+
+def test_a_looser_accuracy_budget_lets_the_measurably_faster_student_win(records):
+    selection = select_best(records, "cpu", max_accuracy_drop_pp=1.5)
+    assert artifact_name(selection.winner) == "distill-small__int8.tflite"
+
+
+def test_latency_and_size_limits_reject_with_the_numbers(records):
+    selection = select_best(records, "cpu", 1.0, max_latency_ms=0.03, max_size_kb=110)
+    assert artifact_name(selection.winner) == "prune80+qat__int8.tflite"
+    reasons = reasons_by_name(selection)
+    assert reasons["baseline__fp32.tflite"] == "p50 0.0700 ms > 0.03 ms; size 420.0 KB > 110 KB"
+    assert reasons["distill-small__fp32.tflite"] == (
+        "p50 0.0350 ms > 0.03 ms; size 140.0 KB > 110 KB")
+    assert reasons["baseline__dynamic.tflite"] == "p50 0.0497 ms > 0.03 ms"
+    # Full-size int8 files are 105 KB: only the small student's fp16 file fits in 100 KB.
+    assert artifact_name(select_best(records, "cpu", 1.0, max_size_kb=100).winner) == (
+        "distill-small__fp16.tflite")
+
+
+def test_no_winner_when_nothing_meets_the_budget(records):
+    selection = select_best(records, "cpu", 1.0, max_latency_ms=0.01)
+    assert selection.winner is None
+    assert len(selection.rejected) == 4 * 6
+    text = selection.format_text()
+    assert "no artifact meets the budget" in text
+    assert "baseline__int8.tflite: p50 0.0273 ms > 0.01 ms" in text
+
+
+def test_incompatible_artifacts_are_rejected_whatever_the_budget(records):
+    selection = select_best(records, "edgetpu", max_accuracy_drop_pp=10.0)
+    reasons = reasons_by_name(selection)
+    assert reasons["cluster16__int8.tflite"] == (
+        "not compatible with edgetpu: weights are not int8 after clustering")
+    assert artifact_name(selection.winner) == "distill-small__int8.tflite"
+
+
+def _record(name, p50, ci, gzip_kb, accuracy=0.95):
+    return {"variant": name, "target": "cpu", "format": "tflite", "precision": "int8",
+            "path": f"cpu/{name}__int8.tflite", "size_bytes": 100 * 1024,
+            "gzip_bytes": int(gzip_kb * 1024), "accuracy": accuracy, "accuracy_drop_pp": 0.2,
+            "latency_ms": {"p50": p50, "ci95_p50": ci}, "compatibility": None}
+
+
+def test_overlapping_confidence_intervals_count_as_a_tie():
+    small = _record("small", 0.050, [0.045, 0.055], gzip_kb=30)
+    quick = _record("quick", 0.048, [0.044, 0.052], gzip_kb=50)
+    assert select_best([small, quick], "cpu", 1.0).winner is small
+    fastest = _record("fastest", 0.030, [0.029, 0.031], gzip_kb=100)
+    selection = select_best([small, quick, fastest], "cpu", 1.0)
+    assert selection.winner is fastest
+    assert reasons_by_name(selection)["small__int8.tflite"] == (
+        "meets the budget but slower than the winner (0.0500 vs 0.0300 ms)")
+
+
+def test_untimed_artifacts_cannot_win():
+    timed = _record("timed", 0.5, [0.4, 0.6], gzip_kb=30)
+    untimed = dict(_record("untimed", 0.1, None, gzip_kb=10), latency_ms=None)
+    selection = select_best([timed, untimed], "cpu", 1.0)
+    assert selection.winner is timed
+    assert reasons_by_name(selection)["untimed__int8.tflite"] == "no latency measurement"
+
+
+def test_unknown_target_lists_the_targets_present(records):
+    with pytest.raises(EdgesmithError, match="no results for target 'tpu'") as error:
+        select_best(records, "tpu", 1.0)
+    assert "choose one of: cpu, edgetpu, gpu, onnx-cpu" in str(error.value)
+
+
+def test_format_text_names_the_budget_winner_and_every_loser(records):
+    selection = select_best(records, "onnx-cpu", 1.0, max_latency_ms=0.08)
+    text = selection.format_text()
+    assert text.splitlines()[0] == (
+        "Best for onnx-cpu (budget: accuracy drop ≤ 1 pp, p50 ≤ 0.08 ms):")
+    assert "  distill-small__fp32.onnx — accuracy 95.20% (drop 1.00 pp)" in text
+    assert "95% CI 0.0340–0.0361" in text
+    for record, reason in selection.rejected:
+        assert f"  {artifact_name(record)}: {reason}" in text

@@ -1,0 +1,98 @@
+"""Every bad input → exit code 2, one line naming the problem and the fix, no partial output."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from toolkit.cli import main
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    """A folder of broken inputs, made once."""
+    from toolkit._tf import keras
+
+    folder = tmp_path_factory.mktemp("bad")
+    k = keras()
+    good = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    good.save(folder / "good.h5")
+    good.save(folder / "good.keras")
+    good.save(folder / "saved", save_format="tf")
+    lam = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Lambda(lambda x: x * 2), k.layers.Dense(10)])
+    lam.save(folder / "lambda.h5")
+    (folder / "trunc.h5").write_bytes((folder / "good.h5").read_bytes()[:2000])
+    (folder / "trunc.keras").write_bytes((folder / "good.keras").read_bytes()[:300])
+    (folder / "saved_bad").mkdir()
+    (folder / "saved_bad" / "saved_model.pb").write_bytes(b"garbage")
+    (folder / "notes.txt").write_text("not a model")
+    (folder / "trunc.tflite").write_bytes(b"TFL3" + b"\x00" * 40)
+    (folder / "trunc.onnx").write_bytes(b"\x08\x07\x12\x04junk")
+    (folder / "bad.toml").write_text("epochs = 0\n")
+    (folder / "typo.toml").write_text("epoch = 3\n")
+    (folder / "types.toml").write_text('epochs = "many"\n')
+    (folder / "sparsity.toml").write_text('variants = [["prune:1.5"]]\n')
+    rng = np.random.default_rng(0)
+    arrays = dict(x_train=rng.random((40, 8, 8, 1)), y_train=np.arange(40) % 10,
+                  x_test=rng.random((20, 8, 8, 1)), y_test=np.arange(20) % 10)
+    np.savez(folder / "nan.npz", **{**arrays, "x_train": np.full((40, 8, 8, 1), np.inf)})
+    np.savez(folder / "labels.npz", **{**arrays, "y_test": np.arange(20) - 3})
+    np.savez(folder / "shapes.npz", **{**arrays, "x_test": rng.random((20, 7, 8, 1))})
+    np.savez(folder / "empty.npz", **{**arrays, "x_train": np.zeros((0, 8, 8, 1)), "y_train": np.zeros(0, int)})
+    np.savez(folder / "few.npz", **{**arrays, "x_train": arrays["x_train"][:3], "y_train": arrays["y_train"][:3]})
+    (folder / "a_file").write_text("")
+    return folder
+
+
+CASES = [
+    (["run", "{d}/missing.toml"], "missing.toml does not exist"),
+    (["run", "{d}/bad.toml"], "epochs must be at least 1"),
+    (["run", "{d}/typo.toml"], "did you mean 'epochs'"),
+    (["run", "{d}/types.toml"], "'epochs' must be int"),
+    (["run", "{d}/sparsity.toml"], "1.5"),
+    (["run", "--model", "{d}/missing.h5"], "does not exist"),
+    (["run", "--model", "{d}/trunc.h5"], "corrupt or truncated"),
+    (["run", "--model", "{d}/trunc.keras"], "corrupt or truncated"),
+    (["run", "--model", "{d}/saved_bad"], "corrupt or truncated"),
+    (["run", "--model", "{d}/notes.txt"], "is not a Keras model file"),
+    (["run", "--model", "{d}/lambda.h5"], "--allow-unsafe"),
+    (["run", "--dataset", "npz", "--data", "{d}/nan.npz"], "NaN or inf"),
+    (["run", "--dataset", "npz", "--data", "{d}/labels.npz"], "labels must be integer class ids"),
+    (["run", "--dataset", "npz", "--data", "{d}/shapes.npz"], "same sample shape"),
+    (["run", "--dataset", "npz", "--data", "{d}/empty.npz"], "has no samples"),
+    (["run", "--dataset", "npz", "--data", "{d}/few.npz"], "too few to calibrate"),
+    (["run", "--targets", "cpu,tpu"], "tpu"),
+    (["run", "--output", "{d}/a_file/runs"], "cannot write to the output folder"),
+    (["bench", "{d}/trunc.tflite"], "not a loadable TFLite model"),
+    (["bench", "{d}/trunc.onnx"], "trunc.onnx"),
+    (["bench", "{d}/notes.txt"], "neither .tflite nor .onnx"),
+    (["check", "{d}/trunc.tflite", "--target", "edgetpu"], "trunc.tflite"),
+    (["check", "{d}/missing.tflite", "--target", "cpu"], "does not exist"),
+    (["report", "{d}"], "has no results.json"),
+]
+
+
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(c[0]).replace("{d}/", "") for c in CASES])
+def test_bad_input_is_one_line_and_leaves_nothing(bad_files, tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    argv = [arg.format(d=bad_files) for arg in argv]
+    if argv[0] == "run" and "--output" not in argv:
+        argv += ["--output", str(tmp_path / "runs")]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("edgesmith: error:") and "\n" not in err, err
+    assert message in err
+    assert not (tmp_path / "runs").exists(), "a failed run must not leave a run folder"
+
+
+def test_no_traceback_reaches_the_terminal(bad_files):
+    result = subprocess.run(
+        [sys.executable, "-m", "toolkit", "run", "--model", str(bad_files / "trunc.h5"), "--output", str(bad_files / "out")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("edgesmith: error:")

@@ -1,0 +1,56 @@
+"""Peak memory of loading and running an artifact, measured in a fresh process.
+
+Inside the pipeline's own process TensorFlow already holds hundreds of MB, which would drown
+a model's footprint; a clean child process that imports only the runtime gives an honest
+"what does this model add" figure (peak RSS after running minus RSS before loading).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+RUNS = 20
+
+
+def peak_memory_mb(path: Path, threads: int = 1) -> dict[str, float]:
+    """{'baseline_rss_mb', 'peak_rss_mb', 'model_mb'} for loading `path` and running it."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "toolkit.bench.memory", str(path), str(threads)],
+        capture_output=True, text=True, timeout=300,
+    )
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"memory probe failed for {path}: {last}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _probe(path: Path, threads: int) -> dict[str, float]:
+    if path.suffix == ".tflite":
+        import ai_edge_litert.interpreter  # noqa: F401  (import cost is not the model's)
+    else:
+        import onnxruntime  # noqa: F401
+    from toolkit.bench.runners import open_runner
+
+    before = _status_kb("VmRSS")
+    runner = open_runner(path, threads)
+    shape = runner.input_shape
+    runner.set_input(np.random.default_rng(0).random((1, *shape), dtype=np.float32))
+    for _ in range(RUNS):
+        runner.invoke()
+    peak = _status_kb("VmHWM")
+    return {"baseline_rss_mb": before / 1024, "peak_rss_mb": peak / 1024, "model_mb": (peak - before) / 1024}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_probe(Path(sys.argv[1]), int(sys.argv[2]))))
