@@ -52,9 +52,10 @@ def run(experiment: Experiment, log: Log = print) -> Path:
     chains = [(variant, parse_chain(variant.chain)) for variant in experiment.variants]
     data = load_dataset(experiment.dataset, experiment.data, experiment.seed)
     user_model = _check_user_model(experiment, data)
+    calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
     run_dir = _prepare_run_dir(experiment)
     state = Run(experiment, run_dir, data, targets, StageCache(run_dir, enabled=not experiment.force), log)
-    state.calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
+    state.calibration = calibration
 
     from toolkit.stages import baseline_stage, export_and_bench_variant
 

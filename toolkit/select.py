@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from toolkit.errors import EdgesmithError
-from toolkit.report.pareto import compare_p50
 
 KB = 1024  # bytes per KB everywhere in reports and budgets
+# Without a confidence interval two timings are only called different when they differ by more
+# than this fraction: run-to-run noise on a busy machine is easily a few percent.
+_NO_CI_TOLERANCE = 0.05
 
 
 def artifact_name(record: dict) -> str:
@@ -24,6 +26,28 @@ def artifact_name(record: dict) -> str:
 def format_ms(value: float) -> str:
     """Three significant digits, trailing zeros kept so a column of timings lines up (0.0700)."""
     return f"{value:.0f}" if value >= 100 else f"{value:#.3g}"
+
+
+def compare_p50(a: dict | None, b: dict | None) -> int:
+    """-1 if latency `a` is measurably lower than `b`, 1 if measurably higher, 0 if not.
+
+    `a`/`b` are a record's "latency_ms" dict. With 95% CIs on p50 for both, a difference counts
+    only when the intervals do not overlap; without them, only beyond a 5% relative gap.
+    Missing latency compares as "no measurable difference".
+    """
+    if not a or not b or a.get("p50") is None or b.get("p50") is None:
+        return 0
+    ci_a, ci_b = a.get("ci95_p50"), b.get("ci95_p50")
+    if ci_a and ci_b:
+        if ci_a[1] < ci_b[0]:
+            return -1
+        if ci_b[1] < ci_a[0]:
+            return 1
+        return 0
+    p_a, p_b = float(a["p50"]), float(b["p50"])
+    if abs(p_a - p_b) <= _NO_CI_TOLERANCE * max(p_a, p_b):
+        return 0
+    return -1 if p_a < p_b else 1
 
 
 def p50(record: dict) -> float | None:
@@ -82,7 +106,9 @@ def _budget_failures(record: dict, target: str, max_drop: float, max_latency: fl
     reasons = []
     compatibility = record.get("compatibility") or {}
     if compatibility.get("compatible") is False:
-        reasons.append(f"not compatible with {target}: {compatibility.get('summary', 'see check')}")
+        summary = compatibility.get("summary") or "see `edgesmith check`"
+        reasons.append(summary if summary.startswith("not compatible")
+                       else f"not compatible with {target}: {summary}")
     if record["accuracy_drop_pp"] > max_drop:
         reasons.append(f"accuracy drop {record['accuracy_drop_pp']:.2f} pp > budget {max_drop:g} pp")
     latency = p50(record)
@@ -130,7 +156,8 @@ def select_best(records: list[dict], target: str, max_accuracy_drop_pp: float,
     tied = [r for r in qualifiers if compare_p50(r["latency_ms"], fastest["latency_ms"]) == 0]
     winner = min(tied, key=lambda r: (r["gzip_bytes"], -r["accuracy"], artifact_name(r)))
     selection.winner = winner
-    losers = [(r, _why_not_winner(r, winner, fastest, r in tied))
+    tied_ids = {id(r) for r in tied}
+    losers = [(r, _why_not_winner(r, winner, fastest, id(r) in tied_ids))
               for r in qualifiers if r is not winner]
     selection.rejected = sorted(losers, key=lambda item: p50(item[0])) + rejected
     return selection
@@ -138,14 +165,15 @@ def select_best(records: list[dict], target: str, max_accuracy_drop_pp: float,
 
 def _why_not_winner(record: dict, winner: dict, fastest: dict, tied: bool) -> str:
     if not tied:
-        beaten_by = winner if compare_p50(record["latency_ms"], winner["latency_ms"]) > 0 else fastest
+        slower_than_winner = compare_p50(record["latency_ms"], winner["latency_ms"]) > 0
+        beaten_by = winner if slower_than_winner else fastest
         than = "the winner" if beaten_by is winner else artifact_name(beaten_by)
         return (f"meets the budget but slower than {than} "
                 f"({format_ms(p50(record))} vs {format_ms(p50(beaten_by))} ms)")
     if record["gzip_bytes"] != winner["gzip_bytes"]:
-        return (f"meets the budget, no measurable latency difference from the winner, but larger "
+        return (f"meets the budget and ties on latency (95% CIs overlap), but larger "
                 f"(gzip {record['gzip_bytes'] / KB:.1f} vs {winner['gzip_bytes'] / KB:.1f} KB)")
     if record["accuracy"] != winner["accuracy"]:
-        return (f"meets the budget, same latency and gzip size as the winner, but less accurate "
+        return (f"meets the budget, ties on latency and gzip size, but less accurate "
                 f"({record['accuracy'] * 100:.2f}% vs {winner['accuracy'] * 100:.2f}%)")
     return "meets the budget and equals the winner; the winner comes first by name"

@@ -140,14 +140,17 @@ def _unfilter_slowly(kind: int, line: list[int], above: list[int], channels: int
 
 def test_screenshot_shows_the_plots(report, profile, tmp_path):
     shot = tmp_path / "report.png"
-    open_in_browser(report, profile, f"--screenshot={shot}", "--window-size=1280,2400")
+    # Half-scale rendering of the top 1280×1600 CSS pixels (summary, findings, first plots)
+    # keeps the pure-Python PNG decoding quick.
+    open_in_browser(report, profile, f"--screenshot={shot}", "--window-size=1280,1600",
+                    "--force-device-scale-factor=0.5")
     pixels = read_png(shot.read_bytes())
-    assert pixels.shape == (2400, 1280, 3)
+    assert pixels.shape == (800, 640, 3)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100  # not a blank page
 
     def count(rgb: tuple[int, int, int]) -> int:
         return int((np.abs(pixels.astype(int) - rgb).max(axis=2) <= 12).sum())
 
-    assert count((0xd1, 0x49, 0x5b)) > 500  # int8 markers
-    assert count((0x3b, 0x6f, 0xb6)) > 500  # fp32 markers
+    assert count((0xd1, 0x49, 0x5b)) > 100  # int8 markers
+    assert count((0x3b, 0x6f, 0xb6)) > 100  # fp32 markers
 

@@ -16,12 +16,21 @@ def test_latency_measured_off_device_is_called_out(records, run_info):
             "to rank artifacts, not as the device's speed") in findings(records, run_info)
 
 
-def test_incompatible_artifacts_and_cpu_fallbacks(records, run_info):
+def test_blocked_artifacts_and_cpu_fallbacks(records, run_info):
     result = findings(records, run_info)
-    assert ("1 artifact cannot run on edgetpu: weights are not int8 after clustering "
-            "(cluster16__int8.tflite)") in result
-    assert "2 of 9 ops fall back to the CPU on edgetpu for scratch-small__int8.tflite" in result
+    assert ("1 artifact cannot use the Edge TPU on edgetpu: tensor dense/kernel is float32: the "
+            "Edge TPU needs int8 weights (cluster16__int8.tflite)") in result
+    assert "2 of 9 ops fall back to the host CPU on edgetpu for scratch-small__int8.tflite" in result
     assert not any("0 of 9 ops" in sentence for sentence in result)
+
+
+def test_fallbacks_in_many_artifacts_are_grouped(records, run_info):
+    for record in records:
+        if record["target"] == "cpu" and record["precision"] == "int8":
+            record["compatibility"].update(ops_on_accelerator=8, compatible=False)
+    assert ("ops fall back to the LiteRT built-in CPU kernels on cpu in 6 artifacts: "
+            "baseline__int8.tflite (1 of 9), prune80__int8.tflite (1 of 9), "
+            "prune80+qat__int8.tflite (1 of 9) and 3 more") in findings(records, run_info)
 
 
 def test_pruning_shrinks_gzip_but_is_not_faster(records, run_info):
@@ -39,6 +48,13 @@ def test_pruning_that_is_measurably_faster_says_so(records, run_info):
     _set_p50(_find(records, ("prune80", "cpu", "int8")), 0.020, 0.0005)
     assert ("prune80 made the cpu int8 file 3.1× smaller (gzip) and faster (p50 0.0200 vs "
             "0.0273 ms)") in findings(records, run_info)
+
+
+def test_pruning_that_did_not_shrink_the_file_says_so(records, run_info):
+    pruned = _find(records, ("prune80", "cpu", "int8"))
+    pruned["gzip_bytes"] = _find(records, ("baseline", "cpu", "int8"))["gzip_bytes"]
+    assert ("prune80 made the cpu int8 file no smaller (gzip 96.6 vs 96.6 KB) and not faster: no "
+            "measurable difference (p50 0.0273 vs 0.0273 ms)") in findings(records, run_info)
 
 
 def test_precision_speed_against_fp32(records, run_info):

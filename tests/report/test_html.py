@@ -66,9 +66,13 @@ def test_best_compatibility_findings_and_skipped_sections(records, run_info):
     best = page[page.index('id="best"'):page.index('id="findings"')]
     assert "distill-small__int8.tflite" in best and "no artifact met the budget" in best
     assert len(re.findall(r'<tr [^>]*class="best"', page)) == 3
-    compat = page[page.index('id="compatibility"'):]
-    assert "cluster16__int8.tflite" in compat and "tensor dense/kernel is float32" in compat
-    assert "blocked" in compat and "MEAN is not supported" in compat
+    compat = page[page.index('id="compatibility"'):page.index('id="skipped"')]
+    assert "<b>edgetpu</b> — 4 of 6 artifacts run fully on the Edge TPU" in compat
+    assert "<details class=\"compat\" open>" in compat  # opened: something is not accelerated
+    assert "blocker: tensor dense/kernel is float32" in compat
+    assert "unsupported ops: MEAN" in compat
+    assert compat.count("<b>edgetpu/") == 6
+    assert "CONV_2D" not in compat  # the per-op table belongs to `check`, not to the report
     assert "distillation bought +1.2 pp" in page
     assert "prune95" in page[page.index('id="skipped"'):]
     assert "fashion-mnist" in page and "96.20%" in page and "100,000" in page
@@ -101,3 +105,12 @@ def test_write_report_writes_the_page_atomically(tmp_path, records, run_info):
     assert path == tmp_path / "report.html"
     assert path.read_text(encoding="utf-8") == build_html(records, run_info)
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_compatibility_comes_from_the_records_when_run_info_has_none(records, run_info):
+    del run_info["compatibility"]
+    page = build_html(records, run_info)
+    compat = page[page.index('id="compatibility"'):page.index('id="skipped"')]
+    assert compat.count("<details") == 4
+    assert "<b>cpu</b> — 24 of 24 artifacts run fully on the XNNPACK" in compat
+    assert "<b>cluster16__int8.tflite</b> — not compatible with edgetpu" in compat

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from toolkit.report.pareto import Point, compare_p50, frontier, scatter_svg
+from toolkit.report.pareto import Point, frontier, scatter_svg
 
 
 @pytest.mark.parametrize("points, expected", [
@@ -38,24 +38,6 @@ def test_frontier_matches_brute_force(seed):
     xs = [points[i][0] for i in result]
     ys = [points[i][1] for i in result]
     assert xs == sorted(xs) and ys == sorted(ys)  # faster → slower means less → more accurate
-
-
-def latency(p50, ci=None):
-    return {"p50": p50, "ci95_p50": ci} if ci else {"p50": p50}
-
-
-@pytest.mark.parametrize("a, b, expected", [
-    (latency(0.05, [0.04, 0.06]), latency(0.07, [0.065, 0.075]), -1),
-    (latency(0.07, [0.065, 0.075]), latency(0.05, [0.04, 0.06]), 1),
-    (latency(0.05, [0.04, 0.066]), latency(0.07, [0.065, 0.075]), 0),  # overlapping CIs
-    (latency(0.100), latency(0.104), 0),                               # no CI: within 5%
-    (latency(0.100), latency(0.120), -1),
-    (latency(0.05, [0.04, 0.06]), latency(0.2), -1),                    # CI on one side only
-    (None, latency(0.1), 0),
-    ({"p50": None}, latency(0.1), 0),
-])
-def test_compare_p50(a, b, expected):
-    assert compare_p50(a, b) == expected
 
 
 def _points(xs, ys):

@@ -1,7 +1,25 @@
 import pytest
 
 from toolkit.errors import EdgesmithError
-from toolkit.select import artifact_name, select_best
+from toolkit.select import artifact_name, compare_p50, select_best
+
+
+def latency(p50, ci=None):
+    return {"p50": p50, "ci95_p50": ci} if ci else {"p50": p50}
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    (latency(0.05, [0.04, 0.06]), latency(0.07, [0.065, 0.075]), -1),
+    (latency(0.07, [0.065, 0.075]), latency(0.05, [0.04, 0.06]), 1),
+    (latency(0.05, [0.04, 0.066]), latency(0.07, [0.065, 0.075]), 0),  # overlapping CIs
+    (latency(0.100), latency(0.104), 0),                               # no CI: within 5%
+    (latency(0.100), latency(0.120), -1),
+    (latency(0.05, [0.04, 0.06]), latency(0.2), -1),                    # CI on one side only
+    (None, latency(0.1), 0),
+    ({"p50": None}, latency(0.1), 0),
+])
+def test_compare_p50(a, b, expected):
+    assert compare_p50(a, b) == expected
 
 
 def reasons_by_name(selection):
@@ -21,11 +39,10 @@ def test_latency_ties_go_to_the_smaller_gzip_then_the_more_accurate(records):
     assert artifact_name(selection.winner) == "prune80+qat__int8.tflite"
     reasons = reasons_by_name(selection)
     assert reasons["baseline__int8.tflite"] == (
-        "meets the budget, no measurable latency difference from the winner, but larger "
+        "meets the budget and ties on latency (95% CIs overlap), but larger "
         "(gzip 96.6 vs 31.2 KB)")
     assert reasons["prune80__int8.tflite"] == (
-        "meets the budget, same latency and gzip size as the winner, but less accurate "
-        "(95.20% vs 95.50%)")
+        "meets the budget, ties on latency and gzip size, but less accurate (95.20% vs 95.50%)")
     assert reasons["baseline__fp32.tflite"] == (
         "meets the budget but slower than the winner (0.0700 vs 0.0273 ms)")
     assert reasons["distill-small__int8.tflite"] == "accuracy drop 1.40 pp > budget 1 pp"
@@ -62,7 +79,10 @@ def test_incompatible_artifacts_are_rejected_whatever_the_budget(records):
     selection = select_best(records, "edgetpu", max_accuracy_drop_pp=10.0)
     reasons = reasons_by_name(selection)
     assert reasons["cluster16__int8.tflite"] == (
-        "not compatible with edgetpu: weights are not int8 after clustering")
+        "not compatible with edgetpu: tensor dense/kernel is float32: the Edge TPU needs int8 "
+        "weights")
+    assert reasons["scratch-small__int8.tflite"].startswith(
+        "not compatible with edgetpu: 2 of 9 ops fall back to the host CPU on edgetpu")
     assert artifact_name(selection.winner) == "distill-small__int8.tflite"
 
 

@@ -2,6 +2,7 @@
 
 Every exported model takes float32 `input` and returns float32 `output`, whatever its precision,
 so one ONNX Runtime runner serves all of them; int8 models quantize inside the graph.
+The quantizers live in `onnx_quant` and are re-exported here as the one ONNX entry point.
 """
 from __future__ import annotations
 
@@ -12,9 +13,24 @@ from typing import Any
 import numpy as np
 
 from toolkit._tf import tf
-from toolkit.convert.onnx_quant import TensorQuant, make_qdq_fusable, wrap_integer_io
+from toolkit.convert.onnx_quant import (
+    TensorQuant,
+    make_qdq_fusable,
+    quantize_dynamic,
+    quantize_static,
+    wrap_integer_io,
+)
 from toolkit.errors import EdgesmithError
 from toolkit.files import write_bytes
+
+__all__ = [
+    "export_keras",
+    "export_tflite",
+    "load_checked",
+    "quantize_dynamic",
+    "quantize_static",
+    "runtime_op_counts",
+]
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -122,7 +138,7 @@ def _tflite_io_quantization(tflite_path: Path) -> dict[str, TensorQuant]:
     return {
         item["name"]: TensorQuant(np.dtype(item["dtype"]), *item["quantization"])
         for item in details
-        if np.issubdtype(item["dtype"], np.integer)
+        if np.issubdtype(item["dtype"], np.integer) and item["quantization"][0] > 0
     }
 
 

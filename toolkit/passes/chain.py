@@ -16,9 +16,11 @@ from toolkit.passes.steps import Step, is_qat_chain
 @dataclass(frozen=True)
 class ChainResult:
     """`model` is export-ready: wrappers stripped, or quantize-wrapped when `is_qat` (convert it
-    with `Optimize.DEFAULT` for int8). `params` counts the weights a deployed model stores."""
+    with `Optimize.DEFAULT` for int8). `float_model` is the model before QAT wrapping (the same
+    as `model` otherwise). `params` counts the weights a deployed model stores."""
 
     model: Any
+    float_model: Any
     is_qat: bool
     params: int
     info: dict[str, Any]
@@ -45,7 +47,7 @@ def apply_chain(model: Any, steps: tuple[Step, ...], ctx: PassContext) -> ChainR
         "sparsity": keras_sparsity(current),
         "unique_weights": unique_weight_counts(current),
     }
-    return ChainResult(model=current, is_qat=is_qat_chain(steps), params=_count_params(deployed), info=info)
+    return ChainResult(current, deployed, is_qat_chain(steps), _count_params(deployed), info)
 
 
 def _count_params(model: Any) -> int:
@@ -53,10 +55,31 @@ def _count_params(model: Any) -> int:
     return int(sum(int(weight.shape.num_elements()) for weight in model.weights))
 
 
-def load_variant_model(path: Path) -> Any:
-    """Reload a variant this tool saved, including QAT models and their custom quantizers."""
-    from toolkit._tf import keras, tfmot
-    from toolkit.passes.qat import custom_objects
+def save_variant_model(result: ChainResult, path: Path) -> list[Path]:
+    """Save the chain's model to `path` (.h5); a QAT model also keeps its float model beside it,
+    which `load_variant_model` needs to rebuild the wrappers. Returns the files written."""
+    from toolkit.model_files import save_model
 
-    with tfmot().quantization.keras.quantize_scope(custom_objects()):
-        return keras().models.load_model(path, compile=False)
+    save_model(result.model, path)
+    if not result.is_qat:
+        return [Path(path)]
+    save_model(result.float_model, _float_path(path))
+    return [Path(path), _float_path(path)]
+
+
+def load_variant_model(path: Path, steps: tuple[Step, ...]) -> Any:
+    """Reload a model saved by `save_variant_model` for the same `steps`."""
+    from toolkit.model_files import load_saved
+
+    if not is_qat_chain(steps):
+        return load_saved(path)
+    from toolkit.passes.qat import quantize
+
+    model = quantize(load_saved(_float_path(path)), tuple(step.name for step in steps[:-1]))
+    model.load_weights(path)
+    return model
+
+
+def _float_path(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.stem}.float{path.suffix}")

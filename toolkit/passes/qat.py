@@ -30,15 +30,27 @@ class Params:
 
 def apply(model: Any, params: Params, ctx: PassContext) -> Any:
     """Return a fine-tuned quantize-wrapped copy of `model`."""
+    from_logits = not output_is_softmax(model)
+    wrapped = quantize(model, ctx.applied)
+    ctx.log(f"  qat scheme: {_scheme(ctx.applied).__class__.__name__}")
+    fine_tune(wrapped, ctx, from_logits=from_logits)
+    return wrapped
+
+
+def quantize(model: Any, applied: tuple[str, ...]) -> Any:
+    """Wrap a copy of `model` for QAT with the scheme that fits the passes `applied` before.
+
+    Deterministic given the weights, which is how a saved QAT variant is rebuilt: the cluster-
+    preserving scheme creates its variables from the clustered kernel, so a QAT model cannot be
+    reloaded from its own config, only re-wrapped from the float model and given its weights.
+    """
     quantization = tfmot().quantization.keras
     base = clone_with_weights(model)
     for layer in base.layers:
         _check_quantizable(layer)
-    from_logits = not output_is_softmax(base)
-    scheme = _scheme(ctx.applied)
     try:
         with quantization.quantize_scope():
-            wrapped = quantization.quantize_apply(quantization.quantize_annotate_model(base), scheme)
+            return quantization.quantize_apply(quantization.quantize_annotate_model(base), _scheme(applied))
     except RuntimeError as exc:
         match = _UNSUPPORTED.match(str(exc))
         if not match:
@@ -47,9 +59,6 @@ def apply(model: Any, params: Params, ctx: PassContext) -> Any:
             f"qat cannot quantize layer '{match['name']}' ({match['cls']}): the int8 scheme has no rule for it",
             "drop qat from this chain (post-training int8 export still applies) or replace the layer",
         ) from None
-    ctx.log(f"  qat scheme: {type(scheme).__name__}")
-    fine_tune(wrapped, ctx, from_logits=from_logits)
-    return wrapped
 
 
 def _scheme(applied: tuple[str, ...]) -> Any:
@@ -65,28 +74,12 @@ def _scheme(applied: tuple[str, ...]) -> Any:
 
 
 def _check_quantizable(layer: Any) -> None:
-    """tfmot leaves Lambda and nested models in float (or fails cloning them): refuse upfront."""
+    """Refuse upfront what tfmot cannot wrap: it leaves Lambda in float and cannot clone nested
+    models or custom layers without a hand-written QuantizeConfig."""
     k = keras()
-    if isinstance(layer, k.layers.Lambda) or isinstance(layer, k.Model):
+    custom = not type(layer).__module__.startswith(("tf_keras.", "keras."))
+    if isinstance(layer, (k.layers.Lambda, k.Model)) or custom:
         raise PassNotApplicable(
-            f"qat cannot quantize layer '{layer.name}' ({type(layer).__name__}): tfmot cannot see inside it",
+            f"qat cannot quantize layer '{layer.name}' ({type(layer).__name__}): tfmot has no int8 rule for it",
             "drop qat from this chain (post-training int8 export still applies) or replace the layer",
         )
-
-
-def custom_objects() -> dict[str, Any]:
-    """Classes a saved QAT model refers to, beyond `quantize_scope` (the collaborative quantizers)."""
-    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (
-        cluster_preserve_quantize_registry as cqat,
-    )
-    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (
-        prune_preserve_quantize_registry as pqat,
-    )
-
-    classes = [
-        pqat.PrunePreserveDefaultWeightsQuantizer,
-        cqat.ClusterPreserveDefaultWeightsQuantizer,
-        cqat.ClusterPreserveDefault8BitWeightsQuantizer,
-        cqat.ClusterPreserveDefault8BitConvWeightsQuantizer,
-    ]
-    return {cls.__name__: cls for cls in classes}

@@ -23,12 +23,12 @@ M_BY_N_OPS = ("FULLY_CONNECTED", "CONV_2D")
 def _kernels(model: Any) -> dict[str, np.ndarray]:
     """Kernel of every weighted layer, looking through tfmot wrappers.
 
-    Read from the variables: inside a QAT wrapper the `kernel` attribute is a fake-quant tensor.
+    Read from the wrapper's variables: inside a QAT wrapper `kernel` is a fake-quant tensor.
     """
     kernels = {}
     for layer in model.layers:
         inner = unwrap(layer)
-        for variable in inner.weights:
+        for variable in layer.weights:
             kind = variable.name.split("/")[-1].split(":")[0]
             if kind in KERNEL_ATTRIBUTES:
                 kernels[inner.name if kind == "kernel" else f"{inner.name}/{kind}"] = variable.numpy()

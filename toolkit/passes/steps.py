@@ -175,8 +175,10 @@ def _make_params(params_type: type, fields: dict[str, Any], text: str) -> Any:
 
 def _coerce(raw: Any, hint: Any, key: str, text: str, example: str) -> Any:
     """Turn text (or a TOML value) into the field's type: int, float or str (None-able)."""
-    kinds = [kind for kind in typing.get_args(hint) or (hint,) if kind is not type(None)]
-    kind = kinds[0]
+    options = typing.get_args(hint) or (hint,)
+    if raw is None and type(None) in options:
+        return None
+    kind = next(option for option in options if option is not type(None))
     if kind is str:
         return str(raw)
     try:

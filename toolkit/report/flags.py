@@ -8,8 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from toolkit.report.pareto import compare_p50
-from toolkit.select import artifact_name, format_ms, p50
+from toolkit.select import KB, artifact_name, compare_p50, format_ms, p50
 
 _SPARSIFYING = ("prune", "cluster")  # passes whose gain is in gzip size, not in dense kernels
 _DROP_WARNING_PP = 2.0
@@ -64,30 +63,54 @@ def _measured_elsewhere(records: list[dict]) -> list[str]:
             labels.setdefault(record["target"], record["latency_measured_on"])
     proxies = defaultdict(list)
     for target, label in labels.items():
-        proxies[re.split(r",?\s*\bnot\b", label)[0].strip() or label].append(target)
+        place = re.split(r"[\s,;:—–-]*\bnot\b", label)[0].strip()
+        proxies[place or label].append(target)
     return [f"latency for {_join(sorted(targets))} was measured on the {place}, not on the "
             f"device: use it to rank artifacts, not as the device's speed"
             for place, targets in proxies.items()]
 
 
 def _compatibility(records: list[dict]) -> list[str]:
-    """Artifacts that cannot run on their target, and partial CPU fallbacks."""
-    blocked: dict[tuple[str, str], list[str]] = defaultdict(list)
-    sentences = []
+    """What will not be accelerated: whole-model blockers first, then per-artifact fallbacks.
+
+    Reads the check's report fields: compatible, summary, blockers, ops_total,
+    ops_on_accelerator, accelerator, fallback.
+    """
+    blocked: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    fallbacks: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    others = []
     for record in records:
-        report = record.get("compatibility") or {}
-        if report.get("compatible") is False:
-            blocked[(record["target"], report.get("summary", "failed the check"))].append(
-                artifact_name(record))
-        on_cpu, total = report.get("ops_on_cpu"), report.get("ops_total")
-        if on_cpu and total:
-            sentences.append(f"{on_cpu} of {total} ops fall back to the CPU on {record['target']} "
-                             f"for {artifact_name(record)}")
-    for (target, summary), names in blocked.items():
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        count = f"{len(names)} artifact{'s' if len(names) > 1 else ''}"
-        sentences.insert(0, f"{count} cannot run on {target}: {summary} ({shown})")
-    return sentences
+        report, name, target = (record.get("compatibility") or {}, artifact_name(record),
+                                record["target"])
+        total, on_accelerator = report.get("ops_total"), report.get("ops_on_accelerator")
+        if report.get("blockers"):
+            accelerator = report.get("accelerator") or "accelerator"
+            blocked[(target, accelerator, report["blockers"][0])].append(name)
+        elif total and on_accelerator is not None and on_accelerator < total:
+            fallbacks[(target, report.get("fallback") or "CPU")].append(
+                (f"{total - on_accelerator} of {total}", name))
+        elif report.get("compatible") is False:
+            others.append(f"{name} is not compatible with {target}: {report.get('summary', '')}")
+    sentences = [f"{_count(names)} cannot use the {accelerator} on {target}: {reason} "
+                 f"({_first_few(names)})" for (target, accelerator, reason), names in blocked.items()]
+    for (target, fallback), items in fallbacks.items():
+        if len(items) == 1:
+            (count, name), = items
+            sentences.append(f"{count} ops fall back to the {fallback} on {target} for {name}")
+        else:
+            shown = _first_few([f"{name} ({count})" for count, name in items])
+            sentences.append(f"ops fall back to the {fallback} on {target} in {_count(items)}: "
+                             f"{shown}")
+    return sentences + others
+
+
+def _count(names: list | tuple) -> str:
+    return f"{len(names)} artifact{'s' if len(names) > 1 else ''}"
+
+
+def _first_few(names: list[str], shown: int = 3) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _sparsity(records: list[dict]) -> list[str]:
@@ -103,12 +126,12 @@ def _sparsity(records: list[dict]) -> list[str]:
                 or not any(step.startswith(_SPARSIFYING) for step in chain)):
             continue
         reference = index.get((base, record["target"], record["format"], record["precision"]))
-        if reference is None or not _is_most_compressed(record, index):
+        if reference is None or not _is_reported_precision(record, index):
             continue
         ratio = reference["gzip_bytes"] / record["gzip_bytes"]
         size = (f"{ratio:.1f}× smaller (gzip)" if ratio >= 1.1 else
-                f"no smaller (gzip {record['gzip_bytes'] / 1024:.1f} vs "
-                f"{reference['gzip_bytes'] / 1024:.1f} KB)")
+                f"no smaller (gzip {record['gzip_bytes'] / KB:.1f} vs "
+                f"{reference['gzip_bytes'] / KB:.1f} KB)")
         speed = _speed_words(record, reference)
         joiner = "and" if (ratio >= 1.1) == (speed.startswith("faster")) else "but"
         sentences.append(f"{record['variant']} made the {record['target']} {record['precision']} "
@@ -116,7 +139,7 @@ def _sparsity(records: list[dict]) -> list[str]:
     return sentences
 
 
-def _is_most_compressed(record: dict, index: dict[tuple, dict]) -> bool:
+def _is_reported_precision(record: dict, index: dict[tuple, dict]) -> bool:
     """Report one precision per variant and target: int8 if exported, else the first one."""
     key = (record["variant"], record["target"], record["format"])
     precisions = [k[3] for k in index if k[:3] == key]

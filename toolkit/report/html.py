@@ -17,6 +17,7 @@ from toolkit.select import KB, artifact_name, describe, format_ms, p50
 
 _PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b"}
 _OTHER_COLOR = "#7a6fb0"
+_DROP_HIGHLIGHT_PP = 1.0  # accuracy drops above this are shown in red in the table
 _COLUMNS = [  # header, sort type, tooltip
     ("Variant", "text", "passes applied to the baseline model"),
     ("Target", "text", "target profile"), ("Format", "text", ""), ("Precision", "text", ""),
@@ -53,7 +54,7 @@ def build_html(records: list[dict], run_info: dict) -> str:
         f"<script>{SCRIPT}</script></body></html>\n")
 
 
-def _frontiers(records: list[dict]) -> dict[str, set[int]]:
+def _frontiers(records: list[dict]) -> dict[int, set[str]]:
     """Per record index: which of the target's frontiers ("latency", "size") it lies on."""
     on = defaultdict(set)
     for target, indices in _by_target(records).items():
@@ -80,12 +81,20 @@ def _summary(records: list[dict], run_info: dict) -> str:
              ("Parameters", f"{baseline['params']:,}" if baseline.get("params") else None),
              ("Targets", ", ".join(targets) or None), ("Artifacts", str(len(records)))]
     if records:
-        first = records[0]
-        items.append(("Timing", f"batch {first.get('batch', '?')}, {first.get('threads', '?')} "
-                                f"thread(s), {first.get('runs', '?')} timed runs per artifact"))
+        batch, threads, runs = (_spread(records, key) for key in ("batch", "threads", "runs"))
+        items.append(("Timing", f"batch {batch}, {threads} thread(s), {runs} timed runs per "
+                                "artifact"))
     cells = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(str(v))}</dd></div>"
                     for k, v in items if v is not None)
     return f'<dl class="summary">{cells}</dl>'
+
+
+def _spread(records: list[dict], key: str) -> str:
+    """"4" when every record agrees, "1–4" when they differ: never let one record speak for all."""
+    values = sorted({record[key] for record in records if record.get(key) is not None})
+    if not values:
+        return "?"
+    return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
 
 
 def _pct(value: float | None) -> str | None:
@@ -156,6 +165,16 @@ def _point(record: dict, x: float, with_ci: bool = False) -> Point:
                  hollow=record["format"] == "onnx", x_range=ci)
 
 
+def _latency_cell(record: dict) -> str:
+    """p50 with its CI in a quieter font: the number to read first, the noise right beside it."""
+    text = _latency_text(record)
+    if p50(record) is None:
+        return f'<td class="num" data-sort="">{text}</td>'
+    value, _, interval = text.partition(" ")
+    interval_html = f' <span class="ci">{escape(interval)}</span>' if interval else ""
+    return f'<td class="num" data-sort="{p50(record)}">{escape(value)}{interval_html}</td>'
+
+
 def _latency_text(record: dict) -> str:
     latency = record.get("latency_ms") or {}
     if latency.get("p50") is None:
@@ -183,7 +202,6 @@ def _row(record: dict, on_fronts: set[str], is_best: bool) -> str:
         key = escape(str(text if sort_value is None else sort_value))
         return f'<td class="{cls}" data-sort="{key}">{escape(text)}</td>'
 
-    latency = p50(record)
     agreement = record.get("agreement")
     drop = record["accuracy_drop_pp"]
     tag = ' <span class="tag">best</span>' if is_best else ""
@@ -195,9 +213,9 @@ def _row(record: dict, on_fronts: set[str], is_best: bool) -> str:
             + variant + cell(record["target"]) + cell(record["format"])
             + cell(record["precision"])
             + cell(f"{record['accuracy'] * 100:.2f}%", record["accuracy"], "num")
-            + cell(f"{drop:+.2f}", drop, "num" + (" bad" if drop > 1.0 else ""))
+            + cell(f"{drop:+.2f}", drop, "num" + (" bad" if drop > _DROP_HIGHLIGHT_PP else ""))
             + cell("—" if agreement is None else f"{agreement * 100:.1f}%", agreement or "", "num")
-            + cell(_latency_text(record), "" if latency is None else latency, "num")
+            + _latency_cell(record)
             + cell(f"{record['size_bytes'] / KB:.1f}", record["size_bytes"], "num")
             + cell(f"{record['gzip_bytes'] / KB:.1f}", record["gzip_bytes"], "num")
             + cell(", ".join(sorted(on_fronts)))
@@ -205,13 +223,18 @@ def _row(record: dict, on_fronts: set[str], is_best: bool) -> str:
 
 
 def _compatibility_section(records: list[dict], run_info: dict) -> str:
+    """Per target, a collapsible list of check verdicts; open where something is not accelerated."""
     reports = run_info.get("compatibility") or _reports_from_records(records)
     if not reports:
         return ""
     blocks = []
     for target, items in reports.items():
+        full = sum(1 for item in items if item.get("compatible"))
+        accelerator = next((i["accelerator"] for i in items if i.get("accelerator")), "target")
         rows = "".join(_compatibility_item(item) for item in items)
-        blocks.append(f'<div class="compat"><h3>{escape(target)}</h3><ul>{rows}</ul></div>')
+        blocks.append(f'<details class="compat"{"" if full == len(items) else " open"}>'
+                      f"<summary><b>{escape(target)}</b> — {full} of {len(items)} artifacts run "
+                      f"fully on the {escape(accelerator)}</summary><ul>{rows}</ul></details>")
     return f'<section id="compatibility"><h2>Will it run on the target?</h2>{"".join(blocks)}' \
            "</section>"
 
@@ -220,21 +243,28 @@ def _reports_from_records(records: list[dict]) -> dict[str, list[dict]]:
     reports: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         if record.get("compatibility"):
-            reports[record["target"]].append({"artifact": artifact_name(record),
-                                              **record["compatibility"]})
+            reports[record["target"]].append({**record["compatibility"],
+                                              "artifact": artifact_name(record)})
     return reports
 
 
+_DETAIL_FIELDS = (("blockers", "blocker"), ("unsupported_ops", "unsupported ops"),
+                  ("notes", "note"))
+
+
 def _compatibility_item(report: dict) -> str:
-    name = report.get("artifact") or report.get("variant") or report.get("path") or "artifact"
-    ok = report.get("compatible")
-    badge = {True: '<span class="ok">runs</span>', False: '<span class="no">blocked</span>'}.get(
-        ok, '<span class="muted">unknown</span>')
-    details = "".join(f"<li>{escape(key)}: {escape(line)}</li>" for key, value in report.items()
-                      if isinstance(value, list) for line in map(str, value))
-    details = f"<ul class=\"details\">{details}</ul>" if details else ""
+    name = report.get("artifact") or report.get("path") or "artifact"
+    badge = {True: '<span class="ok">runs</span>', False: '<span class="no">no</span>'}.get(
+        report.get("compatible"), '<span class="muted">unknown</span>')
+    details = []
+    for key, label in _DETAIL_FIELDS:
+        values = [str(value) for value in report.get(key) or []]
+        if key == "unsupported_ops" and values:
+            values = [", ".join(values)]
+        details += [f"<li>{label}: {escape(value)}</li>" for value in values]
+    details_html = f'<ul class="details">{"".join(details)}</ul>' if details else ""
     return (f"<li>{badge} <b>{escape(str(name))}</b> — "
-            f"{escape(str(report.get('summary', '')))}{details}</li>")
+            f"{escape(str(report.get('summary', '')))}{details_html}</li>")
 
 
 def _skipped_section(run_info: dict) -> str:

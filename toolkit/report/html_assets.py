@@ -48,10 +48,13 @@ svg.plot .point-label { font-size: 10px; fill: var(--ink); paint-order: stroke; 
 svg.plot g.point:hover circle:not(.ring) { stroke-width: 3.5; }
 .scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 10px; }
 table { border-collapse: collapse; width: 100%; font-size: .88rem; }
-th, td { padding: 7px 10px; text-align: left; white-space: nowrap; border-bottom: 1px solid var(--line); }
+th, td { padding: 6px 8px; text-align: left; white-space: nowrap; border-bottom: 1px solid var(--line); }
+th { white-space: normal; vertical-align: bottom; }
+td .ci { color: var(--muted); font-size: .78rem; }
 th { position: sticky; top: 0; background: var(--panel); cursor: pointer; user-select: none; font-weight: 600; }
 th[aria-sort=ascending]::after { content: " \\25B2"; font-size: .7em; }
 th[aria-sort=descending]::after { content: " \\25BC"; font-size: .7em; }
+td:last-child { white-space: normal; min-width: 110px; color: var(--muted); font-size: .8rem; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.bad { color: var(--bad); font-weight: 600; }
 tbody tr:nth-child(even) { background: #fcfcfd; }
@@ -59,7 +62,8 @@ tbody tr:hover { background: #eef4fb; }
 tr.best { background: #ecf8f1 !important; }
 .tag { font-size: .7rem; font-weight: 700; color: #fff; background: var(--good); border-radius: 4px;
        padding: 1px 6px; margin-left: 6px; }
-.compat { margin-bottom: 14px; }
+.compat { margin-bottom: 10px; border: 1px solid var(--line); border-radius: 10px; padding: 8px 14px; }
+.compat summary { cursor: pointer; }
 .compat ul { margin: 4px 0; padding-left: 20px; }
 .compat .details { color: var(--muted); font-size: .85rem; }
 .ok, .no { font-size: .72rem; font-weight: 700; border-radius: 4px; padding: 1px 6px; color: #fff; }

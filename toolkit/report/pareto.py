@@ -1,4 +1,4 @@
-"""Pareto frontiers, honest latency comparison, and inline SVG scatter plots.
+"""Pareto frontiers and inline SVG scatter plots.
 
 The report must open offline and be archived with the run, so plots are plain SVG text built
 here: no plotting library, no JavaScript, no external assets.
@@ -8,11 +8,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from html import escape
-
-# Without a confidence interval two timings are only called different when they differ by more
-# than this fraction: run-to-run noise on a busy machine is easily a few percent.
-_NO_CI_TOLERANCE = 0.05
-
 
 def frontier(points: list[tuple[float, float]], maximize_y: bool = True) -> list[int]:
     """Indices of the points no other point beats: lower-or-equal x and better-or-equal y,
@@ -34,28 +29,6 @@ def frontier(points: list[tuple[float, float]], maximize_y: bool = True) -> list
         elif on_frontier and points[on_frontier[-1]] == points[i]:
             on_frontier.append(i)
     return on_frontier
-
-
-def compare_p50(a: dict | None, b: dict | None) -> int:
-    """-1 if latency `a` is measurably lower than `b`, 1 if measurably higher, 0 if not.
-
-    `a`/`b` are a record's "latency_ms" dict. With 95% CIs on p50 for both, a difference counts
-    only when the intervals do not overlap; without them, only beyond a 5% relative gap.
-    Missing latency compares as "no measurable difference".
-    """
-    if not a or not b or a.get("p50") is None or b.get("p50") is None:
-        return 0
-    ci_a, ci_b = a.get("ci95_p50"), b.get("ci95_p50")
-    if ci_a and ci_b:
-        if ci_a[1] < ci_b[0]:
-            return -1
-        if ci_b[1] < ci_a[0]:
-            return 1
-        return 0
-    p_a, p_b = float(a["p50"]), float(b["p50"])
-    if abs(p_a - p_b) <= _NO_CI_TOLERANCE * max(p_a, p_b):
-        return 0
-    return -1 if p_a < p_b else 1
 
 
 @dataclass(frozen=True)

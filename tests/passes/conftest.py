@@ -1,0 +1,104 @@
+"""Fixtures for the pass tests: a slice of digits, a tiny trained CNN teacher, a context, a converter.
+
+The teacher's layers are chosen so every pass has something to do: the first conv has one
+input channel (too few for 2:4, stays dense), the rest have input channels divisible by 4.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from toolkit.passes import PassContext
+
+
+@pytest.fixture(scope="session")
+def small_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    order = np.random.default_rng(0).permutation(len(bunch.target))
+    x = (bunch.images[order] / 16.0).astype(np.float32)[..., None]
+    y = bunch.target[order].astype(np.int64)
+    return SimpleNamespace(x_train=x[:480], y_train=y[:480], x_val=x[480:640], y_val=y[480:640], x_test=x[640:800], y_test=y[640:800])
+
+
+def _tiny_cnn(name: str = "tiny_cnn"):
+    from toolkit._tf import keras
+
+    layers = keras().layers
+    inputs = layers.Input((8, 8, 1))
+    x = layers.Conv2D(4, 3, activation="relu", name="conv_a")(inputs)
+    x = layers.Conv2D(8, 3, activation="relu", name="conv_b")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu", name="hidden")(x)
+    x = layers.Dense(10, name="logits")(x)
+    outputs = layers.Activation("softmax", name="probabilities")(x)
+    return keras().Model(inputs, outputs, name=name)
+
+
+@pytest.fixture(scope="session")
+def teacher(small_digits):
+    """Trained for a few epochs: good enough that accuracy after a pass means something."""
+    from toolkit._tf import keras
+
+    keras().utils.set_random_seed(0)
+    model = _tiny_cnn()
+    model.compile(optimizer=keras().optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(small_digits.x_train, small_digits.y_train, epochs=12, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture
+def make_context(small_digits, teacher):
+    def make(**overrides) -> PassContext:
+        settings = dict(
+            x_train=small_digits.x_train, y_train=small_digits.y_train,
+            x_val=small_digits.x_val, y_val=small_digits.y_val,
+            num_classes=10, input_shape=(8, 8, 1), epochs=2, batch_size=32, learning_rate=2e-3,
+            seed=0, teacher=teacher, log=lambda line: None,
+        )
+        settings.update(overrides)
+        return PassContext(**settings)
+
+    return make
+
+
+@pytest.fixture
+def to_tflite(small_digits):
+    """Convert with TFLiteConverter directly: fp32, fp16 (weights), or int8 (full, calibrated)."""
+    from toolkit._tf import tf
+
+    def convert(model, precision: str) -> bytes:
+        lite = tf().lite
+        converter = lite.TFLiteConverter.from_keras_model(model)
+        if precision == "fp16":
+            converter.optimizations = [lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf().float16]
+        elif precision == "int8":
+            converter.optimizations = [lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([x[None]] for x in small_digits.x_train[:64])
+            converter.target_spec.supported_ops = [lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return converter.convert()
+
+    return convert
+
+
+@pytest.fixture
+def tflite_accuracy():
+    return _tflite_accuracy
+
+
+def _tflite_accuracy(model_bytes: bytes, x: np.ndarray, y: np.ndarray) -> float:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    source, sink = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    hits = 0
+    for sample, label in zip(x, y):
+        interpreter.set_tensor(source["index"], sample[None].astype(source["dtype"]))
+        interpreter.invoke()
+        hits += int(interpreter.get_tensor(sink["index"])[0].argmax() == label)
+    return hits / len(y)

@@ -1,0 +1,203 @@
+"""ONNX export and quantization against real converters and runtimes on a tiny digits CNN."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit._tf import keras, tf, tfmot
+from toolkit.convert.onnx import (
+    export_keras,
+    export_tflite,
+    load_checked,
+    quantize_dynamic,
+    quantize_static,
+    runtime_op_counts,
+)
+from toolkit.errors import EdgesmithError
+
+INPUT_SHAPE = (8, 8, 1)
+
+
+@pytest.fixture(scope="module")
+def digits() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.images / 16.0).astype(np.float32)[..., None]
+    return {"x_train": x[:1400], "y_train": data.target[:1400], "x_test": x[1400:]}
+
+
+@pytest.fixture(scope="module")
+def cnn(digits):
+    tf_keras = keras()
+    tf_keras.utils.set_random_seed(0)
+    layers = tf_keras.layers
+    model = tf_keras.Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(10),
+        ]
+    )
+    _compile(model, learning_rate=0.01)
+    model.fit(digits["x_train"], digits["y_train"], epochs=6, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def fp32_onnx(cnn, tmp_path_factory) -> Path:
+    return export_keras(cnn, tmp_path_factory.mktemp("onnx") / "model.onnx", INPUT_SHAPE)
+
+
+@pytest.fixture(scope="module")
+def static_int8(fp32_onnx, digits) -> Path:
+    return quantize_static(fp32_onnx, fp32_onnx.with_name("int8.onnx"), digits["x_train"][:200])
+
+
+def test_fp32_onnx_matches_fp32_tflite(cnn, fp32_onnx, digits):
+    tflite = tf().lite.TFLiteConverter.from_keras_model(cnn).convert()
+    expected = _run_tflite(tflite, digits["x_test"])
+    got = _run_onnx(fp32_onnx, digits["x_test"])
+    assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_export_names_io_and_can_fix_the_batch(cnn, fp32_onnx, digits, tmp_path):
+    fixed_path = export_keras(cnn, tmp_path / "fixed.onnx", INPUT_SHAPE, fixed_batch=True)
+    dims = [d.dim_value for d in load_checked(fixed_path).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, *INPUT_SHAPE]
+    flexible = load_checked(fp32_onnx)
+    assert [v.name for v in flexible.graph.input] == ["input"]
+    assert [v.name for v in flexible.graph.output] == ["output"]
+    assert flexible.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 0  # symbolic batch
+    # a batch-1 model calibrates too: samples are fed one at a time
+    quantize_static(fixed_path, tmp_path / "fixed_int8.onnx", digits["x_train"][:20])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fixed.onnx", "fixed_int8.onnx"]
+
+
+def test_static_int8_is_qdq_runs_integer_kernels_and_agrees(cnn, static_int8, digits):
+    stored_ops = {node.op_type for node in load_checked(static_int8).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= stored_ops
+    executed = runtime_op_counts(static_int8)
+    assert executed.get("QLinearConv") == 2 and "Conv" not in executed
+    keras_top1 = cnn.predict(digits["x_test"], verbose=0).argmax(1)
+    int8_top1 = _run_onnx(static_int8, digits["x_test"]).argmax(1)
+    assert (int8_top1 == keras_top1).mean() >= 0.9
+    assert sorted(p.name for p in static_int8.parent.iterdir()) == ["int8.onnx", "model.onnx"]
+
+
+@pytest.mark.parametrize(
+    ("samples", "problem"),
+    [
+        (np.zeros((0, *INPUT_SHAPE), np.float32), "calibration samples shaped"),
+        (np.zeros((4, 28, 28, 1), np.float32), r"shaped \(28, 28, 1\) but the model input is \(8, 8, 1\)"),
+    ],
+    ids=["empty", "wrong-shape"],
+)
+def test_bad_calibration_samples_are_a_clear_error(fp32_onnx, tmp_path, samples, problem):
+    with pytest.raises(EdgesmithError, match=problem):
+        quantize_static(fp32_onnx, tmp_path / "int8.onnx", samples)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dynamic_int8_runs_and_agrees(cnn, fp32_onnx, digits, tmp_path):
+    dynamic = quantize_dynamic(fp32_onnx, tmp_path / "dynamic.onnx")
+    assert "DynamicQuantizeLinear" in runtime_op_counts(dynamic)
+    keras_top1 = cnn.predict(digits["x_test"], verbose=0).argmax(1)
+    assert (_run_onnx(dynamic, digits["x_test"]).argmax(1) == keras_top1).mean() >= 0.9
+
+
+@pytest.fixture(scope="module")
+def qat_model(cnn, digits):
+    quant_aware = tfmot().quantization.keras.quantize_model(cnn)
+    _compile(quant_aware, learning_rate=0.001)
+    quant_aware.fit(digits["x_train"], digits["y_train"], epochs=1, batch_size=32, verbose=0)
+    return quant_aware
+
+
+@pytest.mark.parametrize("io_dtype", ["float32", "int8"])
+def test_int8_tflite_to_onnx_runs_integer_kernels_and_matches_tflite(
+    qat_model, digits, tmp_path, io_dtype
+):
+    lite = tf().lite
+    converter = lite.TFLiteConverter.from_keras_model(qat_model)
+    converter.optimizations = [lite.Optimize.DEFAULT]
+    if io_dtype == "int8":
+        converter.inference_input_type = converter.inference_output_type = tf().int8
+    tflite_path = tmp_path / "qat.tflite"
+    tflite_path.write_bytes(converter.convert())
+
+    onnx_path = export_tflite(tflite_path, tmp_path / "qat.onnx")
+
+    executed = runtime_op_counts(onnx_path)
+    assert executed.get("QLinearConv") == 2 and "Conv" not in executed and "FusedConv" not in executed
+    expected = _run_tflite(tflite_path.read_bytes(), digits["x_test"])
+    got = _run_onnx(onnx_path, digits["x_test"])
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.99
+    assert np.abs(got - expected).max() <= 1e-5  # the same integers, dequantized the same way
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda good: b"", lambda good: b"this is not a model", lambda good: good[: len(good) // 2]],
+    ids=["empty", "text", "truncated"],
+)
+def test_bad_onnx_file_is_a_one_line_error(fp32_onnx, tmp_path, damage):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(damage(fp32_onnx.read_bytes()))
+    with pytest.raises(EdgesmithError) as raised:
+        load_checked(bad)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("model.onnx is not a valid ONNX model")
+
+
+def test_missing_onnx_file_is_a_one_line_error(tmp_path):
+    with pytest.raises(EdgesmithError, match="does not exist"):
+        load_checked(tmp_path / "absent.onnx")
+
+
+def _compile(model, learning_rate: float) -> None:
+    tf_keras = keras()
+    model.compile(
+        tf_keras.optimizers.Adam(learning_rate),
+        tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    return _session(path).run(None, {"input": x})[0]
+
+
+def _run_tflite(model: bytes, x: np.ndarray) -> np.ndarray:
+    """Run a TFLite model on a batch, quantizing integer input and dequantizing integer output."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model, num_threads=1)
+    source = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(source["index"], list(x.shape))
+    interpreter.allocate_tensors()
+    target = interpreter.get_output_details()[0]
+    if np.issubdtype(source["dtype"], np.integer):
+        scale, zero = source["quantization"]
+        x = np.clip(np.round(x / scale + zero), -128, 127).astype(source["dtype"])
+    interpreter.set_tensor(source["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(target["index"])
+    if np.issubdtype(target["dtype"], np.integer):
+        scale, zero = target["quantization"]
+        y = (y.astype(np.float32) - zero) * scale
+    return y

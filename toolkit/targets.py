@@ -1,0 +1,264 @@
+"""Target profiles: one TOML file per device in `targets/`, validated into a frozen `Target`.
+
+A target is data, not code: a user adds a device by dropping `<name>.toml` into `targets/` (or
+into a folder named by EDGESMITH_TARGETS_DIR). Every mistake in such a file is reported with
+the file, the key and the fix, because a typo silently ignored would turn into a wrong verdict.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from toolkit.errors import EdgesmithError
+
+RUNTIMES = ("litert", "onnxruntime")
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+INT8_IO_DTYPES = ("int8", "uint8")
+PARTITIONING = ("all_supported", "largest_partition", "first_unsupported")
+TENSOR_TYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32",
+                "uint32", "int64", "uint64", "bool", "int4", "string", "complex64")
+ENV_DIRS = "EDGESMITH_TARGETS_DIR"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# key -> (type, required); the accelerator's tensor_types/op_domains depend on the runtime.
+_TOP_KEYS: dict[str, tuple[Any, bool]] = {
+    "name": (str, True), "summary": (str, True), "runtime": (str, True), "precisions": (list, True),
+    "int8_io_dtype": (str, True), "fixed_batch": (bool, True), "measured_on": (str, True),
+    "accelerator": (dict, True), "ops": (dict, False), "custom_ops": (dict, False),
+}
+_ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {
+    "name": (str, True), "fallback": (str, True), "partitioning": (str, True), "requires_quantized": (bool, False),
+    "static_shapes": (bool, False), "max_inner_dims": (int, False), "max_rank": (int, False),
+    "param_cache_bytes": (int, False), "compiler": (str, False),
+}
+_OP_RULE_KEYS: dict[str, tuple[Any, bool]] = {"max_version": ((int, str), True), "tensor_types": (list, False),
+                                              "note": (str, False)}
+
+
+@dataclass(frozen=True)
+class OpRule:
+    """What an accelerator accepts for one op: versions up to `max_version` (None = any)."""
+
+    max_version: int | None = None
+    tensor_types: tuple[str, ...] | None = None  # None: the accelerator's own tensor_types
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """The part of the device that runs supported ops, and how it takes a graph."""
+
+    name: str
+    fallback: str
+    partitioning: str
+    tensor_types: tuple[str, ...] = ()
+    requires_quantized: bool = False
+    static_shapes: bool = False
+    max_inner_dims: int | None = None
+    max_rank: int | None = None
+    param_cache_bytes: int | None = None
+    compiler: str | None = None
+    op_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One deployment target: what the pipeline exports for it and what its accelerator runs."""
+
+    name: str
+    summary: str
+    runtime: str
+    precisions: tuple[str, ...]
+    int8_io_dtype: str
+    fixed_batch: bool
+    measured_on: str
+    accelerator: Accelerator
+    ops: Mapping[str, OpRule] = field(default_factory=dict, hash=False)
+    custom_ops: Mapping[str, OpRule] = field(default_factory=dict, hash=False)
+    source: Path = field(default=Path(), compare=False)
+
+
+def targets_dir() -> Path:
+    """The built-in profiles shipped with edgesmith."""
+    return Path(__file__).resolve().parent.parent / "targets"
+
+
+def _search_dirs() -> list[Path]:
+    extra = [Path(p).expanduser() for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p]
+    return [*extra, targets_dir()]
+
+
+def _target_files() -> dict[str, Path]:
+    """name -> file; a folder earlier in the search order shadows later ones."""
+    found: dict[str, Path] = {}
+    for folder in reversed(_search_dirs()):
+        if folder.is_dir():
+            found.update({path.stem: path for path in sorted(folder.glob("*.toml"))})
+    return dict(sorted(found.items()))
+
+
+def list_targets() -> list[Target]:
+    """Every target profile found, sorted by name."""
+    return [_load_file(path) for path in _target_files().values()]
+
+
+def load_target(name_or_path: str) -> Target:
+    """Load a target by name (`targets/<name>.toml`) or from a path to a .toml file."""
+    text = str(name_or_path)
+    if text.endswith(".toml") or os.sep in text or "/" in text:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise EdgesmithError(f"target file {path} does not exist", "check the path, or pass a target name")
+        return _load_file(path)
+    files = _target_files()
+    if text not in files:
+        close = difflib.get_close_matches(text, files, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise EdgesmithError(
+            f"unknown target '{text}'",
+            f"{hint}available targets: {', '.join(files) or '(none)'}; add one as {targets_dir()}/{text}.toml",
+        )
+    return _load_file(files[text])
+
+
+def _load_file(path: Path) -> Target:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise EdgesmithError(f"{path}: invalid TOML ({error})", "fix the syntax at that line") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise EdgesmithError(f"{path}: cannot read target file ({error})", "check the file") from None
+    return _TargetParser(path).parse(data)
+
+
+def format_target_list(targets: list[Target]) -> str:
+    """The `edgesmith targets` table: what each profile exports and where it is measured."""
+    rows = [("target", "runtime", "precisions", "accelerator", "latency measured on", "summary")]
+    for target in targets:
+        rows.append((target.name, target.runtime, ",".join(target.precisions), target.accelerator.name,
+                     target.measured_on, target.summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    custom = [f"  {t.name}: {t.source}" for t in targets if t.source.parent != targets_dir()]
+    lines.append(f"\nbuilt-in profiles: {targets_dir()}; add one by dropping <name>.toml there or in ${ENV_DIRS}")
+    return "\n".join(lines + (["profiles from elsewhere:", *custom] if custom else []))
+
+
+class _TargetParser:
+    """Turns the TOML dict into a Target, naming the file, the key and the fix on any mistake."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, fix: str) -> EdgesmithError:
+        return EdgesmithError(f"{self.path}: key '{key}' {problem}", fix)
+
+    def parse(self, data: dict[str, Any]) -> Target:
+        top = self.section(data, "", _TOP_KEYS)
+        name = top["name"]
+        if not _NAME.match(name) or name != self.path.stem:
+            raise self.fail("name", f"is '{name}' but the file is {self.path.name}",
+                            f"set name = \"{self.path.stem}\" (lowercase letters, digits, '-' or '_')")
+        runtime = self.choice("runtime", top["runtime"], RUNTIMES)
+        accelerator = self.accelerator(top["accelerator"], runtime)
+        ops = {op: self.op_rule(f"ops.{op}", value) for op, value in top.get("ops", {}).items()}
+        custom = {op: self.op_rule(f"custom_ops.{op}", value) for op, value in top.get("custom_ops", {}).items()}
+        if runtime == "litert":
+            if not ops:
+                raise self.fail("ops", "is missing or empty",
+                                'list the builtin ops the accelerator runs, e.g. CONV_2D = "any"')
+            self.known_builtin_ops(ops)
+        return Target(
+            name=name, summary=top["summary"], runtime=runtime,
+            precisions=tuple(self.choices("precisions", top["precisions"], PRECISIONS)),
+            int8_io_dtype=self.choice("int8_io_dtype", top["int8_io_dtype"], INT8_IO_DTYPES),
+            fixed_batch=top["fixed_batch"], measured_on=top["measured_on"], accelerator=accelerator,
+            ops=ops, custom_ops=custom, source=self.path,
+        )
+
+    def accelerator(self, data: dict[str, Any], runtime: str) -> Accelerator:
+        schema = {**_ACCELERATOR_KEYS, "tensor_types": (list, runtime == "litert"),
+                  "op_domains": (list, runtime == "onnxruntime")}
+        table = self.section(data, "accelerator.", schema)
+        for key in ("max_inner_dims", "max_rank", "param_cache_bytes"):
+            if key in table and table[key] < 1:
+                raise self.fail(f"accelerator.{key}", f"is {table[key]}", "use a positive integer, or leave the key out")
+        table["partitioning"] = self.choice("accelerator.partitioning", table["partitioning"], PARTITIONING)
+        types = table.get("tensor_types", [])
+        table["tensor_types"] = tuple(self.choices("accelerator.tensor_types", types, TENSOR_TYPES))
+        table["op_domains"] = tuple(self.strings("accelerator.op_domains", table.get("op_domains", [])))
+        return Accelerator(**table)
+
+    def op_rule(self, key: str, value: Any) -> OpRule:
+        if isinstance(value, dict):
+            table = self.section(value, f"{key}.", _OP_RULE_KEYS)
+            types = table.get("tensor_types")
+            if types is not None:
+                types = tuple(self.choices(f"{key}.tensor_types", types, TENSOR_TYPES))
+            return OpRule(self.version(f"{key}.max_version", table["max_version"]), types, table.get("note", ""))
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            return OpRule(self.version(key, value))
+        raise self.fail(key, f"has a {type(value).__name__} value",
+                        'use a max op version (e.g. 3), "any", or { max_version = 3, tensor_types = [...], note = "..." }')
+
+    def version(self, key: str, value: int | str) -> int | None:
+        if value == "any":
+            return None
+        if isinstance(value, int) and value >= 1:
+            return value
+        raise self.fail(key, f"is {value!r}", 'use a positive op version such as 2, or "any"')
+
+    def known_builtin_ops(self, ops: Mapping[str, OpRule]) -> None:
+        from toolkit.check.flatbuffer import builtin_op_names
+
+        names = sorted(builtin_op_names().values())
+        for op in ops:
+            if op not in names:
+                close = difflib.get_close_matches(op, names, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise self.fail(f"ops.{op}", "is not a TFLite builtin op", f"{hint}custom ops go under [custom_ops]")
+
+    def section(self, data: dict[str, Any], prefix: str, schema: dict[str, tuple[Any, bool]]) -> dict[str, Any]:
+        """Check keys and value types of one table against `schema` (key -> (type, required))."""
+        for key in data:
+            if key not in schema:
+                close = difflib.get_close_matches(key, schema, n=1)
+                hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
+                raise self.fail(prefix + key, "is unknown", f"{hint}allowed keys: {', '.join(prefix + k for k in schema)}")
+        for key, (kind, required) in schema.items():
+            if key not in data:
+                if required:
+                    raise self.fail(prefix + key, "is missing", f"add {prefix}{key} ({_type_name(kind)})")
+                continue
+            value = data[key]
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+                raise self.fail(prefix + key, f"should be {_type_name(kind)}, got {type(value).__name__} {value!r}",
+                                f"write it as {_type_name(kind)}")
+        return dict(data)
+
+    def choice(self, key: str, value: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            close = difflib.get_close_matches(value, allowed, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise self.fail(key, f"is '{value}'", f"{hint}use one of: {', '.join(allowed)}")
+        return value
+
+    def choices(self, key: str, values: list[Any], allowed: tuple[str, ...]) -> list[str]:
+        return [self.choice(key, value, allowed) for value in self.strings(key, values)]
+
+    def strings(self, key: str, values: list[Any]) -> list[str]:
+        if not all(isinstance(value, str) for value in values):
+            raise self.fail(key, f"should be a list of strings, got {values!r}", 'write it as ["a", "b"]')
+        return list(values)
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names: dict[Any, str] = {str: "a string", bool: "true or false", int: "an integer", list: "a list",
+                             dict: "a table", (int, str): 'an integer or "any"'}
+    return names.get(kind, str(kind))
+
+
