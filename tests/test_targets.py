@@ -15,6 +15,11 @@ DOCUMENTED = ("runtime", "precisions", "int8_io_dtype", "fixed_batch", "measured
               "param_cache_bytes", "compiler", "op_domains")
 
 
+@pytest.fixture(autouse=True)
+def built_in_targets_only(monkeypatch):
+    monkeypatch.delenv("EDGESMITH_TARGETS_DIR", raising=False)
+
+
 def test_the_four_built_in_targets_exist():
     assert {t.name for t in list_targets()} >= {"cpu", "gpu", "edgetpu", "onnx-cpu"}
 
@@ -100,6 +105,7 @@ def broken(tmp_path, old: str, new: str):
     ("CONV_2D = \"any\"", "CONV_2D = true", r"key 'ops.CONV_2D' has a bool value"),
     ('name = "cpu"', 'name = "laptop"', r"key 'name' is 'laptop' but the file is cpu.toml — set name = \"cpu\""),
     ('name = "cpu"', 'name = "cpu', r"invalid TOML"),
+    ('precisions = ["fp32", "fp16", "dynamic", "int8"]', "precisions = []", r"key 'precisions' is empty — list what"),
 ])
 def test_malformed_file_names_file_key_and_fix(tmp_path, old, new, expected):
     path = broken(tmp_path, old, new)

@@ -34,13 +34,13 @@ def _mlp(layers, inputs, num_classes, scaled):
 
 
 def _cnn(layers, inputs, num_classes, scaled):
-    """Two conv blocks and a small dense head: the usual small-image classifier."""
+    """Two conv blocks (32, 64 filters) and a 128-unit head: the classic small-image convnet."""
     x = _as_image(layers, inputs)
-    for filters in (16, 32):
+    for filters in (32, 64):
         x = layers.Conv2D(scaled(filters), 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(scaled(64), activation="relu")(x)
+    x = layers.Dense(scaled(128), activation="relu")(x)
     return layers.Dense(num_classes, name="logits")(x)
 
 

@@ -101,14 +101,31 @@ def describe(record: dict) -> str:
     return text
 
 
+def _compatibility_failure(record: dict, target: str) -> str | None:
+    """Why the artifact cannot be shipped to `target`, or None.
+
+    A blocker (e.g. a float model for the Edge TPU) or an op with no kernel at all rules it out.
+    Ops falling back to the CPU are fine where latency is measured on the device itself (the
+    cost is in the figure), but not where it is measured off-device: there the fallback's real
+    cost is unknown, so only fully mapped artifacts compete.
+    """
+    compatibility = record.get("compatibility") or {}
+    if not compatibility or compatibility.get("compatible", True):
+        return None
+    summary = compatibility.get("summary") or "see `edgesmith check`"
+    unrunnable = [op["op"] for op in compatibility.get("ops", []) if op.get("runs_on") == "none"]
+    off_device = " not " in f" {record.get('latency_measured_on', '')} "
+    if compatibility.get("blockers") or unrunnable or off_device:
+        return summary if summary.startswith("not compatible") else f"not compatible with {target}: {summary}"
+    return None
+
+
 def _budget_failures(record: dict, target: str, max_drop: float, max_latency: float | None,
                      max_size_kb: float | None) -> list[str]:
     reasons = []
-    compatibility = record.get("compatibility") or {}
-    if compatibility.get("compatible") is False:
-        summary = compatibility.get("summary") or "see `edgesmith check`"
-        reasons.append(summary if summary.startswith("not compatible")
-                       else f"not compatible with {target}: {summary}")
+    reason = _compatibility_failure(record, target)
+    if reason:
+        reasons.append(reason)
     if record["accuracy_drop_pp"] > max_drop:
         reasons.append(f"accuracy drop {record['accuracy_drop_pp']:.2f} pp > budget {max_drop:g} pp")
     latency = p50(record)

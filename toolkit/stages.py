@@ -149,7 +149,7 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
     path = state.run_dir / target.name / f"{built.variant_id}__{precision}.{extension(target)}"
     key = state.cache.key(
         "export", built.key, target.runtime, precision, target.int8_io_dtype, target.fixed_batch,
-        exp.calibration_samples, exp.seed, exp.opset, path.name,
+        exp.calibration_samples, exp.seed, exp.opset, str(path.relative_to(state.run_dir)),
     )
     if state.cache.get(key) is None:
         export_artifact(built.model(), path, target, precision, state.calibration, exp.opset, built.steps)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from toolkit.config import PRECISIONS
 from toolkit.errors import EdgesmithError
 
 RUNTIMES = ("litert", "onnxruntime")
-PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 INT8_IO_DTYPES = ("int8", "uint8")
 PARTITIONING = ("all_supported", "largest_partition", "first_unsupported")
 TENSOR_TYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32",
@@ -172,6 +172,10 @@ class _TargetParser:
                 raise self.fail("ops", "is missing or empty",
                                 'list the builtin ops the accelerator runs, e.g. CONV_2D = "any"')
             self.known_builtin_ops(ops)
+        if not top["precisions"]:
+            raise self.fail("precisions", "is empty", f"list what to export for this device, from: {', '.join(PRECISIONS)}")
+        if runtime == "litert" and not accelerator.tensor_types:
+            raise self.fail("accelerator.tensor_types", "is empty", 'list the tensor types it computes, e.g. ["int8"]')
         return Target(
             name=name, summary=top["summary"], runtime=runtime,
             precisions=tuple(self.choices("precisions", top["precisions"], PRECISIONS)),
@@ -260,5 +264,3 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
     names: dict[Any, str] = {str: "a string", bool: "true or false", int: "an integer", list: "a list",
                              dict: "a table", (int, str): 'an integer or "any"'}
     return names.get(kind, str(kind))
-
-

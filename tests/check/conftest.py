@@ -49,6 +49,12 @@ def to_tflite(model, precision: str, io_dtype: str = "uint8") -> bytes:
     return converter.convert()
 
 
+@pytest.fixture(autouse=True)
+def built_in_targets_only(monkeypatch):
+    """A user's EDGESMITH_TARGETS_DIR must not change what the shipped profiles are tested as."""
+    monkeypatch.delenv("EDGESMITH_TARGETS_DIR", raising=False)
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("check-models")
@@ -72,6 +78,12 @@ def _log_softmax(x):
 def int8_model(models_dir) -> Path:
     """conv/relu/pool/dense, full int8 with uint8 I/O, batch fixed to 1: what edgetpu exports."""
     return _write(models_dir, "cnn_int8.tflite", to_tflite(build_cnn(), "int8"))
+
+
+@pytest.fixture(scope="session")
+def float_io_int8_model(models_dir) -> Path:
+    """Full int8 inside, float32 I/O: QUANTIZE first and DEQUANTIZE last."""
+    return _write(models_dir, "cnn_int8_float_io.tflite", to_tflite(build_cnn(), "int8", io_dtype="float32"))
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,8 @@ def xnnpack_delegated(path) -> tuple[set[int], int]:
     return delegated, partitions
 
 
-@pytest.mark.parametrize("fixture", ["float_model", "fp16_model", "dynamic_range_model", "int8_model", "gelu_int8_model",
-                                     "log_softmax_model", "split_by_log_softmax_model"])
+@pytest.mark.parametrize("fixture", ["float_model", "fp16_model", "dynamic_range_model", "int8_model",
+                                     "gelu_int8_model", "log_softmax_model", "split_by_log_softmax_model"])
 def test_static_placement_matches_the_runtime(fixture, request):
     path = request.getfixturevalue(fixture)
     report = check_artifact(path, load_target("cpu"))

@@ -51,6 +51,17 @@ def test_unsupported_op_in_the_middle_is_the_partition_point(gelu_int8_model, ed
     assert report.unsupported_ops == ["GELU"]
 
 
+def test_float_io_conversions_stay_on_the_cpu_without_cutting_the_graph(float_io_int8_model, edgetpu, no_compiler):
+    report = check_artifact(float_io_int8_model, edgetpu)
+    first, last = report.ops[0], report.ops[-1]
+    assert (first.op, last.op) == ("QUANTIZE", "DEQUANTIZE")
+    assert first.runs_on == last.runs_on == "cpu"
+    assert "model boundary" in first.reason and "model boundary" in last.reason
+    assert all(op.runs_on == "accelerator" for op in report.ops[1:-1])
+    assert report.partition_at is None and report.share_macs == 1.0
+    assert not report.compatible  # strict: every op on the Edge TPU only with integer I/O
+
+
 @pytest.mark.parametrize("fixture", ["float_model", "dynamic_range_model"])
 def test_float_model_is_rejected_with_the_reason(fixture, request, edgetpu, no_compiler):
     report = check_artifact(request.getfixturevalue(fixture), edgetpu)

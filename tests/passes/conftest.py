@@ -50,7 +50,7 @@ def teacher(small_digits):
     return model
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_context(small_digits, teacher):
     def make(**overrides) -> PassContext:
         settings = dict(
@@ -65,7 +65,7 @@ def make_context(small_digits, teacher):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def to_tflite(small_digits):
     """Convert with TFLiteConverter directly: fp32, fp16 (weights), or int8 (full, calibrated)."""
     from toolkit._tf import tf
@@ -85,7 +85,7 @@ def to_tflite(small_digits):
     return convert
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tflite_accuracy():
     return _tflite_accuracy
 

@@ -90,8 +90,11 @@ def read_tflite(path: Path) -> TFLiteGraph:
     try:
         graph = _parse(data)
     except (struct.error, IndexError, KeyError, ValueError, TypeError, UnicodeDecodeError, AttributeError) as error:
-        raise EdgesmithError(f"{path} is a truncated or corrupt TFLite model ({type(error).__name__}: {error})",
+        detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise EdgesmithError(f"{path} is a truncated or corrupt TFLite model ({detail})",
                              "re-export the model; the file on disk is damaged") from None
+    if not graph.ops:
+        raise EdgesmithError(f"{path} has no operators in its main subgraph", "pass a converted model, not an empty one")
     return graph
 
 

@@ -69,51 +69,61 @@ def model_blockers(graph: TFLiteGraph, target: Target) -> list[str]:
     return blockers
 
 
-def place(graph: TFLiteGraph, target: Target) -> Placement:
+def place(graph: TFLiteGraph, target: Target, blockers: list[str]) -> Placement:
     """Decide accelerator/CPU for every op, following the target's partitioning rule."""
     count = len(graph.ops)
-    decompress = [_is_weight_decompression(op, graph) for op in graph.ops]
     support = [support_reason(op, graph, target) for op in graph.ops]
-    blockers = model_blockers(graph, target)
     if blockers:
         reason = f"{target.accelerator.name} rejects the whole model: {blockers[0].split(':')[0]}"
         return Placement(tuple(r is None for r in support), (False,) * count, (reason,) * count, None, 0)
+    decompress = [_is_weight_decompression(op, graph) for op in graph.ops]
+    compute = [i for i in range(count) if not decompress[i]]
     on = [reason is None for reason in support]
     reasons = list(support)
-    compute = [i for i in range(count) if not decompress[i]]
     partition_at = None
-    strategy = target.accelerator.partitioning
-    if strategy == "first_unsupported":
-        boundary = _boundary_conversions(graph)
-        for i in boundary:
-            if not on[i]:
-                reasons[i] = BOUNDARY_REASON
-        partition_at = next((i for i in compute if not on[i] and i not in boundary), None)
-        if partition_at is not None:
-            stop = graph.ops[partition_at].name
-            for i in compute:
-                if i > partition_at and on[i]:
-                    on[i] = False
-                    reasons[i] = (f"after the partition at op {partition_at} ({stop}): the compiler maps only "
-                                  f"the ops before the first unsupported one")
-    elif strategy == "largest_partition":
-        runs = _runs(on, compute)
-        if len(runs) > 1:
-            keep = max(runs, key=len)
-            for run in runs:
-                if run is keep:
-                    continue
-                for i in run:
-                    on[i] = False
-                    reasons[i] = (f"supported, but outside the largest supported run (ops {keep[0]}-{keep[-1]}): "
-                                  f"{target.accelerator.name} takes only that one")
-    for i in range(count):
-        if decompress[i]:
-            consumers = [c for c in range(count) if set(graph.ops[i].outputs) & set(graph.ops[c].inputs)]
-            on[i] = bool(consumers) and all(on[c] for c in consumers)
-            reasons[i] = None if on[i] else "decompresses weights for an op that runs on the CPU"
+    if target.accelerator.partitioning == "first_unsupported":
+        partition_at = _cut_at_first_unsupported(graph, compute, on, reasons)
+    elif target.accelerator.partitioning == "largest_partition":
+        _keep_largest_run(compute, on, reasons, target.accelerator.name)
+    for i in (i for i in range(count) if decompress[i]):
+        consumers = [c for c in range(count) if set(graph.ops[i].outputs) & set(graph.ops[c].inputs)]
+        on[i] = bool(consumers) and all(on[c] for c in consumers)
+        reasons[i] = None if on[i] else "decompresses weights for an op that runs on the CPU"
     supported = tuple(support[i] is None or (decompress[i] and on[i]) for i in range(count))
     return Placement(supported, tuple(on), tuple(reasons), partition_at, len(_runs(on, compute)))
+
+
+def _cut_at_first_unsupported(graph: TFLiteGraph, compute: list[int], on: list[bool],
+                              reasons: list[str | None]) -> int | None:
+    """Edge TPU compiler: map up to the first unsupported op, everything after runs on the CPU.
+
+    Float<->integer conversions at the model's own inputs/outputs do not cut the graph: the
+    compiler leaves them on the CPU and maps what lies between them.
+    """
+    boundary = _boundary_conversions(graph)
+    for i in boundary:
+        if not on[i]:
+            reasons[i] = BOUNDARY_REASON
+    cut = next((i for i in compute if not on[i] and i not in boundary), None)
+    if cut is not None:
+        for i in compute:
+            if i > cut and on[i]:
+                on[i] = False
+                reasons[i] = (f"after the partition at op {cut} ({graph.ops[cut].name}): the compiler maps only "
+                              f"the ops before the first unsupported one")
+    return cut
+
+
+def _keep_largest_run(compute: list[int], on: list[bool], reasons: list[str | None], accelerator: str) -> None:
+    """GPU delegate: only the largest run of supported ops is delegated (one partition)."""
+    runs = _runs(on, compute)
+    if len(runs) < 2:
+        return
+    keep = max(runs, key=len)
+    for i in (i for run in runs if run is not keep for i in run):
+        on[i] = False
+        reasons[i] = (f"supported, but outside the largest supported run (ops {keep[0]}-{keep[-1]}): "
+                      f"{accelerator} takes only that one")
 
 
 def _is_weight_decompression(op: OpInfo, graph: TFLiteGraph) -> bool:

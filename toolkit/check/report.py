@@ -151,10 +151,10 @@ def _op_table(ops: tuple[OpPlacement, ...], accel: str) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     right = {0, 2, 4}
     return "\n".join(
-        "  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-        + "  " + row[5]
+        ("  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+         + "  " + row[5]).rstrip()
         for row in rows
-    ).rstrip()
+    )
 
 
 def _count(value: int | None) -> str:

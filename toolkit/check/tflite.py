@@ -13,7 +13,8 @@ from toolkit.targets import Target
 def check_tflite(path: Path, target: Target) -> CompatibilityReport:
     """Place every op of `path` on `target`'s accelerator or its CPU fallback."""
     graph = read_tflite(path)
-    placement = place(graph, target)
+    blockers = model_blockers(graph, target)
+    placement = place(graph, target, blockers)
     ops = []
     for op in graph.ops:
         rule = (target.custom_ops if op.custom else target.ops).get(op.name)
@@ -26,7 +27,7 @@ def check_tflite(path: Path, target: Target) -> CompatibilityReport:
     return CompatibilityReport(
         artifact=str(path), target=target.name, accelerator=target.accelerator.name,
         fallback=target.accelerator.fallback, format="tflite", ops=tuple(ops),
-        blockers=tuple(model_blockers(graph, target)), partition_at=placement.partition_at,
+        blockers=tuple(blockers), partition_at=placement.partition_at,
         partitions=placement.partitions, param_cache=_param_cache(graph, placement.on_accelerator, target),
         notes=tuple(_notes(graph, target)),
     )
