@@ -6,6 +6,7 @@ first imported anywhere in the process, so every module gets TensorFlow from her
 from __future__ import annotations
 
 import os
+import warnings
 from types import ModuleType
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -16,6 +17,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 def tf() -> ModuleType:
     """Return the `tensorflow` module with legacy Keras selected and its logging quietened."""
     import tensorflow
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(tf_keras|tensorflow)\.")
 
     tensorflow.get_logger().setLevel("ERROR")
     import absl.logging

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    if not args.debug:
+        _silence_native_logs()
     try:
         return args.handler(args)
     except EdgesmithError as error:
@@ -43,6 +46,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgesmith: interrupted — finished stages are kept; run the same command to resume", file=sys.stderr)
         return 130
+
+def _silence_native_logs() -> None:
+    """TensorFlow's C++ layers (absl, oneDNN, CUDA probing, the MLIR quantizer) write straight
+    to file descriptor 2, bypassing Python. Point that descriptor at /dev/null and keep Python's
+    own stderr — our messages and errors — on the original terminal. `--debug` shows it all."""
+    try:
+        original = os.dup(2)
+    except OSError:
+        return
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(original, "w", buffering=1, encoding="utf-8", errors="replace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt

@@ -21,7 +21,6 @@ DEFAULT_VARIANTS: tuple[tuple[str, ...], ...] = (
     ("prune:0.8", "qat"),
     ("qat",),
     ("distill",),
-    ("scratch",),
 )
 
 
@@ -44,7 +43,7 @@ class Experiment:
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 2e-3
-    patience: int = 4
+    patience: int = 8
     seed: int = 0
     finetune_epochs: int = 4
     precisions: tuple[str, ...] = PRECISIONS

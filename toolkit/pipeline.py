@@ -49,7 +49,7 @@ def run(experiment: Experiment, log: Log = print) -> Path:
 
     started = time.time()
     targets = [load_target(name) for name in experiment.targets]
-    chains = [(variant, parse_chain(variant.chain)) for variant in experiment.variants]
+    chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     data = load_dataset(experiment.dataset, experiment.data, experiment.seed)
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
@@ -68,6 +68,21 @@ def run(experiment: Experiment, log: Log = print) -> Path:
 
     write_outputs(state, started)
     return run_dir
+
+
+def _with_controls(chains: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:
+    """Add, after each distillation chain, the same student trained from scratch (once), so the
+    report shows what distillation bought rather than what a smaller model costs."""
+    from toolkit.passes import chain_id, control_chain
+
+    result, seen = [], {chain_id(steps) for _, steps in chains}
+    for variant, steps in chains:
+        result.append((variant, steps))
+        control = control_chain(steps)
+        if control is not None and chain_id(control) not in seen:
+            seen.add(chain_id(control))
+            result.append((Variant(tuple(str(step) for step in control), variant.precisions), control))
+    return result
 
 
 def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:

@@ -49,10 +49,12 @@ def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
 
 
 def _train_baseline(state: Any) -> Any:
+    from toolkit._tf import seed_everything
     from toolkit.models import build
     from toolkit.train import fit
 
     exp, data = state.experiment, state.data
+    seed_everything(exp.seed)
     model = build(exp.model, data.input_shape, data.num_classes)
     state.log(f"[baseline] training {exp.model} on {data.name} ({len(data.x_train)} samples, up to {exp.epochs} epochs)")
     fit(model, data, exp.epochs, exp.batch_size, exp.learning_rate, exp.patience, exp.seed, log=state.log)
@@ -66,7 +68,11 @@ def export_and_bench_variant(
     from toolkit.passes import PassNotApplicable, chain_id
 
     variant_id = name or chain_id(steps)
-    variant_key = state.cache.key("variant", state.baseline_key, variant.chain, state.experiment.finetune_epochs)
+    exp = state.experiment
+    variant_key = state.cache.key(
+        "variant", state.baseline_key, [step.spec() for step in steps], exp.finetune_epochs, exp.epochs,
+        exp.batch_size, exp.learning_rate, exp.seed,
+    )
     built = _VariantModel(state, variant_id, variant_key, steps, baseline)
     try:
         for target in state.targets:
@@ -109,24 +115,20 @@ class _VariantModel:
         return self._info["params"]
 
     def _load_or_build(self) -> Any:
-        from toolkit.model_files import save_model
-        from toolkit.passes import apply_chain, load_variant_model
+        from toolkit.passes import apply_chain, load_variant_model, save_variant_model
 
         if not self.steps:
             return self.baseline()
         cached = self.state.cache.get(self.key)
         if cached is not None:
             self._info = cached
-            return load_variant_model(self.path)
-        self.state.log(f"[{self.variant_id}] applying {' → '.join(self.state_steps())}")
+            return load_variant_model(self.path, self.steps)
+        self.state.log(f"[{self.variant_id}] applying {' → '.join(str(step) for step in self.steps)}")
         result = apply_chain(self.baseline(), self.steps, _pass_context(self.state, self.baseline()))
-        save_model(result.model, self.path)
+        files = save_variant_model(result, self.path)
         self._info = {"params": int(result.params), "info": result.info}
-        self.state.cache.put(self.key, self._info, [self.path])
+        self.state.cache.put(self.key, self._info, files)
         return result.model
-
-    def state_steps(self) -> list[str]:
-        return [str(step) for step in self.steps]
 
 
 def _pass_context(state: Any, teacher: Any) -> Any:
@@ -137,7 +139,7 @@ def _pass_context(state: Any, teacher: Any) -> Any:
         x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val,
         num_classes=data.num_classes, input_shape=data.input_shape, epochs=exp.finetune_epochs,
         batch_size=exp.batch_size, learning_rate=exp.learning_rate, seed=exp.seed, teacher=teacher,
-        log=state.log, verbose=0,
+        log=state.log, verbose=0, train_epochs=exp.epochs,
     )
 
 

@@ -24,7 +24,12 @@ class PassNotApplicable(EdgesmithError):
 
 @dataclass(frozen=True)
 class PassContext:
-    """Inputs a pass may use. `teacher` is the full baseline model; passes never modify it."""
+    """Inputs a pass may use. `teacher` is the full baseline model; passes never modify it.
+
+    `epochs`: fine-tune epochs (prune, cluster, qat). `train_epochs`: epochs for a student trained
+    from scratch (distill, scratch; defaults to `epochs`). `applied`: names of the passes already
+    applied to the incoming model, set by `apply_chain` (qat and cluster adapt to it).
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray

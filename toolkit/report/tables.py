@@ -17,7 +17,7 @@ COLUMNS = (
     ("p99", "p99 ms"),
     ("size_kb", "size KB"),
     ("gzip_kb", "gzip KB"),
-    ("runs_on", "runs on target"),
+    ("on_accelerator", "ops on accel"),
 )
 
 
@@ -39,10 +39,19 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
             "p99": f"{latency['p99']:.4f}",
             "size_kb": f"{record['size_bytes'] / 1024:.1f}",
             "gzip_kb": f"{record['gzip_bytes'] / 1024:.1f}",
-            "runs_on": "yes" if compatibility.get("compatible") else "partly/no",
+            "on_accelerator": _accelerated(compatibility),
         }
         table.append([cells[key] for key, _ in COLUMNS])
     return table
+
+
+def _accelerated(compatibility: dict[str, Any]) -> str:
+    """'12/12', '9/12' or 'blocked': how much of the graph the target's accelerator runs."""
+    if not compatibility:
+        return "n/a"
+    if compatibility.get("blockers"):
+        return "blocked"
+    return f"{compatibility.get('ops_on_accelerator')}/{compatibility.get('ops_total')}"
 
 
 def text_table(records: list[dict[str, Any]]) -> str:
