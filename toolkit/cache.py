@@ -7,6 +7,7 @@ has no marker and is simply redone, and a file edited or truncated behind our ba
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,13 @@ from typing import Any
 from toolkit.files import sha256_file, stable_hash, write_json
 
 CACHE_DIR = ".cache"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("edgesmith")
+    except importlib.metadata.PackageNotFoundError:
+        return "source"
 
 
 class StageCache:
@@ -27,7 +35,8 @@ class StageCache:
 
     @staticmethod
     def key(*parts: Any) -> str:
-        return stable_hash(*parts)
+        """Stage id; includes the tool's version so an upgrade never reuses stale stages."""
+        return stable_hash(_version(), *parts)
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored payload if the stage finished and its files are intact, else None."""

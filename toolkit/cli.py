@@ -34,8 +34,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    if not args.debug:
-        _silence_native_logs()
     try:
         return args.handler(args)
     except EdgesmithError as error:
@@ -209,5 +207,8 @@ def _targets(args: argparse.Namespace) -> int:
 
 
 def entry_point() -> None:
+    """The installed command: like main(), plus TensorFlow's native log noise silenced."""
+    if "--debug" not in sys.argv:
+        _silence_native_logs()
     sys.exit(main())
 

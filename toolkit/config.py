@@ -39,13 +39,14 @@ class Experiment:
     name: str = ""
     dataset: str = "digits"
     data: str = ""
-    model: str = "mlp"
+    model: str = "cnn"
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 2e-3
     patience: int = 8
     seed: int = 0
     finetune_epochs: int = 4
+    finetune_learning_rate: float = 2e-4
     precisions: tuple[str, ...] = PRECISIONS
     variants: tuple[Variant, ...] = tuple(Variant(chain) for chain in DEFAULT_VARIANTS)
     targets: tuple[str, ...] = DEFAULT_TARGETS
@@ -73,11 +74,11 @@ class Experiment:
         _check_positive("bench_runs", self.bench_runs)
         _check_positive("bench_threads", self.bench_threads)
         _check_positive("bench_batch", self.bench_batch)
-        if not 0 < self.learning_rate < 1:
-            raise EdgesmithError(
-                f"learning_rate {self.learning_rate} is out of range",
-                "use a small positive number such as 0.001",
-            )
+        for key in ("learning_rate", "finetune_learning_rate"):
+            if not 0 < getattr(self, key) < 1:
+                raise EdgesmithError(
+                    f"{key} {getattr(self, key)} is out of range", "use a small positive number such as 0.001"
+                )
         if not 13 <= self.opset <= 18:
             raise EdgesmithError(f"opset {self.opset} is not supported", "use an ONNX opset from 13 to 18")
         if self.dataset == "npz" and not self.data:

@@ -71,7 +71,7 @@ def export_and_bench_variant(
     exp = state.experiment
     variant_key = state.cache.key(
         "variant", state.baseline_key, [step.spec() for step in steps], exp.finetune_epochs, exp.epochs,
-        exp.batch_size, exp.learning_rate, exp.seed,
+        exp.batch_size, exp.learning_rate, exp.finetune_learning_rate, exp.seed,
     )
     built = _VariantModel(state, variant_id, variant_key, steps, baseline)
     try:
@@ -139,7 +139,7 @@ def _pass_context(state: Any, teacher: Any) -> Any:
         x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val,
         num_classes=data.num_classes, input_shape=data.input_shape, epochs=exp.finetune_epochs,
         batch_size=exp.batch_size, learning_rate=exp.learning_rate, seed=exp.seed, teacher=teacher,
-        log=state.log, verbose=0, train_epochs=exp.epochs,
+        log=state.log, verbose=0, train_epochs=exp.epochs, finetune_learning_rate=exp.finetune_learning_rate,
     )
 
 

@@ -27,7 +27,8 @@ class PassContext:
     """Inputs a pass may use. `teacher` is the full baseline model; passes never modify it.
 
     `epochs`: fine-tune epochs (prune, cluster, qat). `train_epochs`: epochs for a student trained
-    from scratch (distill, scratch; defaults to `epochs`). `applied`: names of the passes already
+    from scratch (distill, scratch; defaults to `epochs`). `finetune_learning_rate`: the smaller
+    step size for QAT fine-tuning (defaults to `learning_rate`). `applied`: names of the passes already
     applied to the incoming model, set by `apply_chain` (qat and cluster adapt to it).
     """
 
@@ -45,6 +46,7 @@ class PassContext:
     log: Callable[[str], None] = print
     verbose: int = 0
     train_epochs: int | None = None
+    finetune_learning_rate: float | None = None
     applied: tuple[str, ...] = ()
 
     @property
@@ -84,14 +86,21 @@ def output_is_softmax(model: Any) -> bool:
     return activation is k.activations.softmax or getattr(activation, "__name__", "") == "softmax"
 
 
-def fine_tune(model: Any, ctx: PassContext, callbacks: tuple = (), from_logits: bool | None = None) -> None:
-    """Train `model` in place for `ctx.epochs` with Adam and cross-entropy on the labels."""
+def fine_tune(
+    model: Any, ctx: PassContext, callbacks: tuple = (), from_logits: bool | None = None, gentle: bool = False
+) -> None:
+    """Train `model` in place for `ctx.epochs` with Adam and cross-entropy on the labels.
+
+    `gentle` (QAT) uses the smaller fine-tune learning rate: fake quantization only nudges a
+    trained model, while pruning and clustering remove capacity that must be re-learned at the
+    training step size.
+    """
     k = keras()
     k.utils.set_random_seed(ctx.seed)
     if from_logits is None:
         from_logits = not output_is_softmax(model)
     model.compile(
-        optimizer=k.optimizers.Adam(ctx.learning_rate),
+        optimizer=k.optimizers.Adam((gentle and ctx.finetune_learning_rate) or ctx.learning_rate),
         loss=k.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
         metrics=["accuracy"],
     )

@@ -33,7 +33,7 @@ def apply(model: Any, params: Params, ctx: PassContext) -> Any:
     from_logits = not output_is_softmax(model)
     wrapped = quantize(model, ctx.applied)
     ctx.log(f"  qat scheme: {_scheme(ctx.applied).__class__.__name__}")
-    fine_tune(wrapped, ctx, from_logits=from_logits)
+    fine_tune(wrapped, ctx, from_logits=from_logits, gentle=True)
     return wrapped
 
 
