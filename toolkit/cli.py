@@ -27,6 +27,9 @@ HELP = {
     "targets": "comma-separated target profiles (see `edgesmith targets`)",
     "variants": "a compression chain, e.g. 'prune:0.8,qat' (repeatable; replaces the defaults)",
     "force": "rebuild every stage instead of reusing cached ones",
+    "max_accuracy_drop": "budget for best/: accuracy drop in percentage points (default 1.0)",
+    "max_latency_ms": "budget for best/: p50 latency in ms (0 = no limit)",
+    "max_size_kb": "budget for best/: file size in KB (0 = no limit)",
     "allow_unsafe": "allow loading model files that contain code (Lambda layers)",
 }
 

@@ -55,6 +55,9 @@ class Experiment:
     bench_threads: int = 1
     bench_batch: int = 32
     opset: int = 17
+    max_accuracy_drop: float = 1.0
+    max_latency_ms: float = 0.0
+    max_size_kb: float = 0.0
     output: str = "runs"
     force: bool = False
     allow_unsafe: bool = False
@@ -79,6 +82,9 @@ class Experiment:
                 raise EdgesmithError(
                     f"{key} {getattr(self, key)} is out of range", "use a small positive number such as 0.001"
                 )
+        for key in ("max_accuracy_drop", "max_latency_ms", "max_size_kb"):
+            if getattr(self, key) < 0:
+                raise EdgesmithError(f"{key} must not be negative", f"set {key} to 0 (no limit) or a positive budget")
         if not 13 <= self.opset <= 18:
             raise EdgesmithError(f"opset {self.opset} is not supported", "use an ONNX opset from 13 to 18")
         if self.dataset == "npz" and not self.data:

@@ -16,9 +16,17 @@ def write_outputs(state: Any, started: float) -> None:
     """results.json/.csv, run.json, report.md, report.html and manifest.json; print the table."""
     from toolkit.manifest import build_manifest
 
+    from toolkit.best import choose_and_copy
+
     run_dir: Path = state.run_dir
     records = state.records
     info = run_info(state, started)
+    info["budget"] = {
+        "max_accuracy_drop_pp": state.experiment.max_accuracy_drop,
+        "max_latency_ms": state.experiment.max_latency_ms or None,
+        "max_size_kb": state.experiment.max_size_kb or None,
+    }
+    info["best"] = choose_and_copy(run_dir, records, state.experiment)
     write_json(run_dir / "results.json", records)
     write_text(run_dir / "results.csv", csv_text(records))
     write_json(run_dir / "run.json", info)
@@ -28,6 +36,10 @@ def write_outputs(state: Any, started: float) -> None:
     state.log(text_table(records))
     for skipped in state.skipped:
         state.log(f"skipped {skipped['variant']}: {skipped['reason']}")
+    state.log("")
+    for target, best in info["best"].items():
+        picked = f"{best} (copied to best/{target}/)" if best else "nothing meets the budget"
+        state.log(f"best for {target} (drop ≤ {state.experiment.max_accuracy_drop:g} pp): {picked}")
     state.log(f"\nfull model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
               f"· {info['seconds']:.0f} s · stages reused {state.cache.hits}, built {state.cache.misses}")
 

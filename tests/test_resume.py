@@ -1,0 +1,75 @@
+"""Interrupted runs resume without redoing finished stages; same seed → same artifacts."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+FAST = ["--epochs", "3", "--finetune-epochs", "1", "--bench-runs", "30", "--calibration-samples", "32"]
+
+
+def _command(output, *extra):
+    return [sys.executable, "-m", "toolkit", "run", *FAST, "--name", "r", "--output", str(output), *extra]
+
+
+def _run(output, *extra):
+    return subprocess.run(_command(output, *extra), capture_output=True, text=True, timeout=900)
+
+
+def _reused(stdout: str) -> int:
+    line = next(line for line in stdout.splitlines() if "stages reused" in line)
+    return int(line.split("stages reused ")[1].split(",")[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path, sig):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        _command(tmp_path, "--variant", "qat", "--targets", "cpu,onnx-cpu"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    benched = 0
+    for line in process.stdout:
+        benched += line.startswith("[bench]")
+        if benched == 3:
+            process.send_signal(sig)
+            break
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    run_dir = tmp_path / "r"
+    assert not list(run_dir.rglob("*.tmp")), "no temporary files may survive an interrupt"
+    assert not (run_dir / "results.json").exists(), "results are written only by a finished run"
+
+    resumed = _run(tmp_path, "--variant", "qat", "--targets", "cpu,onnx-cpu")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "[baseline] cached" in resumed.stdout
+    assert _reused(resumed.stdout) >= 1 + 3, "the baseline and the finished artifacts are reused"
+    records = json.loads((run_dir / "results.json").read_text())
+    assert {r["variant"] for r in records} == {"baseline", "qat"}
+    assert all((run_dir / r["path"]).stat().st_size == r["size_bytes"] for r in records)
+
+
+@pytest.mark.slow
+def test_same_seed_gives_same_accuracy_and_int8_bytes(tmp_path):
+    first = _run(tmp_path / "a", "--no-variants", "--targets", "cpu", "--precisions", "int8")
+    second = _run(tmp_path / "b", "--no-variants", "--targets", "cpu", "--precisions", "int8")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
+    a, b = (json.loads((tmp_path / d / "r" / "results.json").read_text())[0] for d in ("a", "b"))
+    info_a, info_b = (json.loads((tmp_path / d / "r" / "run.json").read_text()) for d in ("a", "b"))
+    assert info_a["baseline"]["accuracy"] == info_b["baseline"]["accuracy"]
+    assert a["sha256"] == b["sha256"], "int8 TFLite bytes differ between identical runs"
+
+
+@pytest.mark.slow
+def test_changing_one_pass_redoes_only_that_variant(tmp_path):
+    assert _run(tmp_path, "--variant", "prune:0.5", "--variant", "qat", "--targets", "cpu", "--precisions", "fp32").returncode == 0
+    changed = _run(tmp_path, "--variant", "prune:0.6", "--variant", "qat", "--targets", "cpu", "--precisions", "fp32")
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert "[prune60] applying" in changed.stdout
+    assert "[qat] applying" not in changed.stdout and "[baseline] cached" in changed.stdout
