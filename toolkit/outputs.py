@@ -36,6 +36,10 @@ def write_outputs(state: Any, started: float) -> None:
     state.log(text_table(records))
     for skipped in state.skipped:
         state.log(f"skipped {skipped['variant']}: {skipped['reason']}")
+    from toolkit.report.flags import findings
+
+    for sentence in findings(records, info):
+        state.log(f"· {sentence}")
     state.log("")
     for target, best in info["best"].items():
         picked = f"{best} (copied to best/{target}/)" if best else "nothing meets the budget"

@@ -64,7 +64,10 @@ def run(experiment: Experiment, log: Log = print) -> Path:
     for variant, steps in chains:
         export_and_bench_variant(state, None, steps, variant, baseline)
 
+    from toolkit.crosscheck import add_fp32_crosscheck
     from toolkit.outputs import write_outputs
+
+    add_fp32_crosscheck(run_dir, state.records, data.x_test)
 
     write_outputs(state, started)
     return run_dir

@@ -18,6 +18,7 @@ from toolkit.files import gzip_size, sha256_file
 from toolkit.targets import Target
 
 QAT_PRECISIONS = ("int8",)
+RECORD_FORMAT = 2  # bump when bench_stage records gain fields, so cached records are rebuilt
 
 
 def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
@@ -168,7 +169,7 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
     settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
-    key = state.cache.key("bench", digest, relative, settings, data.fingerprint(), state.baseline_key, target.name)
+    key = state.cache.key("bench", RECORD_FORMAT, digest, relative, settings, data.fingerprint(), state.baseline_key, target.name)
     record = state.cache.get(key)
     if record is None:
         quality = score(path, data.x_test, data.y_test, state.reference_top1)
@@ -187,6 +188,7 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             "latency_measured_on": target.measured_on,
             "compatibility": check_artifact(path, target).to_dict(),
             "sha256": digest,
+            **_weight_sparsity(path),
         }
         state.cache.put(key, record, [path])
         state.log(
@@ -194,6 +196,20 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             f"{record['size_bytes'] / 1024:.1f} KB"
         )
     return dict(record)
+
+
+def _weight_sparsity(path: Path) -> dict[str, Any]:
+    """Zeros actually present in the exported weights (TFLite), overall and per layer: what
+    pruning left after conversion, and what gzip can exploit."""
+    if path.suffix != ".tflite":
+        return {"sparsity": None, "sparsity_per_layer": None}
+    from toolkit.passes.sparsity import tflite_sparsity
+
+    layers = tflite_sparsity(path.read_bytes())
+    sizes = [int(np.prod(layer["shape"])) for layer in layers]
+    total = sum(sizes)
+    overall = sum(layer["sparsity"] * size for layer, size in zip(layers, sizes)) / total if total else 0.0
+    return {"sparsity": round(overall, 4), "sparsity_per_layer": layers}
 
 
 def _params(model: Any) -> int:
