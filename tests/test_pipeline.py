@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,70 @@ def test_rerun_reuses_every_stage(finished_run):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "built 0" in result.stdout
     assert before == {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.tflite")}
+
+
+@pytest.mark.slow
+def test_commands_on_a_finished_run(finished_run):
+    run_dir, _ = finished_run
+    records = json.loads((run_dir / "results.json").read_text())
+    (run_dir / "report.html").unlink()
+    rebuilt = edgesmith("report", str(run_dir), cwd=run_dir)
+    assert rebuilt.returncode == 0 and (run_dir / "report.html").is_file()
+
+    best = json.loads((run_dir / "run.json").read_text())["best"]
+    assert best["cpu"] and (run_dir / "best" / "cpu" / Path(best["cpu"]).name).is_file()
+    select = edgesmith("select", str(run_dir), "--target", "cpu", "--max-accuracy-drop", "5", cwd=run_dir)
+    assert select.returncode == 0 and Path(best["cpu"]).name in select.stdout
+    impossible = edgesmith("select", str(run_dir), "--target", "cpu", "--max-accuracy-drop", "5", "--max-size-kb", "0.001", cwd=run_dir)
+    assert impossible.returncode == 1 and "KB" in impossible.stdout
+
+    edgetpu = next(r for r in records if r["target"] == "edgetpu")
+    check = edgesmith("check", str(run_dir / edgetpu["path"]), "--target", "edgetpu", "--json", cwd=run_dir)
+    report = json.loads(check.stdout)
+    assert report["target"] == "edgetpu" and report["compile"]["status"] == "skipped"
+    assert "edgetpu_compiler" in report["compile"]["reason"]
+
+    cpu_int8 = next(r for r in records if r["target"] == "cpu" and r["precision"] == "int8")
+    bench = edgesmith("bench", str(run_dir / cpu_int8["path"]), "--runs", "50", "--json", cwd=run_dir)
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    figures = json.loads(bench.stdout)
+    assert figures["latency_ms"]["p50"] > 0 and figures["throughput"]["samples_per_s"] > 0
+    assert figures["peak_memory_mb"] is not None
+
+    listing = edgesmith("targets", cwd=run_dir)
+    assert all(name in listing.stdout for name in ("cpu", "gpu", "edgetpu", "onnx-cpu"))
+
+
+@pytest.mark.slow
+def test_manifest_and_record_details(finished_run):
+    run_dir, _ = finished_run
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["libraries"]["tensorflow"].startswith("2.21")
+    assert manifest["machine"]["cores"] >= 1 and manifest["dataset"]["fingerprint"]
+    records = json.loads((run_dir / "results.json").read_text())
+    assert set(manifest["artifacts"]) == {r["path"] for r in records}
+    onnx_fp32 = next(r for r in records if r["format"] == "onnx" and r["precision"] == "fp32")
+    assert onnx_fp32["fp32_max_abs_diff_vs_tflite"] <= 1e-4
+    pruned = next(r for r in records if r["variant"] == "prune50+qat" and r["target"] == "cpu")
+    assert pruned["sparsity"] >= 0.3, "pruning zeros must survive into the int8 TFLite file"
+    assert all(r["macs"] for r in records if r["format"] == "tflite")
+
+
+@pytest.mark.slow
+def test_unsupported_layer_skips_only_that_variant(tmp_path):
+    from toolkit._tf import keras
+
+    k = keras()
+    model = k.Sequential([
+        k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Lambda(lambda x: x * 1.0, name="scale"),
+        k.layers.Dense(10, activation="softmax"),
+    ])
+    model.save(tmp_path / "lambda.h5")
+    result = edgesmith(
+        "run", "--model", str(tmp_path / "lambda.h5"), "--allow-unsafe", "--variant", "qat", "--variant", "prune:0.5",
+        "--targets", "cpu", "--precisions", "fp32", *TINY, "--output", str(tmp_path), "--name", "lam", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "skipped qat" in result.stdout and "'scale'" in result.stdout
+    variants = {r["variant"] for r in json.loads((tmp_path / "lam" / "results.json").read_text())}
+    assert variants == {"baseline", "prune50"}

@@ -213,5 +213,11 @@ def entry_point() -> None:
     """The installed command: like main(), plus TensorFlow's native log noise silenced."""
     if "--debug" not in sys.argv:
         _silence_native_logs()
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `edgesmith check m.tflite --target cpu | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
 

@@ -109,8 +109,11 @@ class _VariantModel:
         return self._model
 
     def params(self) -> int:
+        """Parameter count, from the stage cache when possible (no model load on a re-run)."""
         if not self.steps:
             return self.state.baseline_params
+        if self._info is None:
+            self._info = self.state.cache.get(self.key)
         if self._info is None:
             self.model()
         return self._info["params"]
@@ -173,6 +176,7 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
     record = state.cache.get(key)
     if record is None:
         quality = score(path, data.x_test, data.y_test, state.reference_top1)
+        compatibility = check_artifact(path, target).to_dict()
         timing = benchmark_file(path, data.x_test, exp.bench_runs, exp.bench_threads, exp.bench_batch)
         record = {
             "target": target.name,
@@ -186,7 +190,8 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             "agreement": quality["agreement"],
             **timing,
             "latency_measured_on": target.measured_on,
-            "compatibility": check_artifact(path, target).to_dict(),
+            "compatibility": compatibility,
+            "macs": compatibility.get("macs_total"),
             "sha256": digest,
             **_weight_sparsity(path),
         }

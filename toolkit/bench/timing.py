@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 BOOTSTRAP_RESAMPLES = 1000
+BLOCKS = 10
 SETTLE_BLOCK = 20
 SETTLE_TOLERANCE = 0.05
 MAX_WARMUP_BLOCKS = 25
@@ -37,13 +38,15 @@ class Latency:
 
 
 def summarize(samples_ms: np.ndarray, warmup_runs: int, seed: int = 0) -> Latency:
-    """Percentiles, mean/std and the bootstrap interval of the median of `samples_ms`."""
+    """Percentiles, mean/std and a block-bootstrap 95% interval of the median of `samples_ms`.
+
+    The samples are in time order. Resampling single calls would assume they are independent,
+    but a shared machine drifts (frequency, caches, neighbours) over the measurement, so the
+    interval resamples contiguous blocks instead: drift inside the run widens it, as it should.
+    """
     samples_ms = np.asarray(samples_ms, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    resampled = rng.choice(samples_ms, size=(BOOTSTRAP_RESAMPLES, len(samples_ms)), replace=True)
-    medians = np.median(resampled, axis=1)
     p50, p90, p99 = np.percentile(samples_ms, [50, 90, 99])
-    low, high = np.percentile(medians, [2.5, 97.5])
+    low, high = _block_bootstrap_ci(samples_ms, seed)
     return Latency(
         p50=float(p50),
         p90=float(p90),
@@ -54,6 +57,18 @@ def summarize(samples_ms: np.ndarray, warmup_runs: int, seed: int = 0) -> Latenc
         runs=len(samples_ms),
         warmup_runs=warmup_runs,
     )
+
+
+def _block_bootstrap_ci(samples_ms: np.ndarray, seed: int) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    count = len(samples_ms)
+    blocks = BLOCKS if count >= 2 * BLOCKS else count
+    usable = count - count % blocks
+    chunks = samples_ms[:usable].reshape(blocks, -1)
+    picks = rng.integers(0, blocks, size=(BOOTSTRAP_RESAMPLES, blocks))
+    medians = np.median(chunks[picks].reshape(BOOTSTRAP_RESAMPLES, -1), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def warm_up(invoke: Callable[[], None]) -> int:

@@ -79,7 +79,8 @@ def _nice_step(raw: float) -> float:
     return 10 * magnitude
 
 
-def _axis(values: list[float], start: float, length: float, from_zero: bool) -> _Axis:
+def _axis(values: list[float], start: float, length: float, from_zero: bool,
+          ceiling: float | None = None) -> _Axis:
     low, high = min(values), max(values)
     if low > 0 and high / low > 8:
         return _Axis(low / 1.3, high * 1.3, True, start, length)
@@ -87,7 +88,10 @@ def _axis(values: list[float], start: float, length: float, from_zero: bool) -> 
     low = 0.0 if from_zero and low >= 0 else low - 0.08 * span
     high = high + 0.08 * span
     step = _nice_step((high - low) / 5)
-    return _Axis(math.floor(low / step) * step, math.ceil(high / step) * step, False, start, length)
+    top = math.ceil(high / step) * step
+    if ceiling is not None:
+        top = min(top, max(ceiling, max(values)))  # accuracy never exceeds 100%
+    return _Axis(math.floor(low / step) * step, top, False, start, length)
 
 
 def _tick_text(value: float) -> str:
@@ -108,7 +112,7 @@ def scatter_svg(points: list[Point], title: str, x_label: str, y_label: str,
                 f'{escape(title)}: nothing measured</text></svg>')
     xs = [v for p in points for v in ((p.x,) + (p.x_range or ()))]
     x_axis = _axis(xs, left, width - left - right, from_zero=True)
-    y_axis = _axis([p.y for p in points], height - bottom, -(height - top - bottom), False)
+    y_axis = _axis([p.y for p in points], height - bottom, -(height - top - bottom), False, ceiling=100.0)
     parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}">',
              f'<text class="plot-title" x="{left}" y="18">{escape(title)}</text>']
