@@ -32,12 +32,12 @@ def idx_folder(tmp_path):
 
 def test_digits_split_is_deterministic_and_scaled(digits):
     again = load_dataset("digits", seed=0)
-    assert digits.fingerprint() == again.fingerprint()
+    assert digits.fingerprint == again.fingerprint
     assert digits.input_shape == (8, 8, 1)
     assert len(digits.x_train) + len(digits.x_val) + len(digits.x_test) == 1797
     assert 0.0 <= digits.x_train.min() and digits.x_train.max() <= 1.0
     assert digits.preprocessing["scale"] == pytest.approx(1 / 16)
-    assert load_dataset("digits", seed=1).fingerprint() != digits.fingerprint()
+    assert load_dataset("digits", seed=1).fingerprint != digits.fingerprint
 
 
 def test_idx_reads_gz_and_plain_files(idx_folder):
@@ -126,3 +126,10 @@ def test_calibration_sample_is_fixed_by_seed(digits):
     first = digits.calibration_sample(50, seed=3)
     assert first.shape == (50, 8, 8, 1)
     np.testing.assert_array_equal(first, digits.calibration_sample(50, seed=3))
+
+
+def test_real_fashion_mnist_from_debian_package():
+    """The default location is where `apt-get install dataset-fashion-mnist` puts the files."""
+    data = load_dataset("fashion-mnist")
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (54000, 6000, 10000)
+    assert data.input_shape == (28, 28, 1) and data.num_classes == 10

@@ -26,7 +26,7 @@ def edgesmith(*args, cwd):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("e2e")
-    result = edgesmith("run", *TINY, "--name", "tiny", "--variant", "prune:0.5,qat", "--output", str(folder), cwd=folder)
+    result = edgesmith("run", *TINY, "--name", "tiny", "--variant", "prune:0.5+qat", "--output", str(folder), cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
     return folder / "tiny", result
 
@@ -66,7 +66,7 @@ def test_int8_is_small_and_accurate(finished_run):
 def test_rerun_reuses_every_stage(finished_run):
     run_dir, _ = finished_run
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.tflite")}
-    result = edgesmith("run", *TINY, "--name", "tiny", "--variant", "prune:0.5,qat", "--output", str(run_dir.parent), cwd=run_dir.parent)
+    result = edgesmith("run", *TINY, "--name", "tiny", "--variant", "prune:0.5+qat", "--output", str(run_dir.parent), cwd=run_dir.parent)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "built 0" in result.stdout
     assert before == {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.tflite")}
@@ -134,6 +134,6 @@ def test_unsupported_layer_skips_only_that_variant(tmp_path):
         "--targets", "cpu", "--precisions", "fp32", *TINY, "--output", str(tmp_path), "--name", "lam", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "skipped qat" in result.stdout and "'scale'" in result.stdout
+    assert "qat was skipped" in result.stdout and "'scale'" in result.stdout
     variants = {r["variant"] for r in json.loads((tmp_path / "lam" / "results.json").read_text())}
     assert variants == {"baseline", "prune50"}

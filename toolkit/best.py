@@ -19,14 +19,23 @@ def choose_and_copy(run_dir: Path, records: list[dict[str, Any]], experiment: An
             records, target, experiment.max_accuracy_drop,
             experiment.max_latency_ms or None, experiment.max_size_kb or None,
         )
+        folder = run_dir / BEST_DIR / target
         winner = selection.winner
+        chosen[target] = winner["path"] if winner else None
         if winner is None:
-            chosen[target] = None
+            shutil.rmtree(folder, ignore_errors=True)  # an old winner must not linger
             continue
         source = run_dir / winner["path"]
-        destination = run_dir / BEST_DIR / target / source.name
-        if not destination.exists() or destination.read_bytes() != source.read_bytes():
-            with atomic_path(destination) as tmp:
-                shutil.copyfile(source, tmp)
-        chosen[target] = winner["path"]
+        if _holds_only(folder, source):
+            continue
+        with atomic_path(folder) as tmp:  # replaces the whole folder in one rename
+            tmp.mkdir()
+            shutil.copyfile(source, tmp / source.name)
     return chosen
+
+
+def _holds_only(folder: Path, source: Path) -> bool:
+    """True when `folder` already contains exactly an identical copy of `source`."""
+    if not folder.is_dir() or [p.name for p in folder.iterdir()] != [source.name]:
+        return False
+    return (folder / source.name).read_bytes() == source.read_bytes()

@@ -7,21 +7,21 @@ has no marker and is simply redone, and a file edited or truncated behind our ba
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from toolkit.files import sha256_file, stable_hash, write_json
+from toolkit.manifest import library_versions
 
 CACHE_DIR = ".cache"
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("edgesmith")
-    except importlib.metadata.PackageNotFoundError:
-        return "source"
+@lru_cache(maxsize=1)
+def _versions() -> str:
+    """Versions of edgesmith and every library that shapes an artifact or a measurement."""
+    return json.dumps(library_versions(), sort_keys=True)
 
 
 class StageCache:
@@ -30,37 +30,35 @@ class StageCache:
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
-        self.hits = 0
-        self.misses = 0
+        self.reused: set[str] = set()
+        self.built = 0
 
     @staticmethod
     def key(*parts: Any) -> str:
-        """Stage id; includes the tool's version so an upgrade never reuses stale stages."""
-        return stable_hash(_version(), *parts)
+        """Stage id; includes library versions so an upgrade never reuses stale stages."""
+        return stable_hash(_versions(), *parts)
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored payload if the stage finished and its files are intact, else None."""
         marker = self._marker(key)
         if not self.enabled or not marker.is_file():
-            self.misses += 1
             return None
         try:
             entry = json.loads(marker.read_text())
         except (OSError, json.JSONDecodeError):
-            self.misses += 1
             return None
         for relative, digest in entry["files"].items():
             path = self.run_dir / relative
             if not path.exists() or sha256_file(path) != digest:
-                self.misses += 1
                 return None
-        self.hits += 1
+        self.reused.add(key)
         return entry["payload"]
 
     def put(self, key: str, payload: dict[str, Any], files: list[Path] = ()) -> None:
         """Record a finished stage; call only once its files are completely written."""
         hashes = {str(Path(f).relative_to(self.run_dir)): sha256_file(f) for f in files}
         write_json(self._marker(key), {"payload": payload, "files": hashes})
+        self.built += 1
 
     def _marker(self, key: str) -> Path:
         return self.run_dir / CACHE_DIR / f"{key}.json"

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from toolkit.config import Experiment, from_dict, load_experiment
+from toolkit.config import LIST_FIELDS, Experiment, from_dict, load_experiment
 from toolkit.errors import EdgesmithError
 
-LIST_FIELDS = ("precisions", "targets")
+STEP_SEPARATOR = "+"
+REQUIRED_RECORD_KEYS = {"variant", "target", "path", "accuracy", "accuracy_drop_pp", "latency_ms", "size_bytes", "gzip_bytes"}
 HELP = {
     "name": "run folder name (default: DATASET-MODEL)",
     "dataset": "digits (embedded, default), fashion-mnist, mnist or npz",
@@ -25,7 +26,7 @@ HELP = {
     "model": "zoo model (mlp, cnn, dscnn) or a Keras model file (.keras, .h5, SavedModel folder)",
     "precisions": "comma-separated precisions for the full model: fp32,fp16,dynamic,int8",
     "targets": "comma-separated target profiles (see `edgesmith targets`)",
-    "variants": "a compression chain, e.g. 'prune:0.8,qat' (repeatable; replaces the defaults)",
+    "variants": "a compression chain, steps joined by '+', e.g. 'prune:0.8+qat' (repeatable; replaces the defaults)",
     "force": "rebuild every stage instead of reusing cached ones",
     "max_accuracy_drop": "budget for best/: accuracy drop in percentage points (default 1.0)",
     "max_latency_ms": "budget for best/: p50 latency in ms (0 = no limit)",
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except EdgesmithError as error:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"edgesmith: error: {error}", file=sys.stderr)
         return 2
@@ -67,42 +68,46 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgesmith", description="Compress, convert, check and benchmark Keras models for edge targets.")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks and library logs")
+    parser = argparse.ArgumentParser(
+        prog="edgesmith", parents=[common], description="Compress, convert, check and benchmark Keras models for edge targets."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+    add = lambda name, text: commands.add_parser(name, help=text, parents=[common])  # noqa: E731
 
-    run = commands.add_parser("run", help="train/load, compress, convert, check and benchmark")
+    run = add("run", "train/load, compress, convert, check and benchmark")
     run.add_argument("experiment", nargs="?", type=Path, help="optional TOML experiment file")
     _add_experiment_options(run)
     run.set_defaults(handler=_run)
 
-    check = commands.add_parser("check", help="will this model file run on a target?")
+    check = add("check", "will this model file run on a target?")
     check.add_argument("model", type=Path)
     check.add_argument("--target", required=True)
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(handler=_check)
 
-    bench = commands.add_parser("bench", help="benchmark one .tflite or .onnx file with the run's method")
+    bench = add("bench", "benchmark one .tflite or .onnx file with the run's method")
     bench.add_argument("model", type=Path)
-    bench.add_argument("--runs", type=int, default=300)
-    bench.add_argument("--threads", type=int, default=1)
-    bench.add_argument("--batch", type=int, default=32, help="batch for the throughput figure")
+    bench.add_argument("--runs", type=_positive_int, default=300)
+    bench.add_argument("--threads", type=_positive_int, default=1)
+    bench.add_argument("--batch", type=_positive_int, default=32, help="batch for the throughput figure")
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     bench.set_defaults(handler=_bench)
 
-    report = commands.add_parser("report", help="rebuild a run's reports from its results.json")
+    report = add("report", "rebuild a run's reports from its results.json")
     report.add_argument("run_dir", type=Path)
     report.set_defaults(handler=_report)
 
-    select = commands.add_parser("select", help="pick the best variant of a finished run for a target and budget")
+    select = add("select", "pick the best variant of a finished run for a target and budget")
     select.add_argument("run_dir", type=Path)
     select.add_argument("--target", required=True)
-    select.add_argument("--max-accuracy-drop", type=float, required=True, metavar="PP", help="percentage points")
-    select.add_argument("--max-latency-ms", type=float)
-    select.add_argument("--max-size-kb", type=float)
+    select.add_argument("--max-accuracy-drop", type=_budget, required=True, metavar="PP", help="percentage points")
+    select.add_argument("--max-latency-ms", type=_budget, default=0.0, help="0 = no limit")
+    select.add_argument("--max-size-kb", type=_budget, default=0.0, help="0 = no limit")
     select.set_defaults(handler=_select)
 
-    targets = commands.add_parser("targets", help="list target profiles")
+    targets = add("targets", "list target profiles")
     targets.set_defaults(handler=_targets)
     return parser
 
@@ -120,13 +125,27 @@ def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, type=type(field.default), default=argparse.SUPPRESS, help=help_text)
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def _budget(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value:g} is negative; use 0 for no limit")
+    return value
+
+
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 def _experiment(args: argparse.Namespace) -> Experiment:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Experiment) if hasattr(args, f.name)}
     if "variants" in overrides:
-        overrides["variants"] = [_comma_list(chain) for chain in overrides["variants"]]
+        overrides["variants"] = [[step.strip() for step in chain.split(STEP_SEPARATOR)] for chain in overrides["variants"]]
     if args.experiment is not None:
         return load_experiment(args.experiment, overrides)
     return from_dict(overrides, source="command line")
@@ -178,16 +197,25 @@ def _load_results(run_dir: Path) -> tuple[list, dict]:
     if not results.is_file() or not info.is_file():
         raise EdgesmithError(f"{run_dir} has no results.json/run.json", "pass the folder of a finished `edgesmith run`")
     try:
-        return json.loads(results.read_text()), json.loads(info.read_text())
-    except json.JSONDecodeError as exc:
-        raise EdgesmithError(f"{run_dir} has a corrupt results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
+        records, run_info = json.loads(results.read_text()), json.loads(info.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgesmithError(f"{run_dir} has an unreadable results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise EdgesmithError(f"{results} is not a list of result records", "re-run `edgesmith run` to rebuild it")
+    missing = REQUIRED_RECORD_KEYS - set().union(*records) if records else set()
+    if missing:
+        raise EdgesmithError(f"{results} lacks {', '.join(sorted(missing))}", "re-run `edgesmith run` to rebuild it")
+    return records, run_info
 
 
 def _report(args: argparse.Namespace) -> int:
     from toolkit.outputs import write_reports
 
     records, info = _load_results(args.run_dir)
-    write_reports(args.run_dir, records, info)
+    try:
+        write_reports(args.run_dir, records, info)
+    except OSError as exc:
+        raise EdgesmithError(f"cannot write the reports into {args.run_dir} ({exc.strerror})", "check the folder's permissions") from None
     print(f"rebuilt {args.run_dir / 'report.md'} and {args.run_dir / 'report.html'}")
     return 0
 
@@ -196,14 +224,13 @@ def _select(args: argparse.Namespace) -> int:
     from toolkit.select import select_best
 
     records, _ = _load_results(args.run_dir)
-    selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms, args.max_size_kb)
+    selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms or None, args.max_size_kb or None)
     print(selection.format_text())
     return 0 if selection.winner is not None else 1
 
 
 def _targets(args: argparse.Namespace) -> int:
-    from toolkit.check import format_target_list
-    from toolkit.targets import list_targets
+    from toolkit.targets import format_target_list, list_targets
 
     print(format_target_list(list_targets()))
     return 0

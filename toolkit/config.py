@@ -69,6 +69,8 @@ class Experiment:
         for variant in self.variants:
             for precision in variant.precisions:
                 _check_choice("variants.precisions", precision, PRECISIONS)
+        if self.seed < 0:
+            raise EdgesmithError(f"seed must not be negative (got {self.seed})", "use 0 or a positive integer")
         _check_positive("epochs", self.epochs)
         _check_positive("batch_size", self.batch_size)
         _check_positive("finetune_epochs", self.finetune_epochs)
@@ -85,8 +87,8 @@ class Experiment:
         for key in ("max_accuracy_drop", "max_latency_ms", "max_size_kb"):
             if getattr(self, key) < 0:
                 raise EdgesmithError(f"{key} must not be negative", f"set {key} to 0 (no limit) or a positive budget")
-        if not 13 <= self.opset <= 18:
-            raise EdgesmithError(f"opset {self.opset} is not supported", "use an ONNX opset from 13 to 18")
+        if not 14 <= self.opset <= 18:
+            raise EdgesmithError(f"opset {self.opset} is not supported", "use an ONNX opset from 14 to 18 (tested range)")
         if self.dataset == "npz" and not self.data:
             raise EdgesmithError("dataset 'npz' needs a file", "pass --data FILE.npz")
         if not self.targets:
@@ -107,7 +109,7 @@ class Experiment:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
-_TUPLE_OF_STR = ("precisions", "targets")
+LIST_FIELDS = ("precisions", "targets")
 
 
 def from_dict(raw: Mapping[str, Any], source: str = "experiment") -> Experiment:
@@ -140,7 +142,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if key == "variants":
         return _variants(value, source)
     default = _FIELDS[key].default
-    if key in _TUPLE_OF_STR:
+    if key in LIST_FIELDS:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -175,7 +177,9 @@ def _variants(value: Any, source: str) -> tuple[Variant, ...]:
             chain, precisions = item["chain"], item.get("precisions", list(PRECISIONS))
         else:
             chain, precisions = item, list(PRECISIONS)
-        if not all(isinstance(step, str) for step in chain):
+        chain = [chain] if isinstance(chain, str) else chain
+        precisions = [precisions] if isinstance(precisions, str) else precisions
+        if not isinstance(chain, (list, tuple)) or not all(isinstance(step, str) for step in chain):
             raise EdgesmithError(f"{source}: variant {chain!r} must list steps as strings", 'e.g. ["prune:0.5", "qat"]')
         variants.append(Variant(tuple(chain), tuple(precisions)))
     return tuple(variants)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ class Dataset:
         """How raw values become model inputs: x * scale, as float32."""
         return {"scale": self.scale, "dtype": "float32"}
 
+    @cached_property
     def fingerprint(self) -> str:
         """Hash of every split's bytes: a cache key and the manifest's record of the data."""
         digest = hashlib.sha256()

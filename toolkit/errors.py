@@ -13,3 +13,10 @@ class EdgesmithError(Exception):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{problem} — {fix}" if fix else problem)
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """A short single-line reason from a library exception (converters print pages of MLIR)."""
+    lines = str(error).strip().splitlines()
+    reason = lines[0] if lines else type(error).__name__
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."

@@ -18,7 +18,7 @@ def build_manifest(state: Any) -> dict[str, Any]:
         "config": state.experiment.to_dict(),
         "dataset": {
             "name": state.data.name,
-            "fingerprint": state.data.fingerprint(),
+            "fingerprint": state.data.fingerprint,
             "preprocessing": state.data.preprocessing,
             "splits": {
                 "train": len(state.data.x_train),

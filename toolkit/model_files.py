@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit._tf import keras
-from toolkit.errors import EdgesmithError
+from toolkit.errors import EdgesmithError, first_line
 from toolkit.files import atomic_path
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -65,17 +65,17 @@ def _has_lambda_layer(path: Path) -> bool:
 
 
 def _explain_load_failure(path: Path, exc: Exception) -> EdgesmithError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc, 120)
     if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
         return EdgesmithError(
             f"{path} contains a Lambda layer, which would run code stored in the file",
             "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
         )
     if "Unknown layer" in str(exc) or "custom" in str(exc).lower():
-        return EdgesmithError(f"{path} uses a custom layer or object ({text[:120]})", "rebuild the model from standard Keras layers")
+        return EdgesmithError(f"{path} uses a custom layer or object ({text})", "rebuild the model from standard Keras layers")
     if isinstance(exc, (OSError, zipfile.BadZipFile, ValueError, EOFError)) or "truncated" in str(exc).lower():
-        return EdgesmithError(f"{path} is corrupt or truncated ({text[:120]})", "re-export the model file")
-    return EdgesmithError(f"{path} could not be loaded as a Keras model ({text[:120]})", "re-export it with model.save('model.keras')")
+        return EdgesmithError(f"{path} is corrupt or truncated ({text})", "re-export the model file")
+    return EdgesmithError(f"{path} could not be loaded as a Keras model ({text})", "re-export it with model.save('model.keras')")
 
 
 def save_model(model: Any, path: Path) -> None:

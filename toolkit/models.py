@@ -1,11 +1,10 @@
-"""Baseline zoo and loading a user's model file.
+"""The baseline zoo.
 
 Zoo models are tf_keras functional models ending in a separate softmax layer, so the logits
 (the layer before it) are available to distillation and every layer is one tfmot supports.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from toolkit._tf import keras

@@ -34,8 +34,6 @@ def write_outputs(state: Any, started: float) -> None:
     write_json(run_dir / "manifest.json", build_manifest(state))
     state.log("")
     state.log(text_table(records))
-    for skipped in state.skipped:
-        state.log(f"skipped {skipped['variant']}: {skipped['reason']}")
     from toolkit.report.flags import findings
 
     for sentence in findings(records, info):
@@ -45,7 +43,7 @@ def write_outputs(state: Any, started: float) -> None:
         picked = f"{best} (copied to best/{target}/)" if best else "nothing meets the budget"
         state.log(f"best for {target} (drop ≤ {state.experiment.max_accuracy_drop:g} pp): {picked}")
     state.log(f"\nfull model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
-              f"· {info['seconds']:.0f} s · stages reused {state.cache.hits}, built {state.cache.misses}")
+              f"· {info['seconds']:.0f} s · stages reused {len(state.cache.reused)}, built {state.cache.built}")
 
 
 def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, Any]) -> None:
@@ -71,6 +69,7 @@ def run_info(state: Any, started: float) -> dict[str, Any]:
         "targets": [target.name for target in state.targets],
         "measured_on": {target.name: target.measured_on for target in state.targets},
         "skipped": state.skipped,
+        "variants": state.variant_info,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.time() - started, 1),
     }

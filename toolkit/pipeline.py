@@ -41,6 +41,7 @@ class Run:
     calibration: np.ndarray | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    variant_info: dict[str, Any] = field(default_factory=dict)
 
 
 def run(experiment: Experiment, log: Log = print) -> Path:
@@ -50,6 +51,7 @@ def run(experiment: Experiment, log: Log = print) -> Path:
     started = time.time()
     targets = [load_target(name) for name in experiment.targets]
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
+    _reject_duplicate_ids(chains)
     data = load_dataset(experiment.dataset, experiment.data, experiment.seed)
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
@@ -86,6 +88,21 @@ def _with_controls(chains: list[tuple[Variant, tuple]]) -> list[tuple[Variant, t
             seen.add(chain_id(control))
             result.append((Variant(tuple(str(step) for step in control), variant.precisions), control))
     return result
+
+
+def _reject_duplicate_ids(chains: list[tuple[Variant, tuple]]) -> None:
+    """Two chains with one id would write the same files and overwrite each other's cache."""
+    from toolkit.passes import chain_id
+
+    seen: dict[str, tuple[str, ...]] = {}
+    for variant, steps in chains:
+        variant_id = chain_id(steps)
+        if variant_id in seen:
+            raise EdgesmithError(
+                f"variants {list(seen[variant_id])} and {list(variant.chain)} both get the id '{variant_id}'",
+                "list each chain once (ids round sparsity to whole percent)",
+            )
+        seen[variant_id] = variant.chain
 
 
 def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:

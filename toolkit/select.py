@@ -5,6 +5,7 @@ and latency ties are judged by confidence intervals, not by noise in the third d
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -101,6 +102,12 @@ def describe(record: dict) -> str:
     return text
 
 
+def measured_off_device(record: dict) -> bool:
+    """True when the target's latency label says it was not timed on the device itself
+    (the profiles write "host CPU — not GPU latency")."""
+    return bool(re.search(r"\bnot\b", record.get("latency_measured_on") or ""))
+
+
 def _compatibility_failure(record: dict, target: str) -> str | None:
     """Why the artifact cannot be shipped to `target`, or None.
 
@@ -114,7 +121,7 @@ def _compatibility_failure(record: dict, target: str) -> str | None:
         return None
     summary = compatibility.get("summary") or "see `edgesmith check`"
     unrunnable = [op["op"] for op in compatibility.get("ops", []) if op.get("runs_on") == "none"]
-    off_device = " not " in f" {record.get('latency_measured_on', '')} "
+    off_device = measured_off_device(record)
     if compatibility.get("blockers") or unrunnable or off_device:
         return summary if summary.startswith("not compatible") else f"not compatible with {target}: {summary}"
     return None

@@ -6,6 +6,7 @@ variant never even loads TensorFlow's training machinery.
 """
 from __future__ import annotations
 
+import io
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -14,10 +15,11 @@ import numpy as np
 
 from toolkit.bench.harness import benchmark_file, score
 from toolkit.config import Variant
-from toolkit.files import gzip_size, sha256_file
+from toolkit.files import gzip_size, sha256_file, write_bytes
 from toolkit.targets import Target
 
 QAT_PRECISIONS = ("int8",)
+EXPORT_FORMAT = 1  # bump when the export code changes the bytes it writes
 RECORD_FORMAT = 2  # bump when bench_stage records gain fields, so cached records are rebuilt
 
 
@@ -25,27 +27,32 @@ def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
     """Train (or take) the full model once; return a loader for it; set reference predictions."""
     from toolkit.model_files import load_saved, save_model
 
+    from toolkit.models import count_params
+
     exp, data = state.experiment, state.data
     path = state.run_dir / "baseline" / "model.h5"
-    source = sha256_file(Path(exp.model)) if user_model is not None else exp.model
-    key = state.cache.key(
-        "baseline", data.fingerprint(), source, exp.epochs, exp.batch_size, exp.learning_rate, exp.patience, exp.seed
-    )
+    reference = state.run_dir / "baseline" / "reference_top1.npy"
+    if user_model is not None:  # evaluated as-is: training settings do not matter
+        key = state.cache.key("baseline", data.fingerprint, sha256_file(Path(exp.model)))
+    else:
+        key = state.cache.key(
+            "baseline", data.fingerprint, exp.model, exp.epochs, exp.batch_size, exp.learning_rate, exp.patience, exp.seed
+        )
     state.baseline_key = key
     cached = state.cache.get(key)
     if cached is None:
         model = user_model if user_model is not None else _train_baseline(state)
         top1 = model.predict(data.x_test, batch_size=256, verbose=0).argmax(axis=1)
         save_model(model, path)
-        np.save(state.run_dir / "baseline" / "reference_top1.npy", top1)
-        cached = {"accuracy": float((top1 == data.y_test).mean()), "params": _params(model)}
-        state.cache.put(key, cached, [path, state.run_dir / "baseline" / "reference_top1.npy"])
+        write_bytes(reference, _npy_bytes(top1))
+        cached = {"accuracy": float((top1 == data.y_test).mean()), "params": count_params(model)}
+        state.cache.put(key, cached, [path, reference])
         state.log(f"[baseline] test accuracy {cached['accuracy']:.4f} ({cached['params']:,} parameters)")
     else:
         state.log(f"[baseline] cached: test accuracy {cached['accuracy']:.4f}")
     state.baseline_accuracy = cached["accuracy"]
     state.baseline_params = cached["params"]
-    state.reference_top1 = np.load(state.run_dir / "baseline" / "reference_top1.npy")
+    state.reference_top1 = np.load(reference)
     return lru_cache(maxsize=1)(lambda: load_saved(path))
 
 
@@ -70,7 +77,7 @@ def export_and_bench_variant(
 
     variant_id = name or chain_id(steps)
     exp = state.experiment
-    variant_key = state.cache.key(
+    variant_key = state.baseline_key if not steps else state.cache.key(
         "variant", state.baseline_key, [step.spec() for step in steps], exp.finetune_epochs, exp.epochs,
         exp.batch_size, exp.learning_rate, exp.finetune_learning_rate, exp.seed,
     )
@@ -82,6 +89,8 @@ def export_and_bench_variant(
                 record = bench_stage(state, path, target, precision)
                 record.update(variant=variant_id, chain=list(variant.chain), params=built.params())
                 state.records.append(record)
+        if steps:
+            state.variant_info[variant_id] = built.details()
     except PassNotApplicable as exc:
         state.log(f"[{variant_id}] skipped: {exc}")
         state.skipped.append({"variant": variant_id, "reason": str(exc)})
@@ -118,6 +127,11 @@ class _VariantModel:
             self.model()
         return self._info["params"]
 
+    def details(self) -> dict[str, Any]:
+        """What each pass did (validation accuracy per step, per-layer sparsity…), for run.json."""
+        self.params()
+        return self._info.get("info", {})
+
     def _load_or_build(self) -> Any:
         from toolkit.passes import apply_chain, load_variant_model, save_variant_model
 
@@ -153,9 +167,13 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
 
     exp = state.experiment
     path = state.run_dir / target.name / f"{built.variant_id}__{precision}.{extension(target)}"
+    calibrated = precision == "int8"
     key = state.cache.key(
-        "export", built.key, target.runtime, precision, target.int8_io_dtype, target.fixed_batch,
-        exp.calibration_samples, exp.seed, exp.opset, str(path.relative_to(state.run_dir)),
+        "export", EXPORT_FORMAT, built.key, target.runtime, precision, target.fixed_batch,
+        target.int8_io_dtype if calibrated else None,
+        (exp.calibration_samples, exp.seed) if calibrated else None,
+        exp.opset if target.runtime == "onnxruntime" else None,
+        str(path.relative_to(state.run_dir)),
     )
     if state.cache.get(key) is None:
         export_artifact(built.model(), path, target, precision, state.calibration, exp.opset, built.steps)
@@ -166,13 +184,16 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
 
 def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[str, Any]:
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
-    from toolkit.check import check_artifact
+    from toolkit.check import check_artifact, compiler_available
 
     exp, data = state.experiment, state.data
     settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
-    key = state.cache.key("bench", RECORD_FORMAT, digest, relative, settings, data.fingerprint(), state.baseline_key, target.name)
+    key = state.cache.key(
+        "bench", RECORD_FORMAT, digest, relative, settings, state.baseline_key, target.name,
+        sha256_file(target.source), compiler_available(target),
+    )
     record = state.cache.get(key)
     if record is None:
         quality = score(path, data.x_test, data.y_test, state.reference_top1)
@@ -217,7 +238,7 @@ def _weight_sparsity(path: Path) -> dict[str, Any]:
     return {"sparsity": round(overall, 4), "sparsity_per_layer": layers}
 
 
-def _params(model: Any) -> int:
-    from toolkit.models import count_params
-
-    return count_params(model)
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()

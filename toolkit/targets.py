@@ -19,6 +19,7 @@ from toolkit.errors import EdgesmithError
 
 RUNTIMES = ("litert", "onnxruntime")
 INT8_IO_DTYPES = ("int8", "uint8")
+RUNTIME_FORMATS = {"litert": "tflite", "onnxruntime": "onnx"}  # the file each runtime reads
 PARTITIONING = ("all_supported", "largest_partition", "first_unsupported")
 TENSOR_TYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32",
                 "uint32", "int64", "uint64", "bool", "int4", "string", "complex64")

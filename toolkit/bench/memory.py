@@ -13,18 +13,23 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.errors import EdgesmithError
+
 RUNS = 20
 
 
 def peak_memory_mb(path: Path, threads: int = 1) -> dict[str, float]:
     """{'baseline_rss_mb', 'peak_rss_mb', 'model_mb'} for loading `path` and running it."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "toolkit.bench.memory", str(path), str(threads)],
-        capture_output=True, text=True, timeout=300,
-    )
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "toolkit.bench.memory", str(path), str(threads)],
+            capture_output=True, text=True, timeout=300,
+        )
+    except subprocess.TimeoutExpired:
+        raise EdgesmithError(f"measuring the memory of {path} took over 300 s", "check the model runs at all") from None
     if completed.returncode != 0:
         last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"memory probe failed for {path}: {last}")
+        raise EdgesmithError(f"memory probe failed for {path}: {last}", "run `edgesmith bench` on it with --debug")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -36,14 +41,18 @@ def _status_kb(field: str) -> int:
 
 
 def _probe(path: Path, threads: int) -> dict[str, float]:
+    from toolkit.bench.runners import LiteRTRunner, OnnxRuntimeRunner
+
     if path.suffix == ".tflite":
         import ai_edge_litert.interpreter  # noqa: F401  (import cost is not the model's)
     else:
         import onnxruntime  # noqa: F401
-    from toolkit.bench.runners import open_runner
-
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak: imports are not the model's
     before = _status_kb("VmRSS")
-    runner = open_runner(path, threads)
+    if path.suffix == ".tflite":
+        runner = LiteRTRunner(path, threads)
+    else:
+        runner = OnnxRuntimeRunner(path, threads, validate=False)
     shape = runner.input_shape
     runner.set_input(np.random.default_rng(0).random((1, *shape), dtype=np.float32))
     for _ in range(RUNS):

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from toolkit.errors import EdgesmithError
+from toolkit.errors import EdgesmithError, first_line
 
 EVAL_CHUNK = 256
 
@@ -61,8 +61,7 @@ class LiteRTRunner:
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise EdgesmithError(f"{path} is not a loadable TFLite model ({first})", "re-export the .tflite file") from None
+            raise EdgesmithError(f"{path} is not a loadable TFLite model ({first_line(exc)})", "re-export the .tflite file") from None
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.batch_dynamic = int(self._input["shape_signature"][0]) == -1
@@ -88,12 +87,13 @@ class LiteRTRunner:
 class OnnxRuntimeRunner:
     """ONNX Runtime CPU provider with the same thread setting as LiteRT."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    def __init__(self, path: Path, threads: int = 1, validate: bool = True) -> None:
         import onnxruntime as ort
 
-        from toolkit.convert.onnx import load_checked
+        if validate:  # a corrupt file gets our one-line error instead of ORT's
+            from toolkit.convert.onnx import load_checked
 
-        load_checked(path)
+            load_checked(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -7,15 +7,16 @@ a real compiler (the Edge TPU), runs that compiler where it is installed.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 from pathlib import Path
 
 from toolkit.check.report import CompatibilityReport, OpPlacement
 from toolkit.errors import EdgesmithError
-from toolkit.targets import Target, format_target_list
+from toolkit.targets import RUNTIME_FORMATS, Target, format_target_list
 
 _LABELS = {"tflite": "a TFLite", "onnx": "an ONNX"}
-__all__ = ["CompatibilityReport", "OpPlacement", "check_artifact", "format_target_list"]
+__all__ = ["CompatibilityReport", "OpPlacement", "check_artifact", "compiler_available", "format_target_list"]
 
 
 def check_artifact(path: Path, target: Target) -> CompatibilityReport:
@@ -24,7 +25,7 @@ def check_artifact(path: Path, target: Target) -> CompatibilityReport:
     if not path.is_file():
         raise EdgesmithError(f"model file {path} does not exist", "check the path")
     kind = _format(path)
-    expected = {"litert": "tflite", "onnxruntime": "onnx"}[target.runtime]
+    expected = RUNTIME_FORMATS[target.runtime]
     if kind != expected:
         raise EdgesmithError(
             f"{path} is {_LABELS[kind]} model but target '{target.name}' runs {target.runtime} ({expected} files)",
@@ -40,6 +41,11 @@ def check_artifact(path: Path, target: Target) -> CompatibilityReport:
     if target.accelerator.compiler == "edgetpu_compiler":
         report = dataclasses.replace(report, compile=_compile_edgetpu(path))
     return report
+
+
+def compiler_available(target: Target) -> bool:
+    """Whether the target's own compiler is installed (its verdict then replaces ours)."""
+    return bool(target.accelerator.compiler and shutil.which(target.accelerator.compiler))
 
 
 def _format(path: Path) -> str:
@@ -62,5 +68,5 @@ def _compile_edgetpu(path: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="edgesmith-edgetpu-") as scratch:
         result = compile_edgetpu(path, Path(scratch))
     data = result.to_dict()
-    data["output"] = None  # the scratch copy is gone; `edgesmith run` keeps its own
+    data["output"] = None  # only the verdict is kept: the check never writes next to the model
     return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.check.report import ACCELERATOR, NOWHERE, CompatibilityReport, OpPlacement
-from toolkit.errors import EdgesmithError
+from toolkit.errors import EdgesmithError, first_line
 from toolkit.targets import Target
 
 DEFAULT_DOMAIN = "ai.onnx"
@@ -22,7 +22,7 @@ def check_onnx(path: Path, target: Target) -> CompatibilityReport:
     try:
         model = onnx.load(str(path))
     except Exception as error:  # protobuf raises several unrelated types for a damaged file
-        raise EdgesmithError(f"{path} is not a readable ONNX model ({type(error).__name__}: {_first_line(error)})",
+        raise EdgesmithError(f"{path} is not a readable ONNX model ({type(error).__name__}: {first_line(error)})",
                              "re-export the model; the file is truncated or not ONNX") from None
     if not model.graph.node:
         raise EdgesmithError(f"{path} has no ONNX graph nodes", "pass an exported ONNX model")
@@ -30,7 +30,7 @@ def check_onnx(path: Path, target: Target) -> CompatibilityReport:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as error:
-        blockers.append(f"onnx.checker rejects the model: {_first_line(error)}")
+        blockers.append(f"onnx.checker rejects the model: {first_line(error)}")
     session_error = _session_error(path)
     if session_error:
         blockers.append(f"ONNX Runtime cannot load it on the CPU: {session_error}")
@@ -62,10 +62,6 @@ def _session_error(path: Path) -> str | None:
     try:
         onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # ORT raises its own Fail/InvalidGraph/NotImplemented classes
-        return _first_line(error)
+        return first_line(error)
     return None
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__

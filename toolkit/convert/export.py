@@ -9,14 +9,12 @@ import numpy as np
 
 from toolkit.convert import tflite
 from toolkit.errors import EdgesmithError
-from toolkit.targets import Target
-
-EXTENSIONS = {"litert": "tflite", "onnxruntime": "onnx"}
+from toolkit.targets import RUNTIME_FORMATS, Target
 
 
 def extension(target: Target) -> str:
     """File extension of the artifacts a target runs."""
-    return EXTENSIONS[target.runtime]
+    return RUNTIME_FORMATS[target.runtime]
 
 
 def export_artifact(

@@ -20,7 +20,7 @@ from toolkit.convert.onnx_quant import (
     quantize_static,
     wrap_integer_io,
 )
-from toolkit.errors import EdgesmithError
+from toolkit.errors import EdgesmithError, first_line
 from toolkit.files import write_bytes
 
 __all__ = [
@@ -50,7 +50,7 @@ def export_keras(
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
     except Exception as error:  # tf2onnx raises many types; all mean "this model did not convert"
         raise EdgesmithError(
-            f"could not export the Keras model to ONNX (opset {opset}): {_first_line(error)}",
+            f"could not export the Keras model to ONNX (opset {opset}): {first_line(error)}",
             "try another opset (14-18) or drop the ONNX target for this model",
         ) from error
     return _finish(proto, Path(path))
@@ -74,7 +74,7 @@ def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17) -> Path:
             proto, _ = tf2onnx.convert.from_tflite(str(tflite_path), opset=opset)
     except Exception as error:
         raise EdgesmithError(
-            f"could not convert {tflite_path.name} to ONNX (opset {opset}): {_first_line(error)}",
+            f"could not convert {tflite_path.name} to ONNX (opset {opset}): {first_line(error)}",
             "try another opset (14-18) or export the Keras model with export_keras instead",
         ) from error
     wrap_integer_io(proto, io_quant)
@@ -94,7 +94,7 @@ def load_checked(path: Path) -> Any:
         onnx.checker.check_model(model)
     except Exception as error:  # protobuf DecodeError, onnx ValidationError, ...
         raise EdgesmithError(
-            f"{path.name} is not a valid ONNX model (truncated or corrupt: {_first_line(error)})",
+            f"{path.name} is not a valid ONNX model (truncated or corrupt: {first_line(error)})",
             REEXPORT_FIX,
         ) from error
     return model
@@ -132,7 +132,7 @@ def _tflite_io_quantization(tflite_path: Path) -> dict[str, TensorQuant]:
         interpreter = Interpreter(model_path=str(tflite_path))
     except (ValueError, RuntimeError) as error:
         raise EdgesmithError(
-            f"{tflite_path.name} is not a valid TFLite model ({_first_line(error)})", REEXPORT_FIX
+            f"{tflite_path.name} is not a valid TFLite model ({first_line(error)})", REEXPORT_FIX
         ) from error
     details = interpreter.get_input_details() + interpreter.get_output_details()
     return {
@@ -164,9 +164,3 @@ def _rename_io(proto: Any) -> None:
         node.input[:] = [renames.get(name, name) for name in node.input]
         node.output[:] = [renames.get(name, name) for name in node.output]
 
-
-def _first_line(error: BaseException) -> str:
-    """A short, single-line reason taken from an exception."""
-    text = str(error).strip().splitlines()
-    reason = text[0] if text else type(error).__name__
-    return reason if len(reason) <= 160 else reason[:157] + "..."

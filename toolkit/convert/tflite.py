@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 
 from toolkit._tf import tf
-from toolkit.errors import EdgesmithError
+from toolkit.errors import EdgesmithError, first_line
 from toolkit.files import write_bytes
-
-INT8_IO_DTYPES = ("int8", "uint8")
+from toolkit.targets import INT8_IO_DTYPES
 
 
 def convert(
@@ -53,9 +52,8 @@ def convert(
     try:
         return converter.convert()
     except Exception as exc:  # noqa: BLE001 - converter errors are long MLIR dumps; keep the first line
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise EdgesmithError(
-            f"TFLite {precision} conversion of '{model.name}' failed: {first}",
+            f"TFLite {precision} conversion of '{model.name}' failed: {first_line(exc)}",
             "check the model uses TFLite builtin ops, or drop this precision",
         ) from None
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.models import count_params
 from toolkit.passes.context import PassContext, accuracy
 from toolkit.passes.registry import PASSES
 from toolkit.passes.sparsity import keras_sparsity, unique_weight_counts
@@ -47,12 +48,8 @@ def apply_chain(model: Any, steps: tuple[Step, ...], ctx: PassContext) -> ChainR
         "sparsity": keras_sparsity(current),
         "unique_weights": unique_weight_counts(current),
     }
-    return ChainResult(current, deployed, is_qat_chain(steps), _count_params(deployed), info)
+    return ChainResult(current, deployed, is_qat_chain(steps), count_params(deployed), info)
 
-
-def _count_params(model: Any) -> int:
-    """All weights, trainable or not (QAT counts the model before fake-quant wrappers)."""
-    return int(sum(int(weight.shape.num_elements()) for weight in model.weights))
 
 
 def save_variant_model(result: ChainResult, path: Path) -> list[Path]:

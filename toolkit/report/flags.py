@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from toolkit.select import KB, artifact_name, compare_p50, format_ms, p50
+from toolkit.select import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
 
 _SPARSIFYING = ("prune", "cluster")  # passes whose gain is in gzip size, not in dense kernels
 _DROP_WARNING_PP = 2.0
@@ -50,16 +50,11 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _timed_elsewhere(record: dict) -> bool:
-    """True when the latency label says it was not measured on the device ("host CPU, not …")."""
-    return bool(re.search(r"\bnot\b", record.get("latency_measured_on") or ""))
-
-
 def _measured_elsewhere(records: list[dict]) -> list[str]:
     """Targets whose latency is a host-CPU stand-in for the device."""
     labels: dict[str, str] = {}
     for record in records:
-        if _timed_elsewhere(record):
+        if measured_off_device(record):
             labels.setdefault(record["target"], record["latency_measured_on"])
     proxies = defaultdict(list)
     for target, label in labels.items():
@@ -122,7 +117,7 @@ def _sparsity(records: list[dict]) -> list[str]:
     sentences = []
     for record in records:
         chain = record.get("chain") or []
-        if (record["variant"] == base or _timed_elsewhere(record)
+        if (record["variant"] == base or measured_off_device(record)
                 or not any(step.startswith(_SPARSIFYING) for step in chain)):
             continue
         reference = index.get((base, record["target"], record["format"], record["precision"]))
@@ -165,7 +160,7 @@ def _precision_speed(records: list[dict]) -> list[str]:
     index = _index(records)
     sentences = []
     for record in records:
-        if record["variant"] != base or record["precision"] == "fp32" or _timed_elsewhere(record):
+        if record["variant"] != base or record["precision"] == "fp32" or measured_off_device(record):
             continue
         fp32 = index.get((base, record["target"], record["format"], "fp32"))
         if fp32 is None or p50(record) is None or p50(fp32) is None:
