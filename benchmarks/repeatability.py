@@ -1,6 +1,8 @@
-"""Is the reported 95% interval on p50 honest? Benchmark a file once (the "report"), then
-re-benchmark it N more times with fresh interpreters and count how many p50s land inside the
-reported interval. Goal: at least 9 of 10.
+"""Are the reported intervals on p50 honest? Benchmark a file once (the "report"), then
+re-benchmark it N more times and count how many p50s land inside the reported intervals.
+Goal: at least 9 of 10 inside the repeat interval (`repeat95_p50`). The confidence interval of
+the median (`ci95_p50`) is printed too: it is narrower by design (a repeat has noise of its
+own), so expect about 8 of 10 there.
 
     python benchmarks/repeatability.py runs/fashion-mnist-cnn/cpu/baseline__fp32.tflite \
         runs/fashion-mnist-cnn/cpu/baseline__int8.tflite
@@ -26,12 +28,13 @@ def main() -> None:
         sample = np.zeros((1, *open_runner(path).input_shape), dtype=np.float32)
         settings = BenchSettings(runs=args.runs, threads=1, batch=1, budget_s=60)
         reported = measure_latency(path, sample, settings)
-        low, high = reported.ci95_p50
         repeats = [measure_latency(path, sample, settings).p50 for _ in range(args.repeats)]
-        inside = sum(low <= p50 <= high for p50 in repeats)
-        print(f"{path}: reported p50 {reported.p50:.4f} ms, 95% CI {low:.4f}–{high:.4f}")
+        print(f"{path}: reported p50 {reported.p50:.4f} ms")
         print(f"  repeats: {' '.join(f'{p:.4f}' for p in repeats)}")
-        print(f"  {inside} of {args.repeats} repeats inside the interval (goal ≥ 9 of 10: {'met' if inside >= 0.9 * args.repeats else 'NOT met'})")
+        for name, (low, high) in (("ci95_p50", reported.ci95_p50), ("repeat95_p50", reported.repeat95_p50)):
+            inside = sum(low <= p50 <= high for p50 in repeats)
+            verdict = f" (goal ≥ 9 of 10: {'met' if inside >= 0.9 * args.repeats else 'NOT met'})" if name == "repeat95_p50" else ""
+            print(f"  {name} {low:.4f}–{high:.4f}: {inside} of {args.repeats} repeats inside{verdict}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from toolkit.cache import StageCache
 
 def test_summary_percentiles_and_interval_contain_the_median():
     samples = np.random.default_rng(0).gamma(4.0, 0.02, size=500)
-    latency = summarize(samples, warmup_runs=20)
+    latency = summarize([samples], warmup_runs=20)
     assert latency.p50 == np.percentile(samples, 50)
     assert latency.p50 <= latency.p90 <= latency.p99
     low, high = latency.ci95_p50

@@ -32,13 +32,15 @@ def format_ms(value: float) -> str:
 def compare_p50(a: dict | None, b: dict | None) -> int:
     """-1 if latency `a` is measurably lower than `b`, 1 if measurably higher, 0 if not.
 
-    `a`/`b` are a record's "latency_ms" dict. With 95% CIs on p50 for both, a difference counts
-    only when the intervals do not overlap; without them, only beyond a 5% relative gap.
-    Missing latency compares as "no measurable difference".
+    `a`/`b` are a record's "latency_ms" dict. A difference counts only when the intervals do
+    not overlap: the repeat intervals (`repeat95_p50`, which include run-to-run drift) where
+    present, else the 95% CIs; without either, only beyond a 5% relative gap. Missing latency
+    compares as "no measurable difference".
     """
     if not a or not b or a.get("p50") is None or b.get("p50") is None:
         return 0
-    ci_a, ci_b = a.get("ci95_p50"), b.get("ci95_p50")
+    key = "repeat95_p50" if a.get("repeat95_p50") and b.get("repeat95_p50") else "ci95_p50"
+    ci_a, ci_b = a.get(key), b.get(key)
     if ci_a and ci_b:
         if ci_a[1] < ci_b[0]:
             return -1
@@ -176,6 +178,8 @@ def select_best(records: list[dict], target: str, max_accuracy_drop_pp: float,
     if not qualifiers:
         selection.rejected = rejected
         return selection
+    if all(measured_off_device(record) for record in qualifiers):
+        return _select_by_size(selection, qualifiers, rejected)
     fastest = min(qualifiers, key=lambda r: (p50(r), artifact_name(r)))
     tied = [r for r in qualifiers if compare_p50(r["latency_ms"], fastest["latency_ms"]) == 0]
     winner = min(tied, key=lambda r: (r["gzip_bytes"], -r["accuracy"], artifact_name(r)))
@@ -184,6 +188,23 @@ def select_best(records: list[dict], target: str, max_accuracy_drop_pp: float,
     losers = [(r, _why_not_winner(r, winner, fastest, id(r) in tied_ids))
               for r in qualifiers if r is not winner]
     selection.rejected = sorted(losers, key=lambda item: p50(item[0])) + rejected
+    return selection
+
+
+def _select_by_size(selection: Selection, qualifiers: list[dict], rejected: list[tuple[dict, str]]) -> Selection:
+    """For targets timed off the device (GPU, Edge TPU here), host-CPU latency says nothing
+    about the device, so rank by what is known: the file size the device must hold, then
+    accuracy."""
+    ranked = sorted(qualifiers, key=lambda r: (r["size_bytes"], -r["accuracy"], artifact_name(r)))
+    winner = selection.winner = ranked[0]
+    losers = []
+    for record in ranked[1:]:
+        if record["size_bytes"] != winner["size_bytes"]:
+            why = f"meets the budget but larger ({record['size_bytes'] / KB:.1f} vs {winner['size_bytes'] / KB:.1f} KB)"
+        else:
+            why = f"meets the budget, same size, less accurate ({record['accuracy'] * 100:.2f}% vs {winner['accuracy'] * 100:.2f}%)"
+        losers.append((record, why + "; ranked by size because latency here is not the device's"))
+    selection.rejected = losers + rejected
     return selection
 
 

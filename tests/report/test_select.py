@@ -127,3 +127,21 @@ def test_format_text_names_the_budget_winner_and_every_loser(records):
     assert "95% CI 0.0340–0.0361" in text
     for record, reason in selection.rejected:
         assert f"  {artifact_name(record)}: {reason}" in text
+
+
+def _gpu_record(variant, precision, size_kb, accuracy, p50):
+    return {
+        "variant": variant, "target": "gpu", "format": "tflite", "precision": precision,
+        "path": f"gpu/{variant}__{precision}.tflite", "size_bytes": int(size_kb * 1024), "gzip_bytes": int(size_kb * 900),
+        "accuracy": accuracy, "accuracy_drop_pp": 0.1, "agreement": 0.99,
+        "latency_ms": latency(p50, [p50 * 0.99, p50 * 1.01]), "latency_measured_on": "host CPU — not GPU latency",
+        "compatibility": {"compatible": True},
+    }
+
+
+def test_off_device_targets_rank_by_size_not_host_latency():
+    records = [_gpu_record("baseline", "fp32", 1600, 0.92, 0.09), _gpu_record("baseline", "fp16", 800, 0.92, 0.11)]
+    selection = select_best(records, "gpu", max_accuracy_drop_pp=1.0)
+    assert selection.winner["precision"] == "fp16", "host-CPU speed must not decide for the GPU"
+    (loser, reason), = selection.rejected
+    assert loser["precision"] == "fp32" and "larger" in reason and "not the device's" in reason

@@ -26,4 +26,4 @@ def interleaved_latency(
     for _ in range(rounds):
         for index, runner in enumerate(runners):
             samples[index].append(time_calls(runner.invoke, per_round))
-    return [summarize(np.concatenate(parts), warmup) for parts, warmup in zip(samples, warmups)]
+    return [summarize(parts, warmup) for parts, warmup in zip(samples, warmups)]

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.bench.runners import open_runner, predict
-from toolkit.bench.timing import Latency, summarize, time_calls, warm_up
+from toolkit.bench.timing import SETTLE_BLOCK, Latency, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
+SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
+FIRST_WARMUP_S = 0.2  # lets an idle CPU reach its working clock before anything is timed
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,17 @@ def all_cores() -> int:
 
 
 def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings) -> Latency:
-    """Warm up, then time `settings.runs` invokes of one prepared input of `settings.batch`."""
-    runner = open_runner(path, settings.threads)
+    """Time `settings.runs` invokes of one prepared input of `settings.batch`, spread over
+    SESSIONS freshly loaded copies of the model, each warmed up until its timings settle."""
     batch = np.repeat(sample[:1], settings.batch, axis=0) if len(sample) < settings.batch else sample[: settings.batch]
-    runner.set_input(batch)
-    warmup_runs = warm_up(runner.invoke)
-    samples = time_calls(runner.invoke, settings.runs, settings.budget_s)
-    return summarize(samples, warmup_runs)
+    per_session = max(SETTLE_BLOCK, -(-settings.runs // SESSIONS))
+    sessions, warmup_runs = [], 0
+    for session in range(SESSIONS):
+        runner = open_runner(path, settings.threads)
+        runner.set_input(batch)
+        warmup_runs += warm_up(runner.invoke, FIRST_WARMUP_S if session == 0 else 0.0)
+        sessions.append(time_calls(runner.invoke, per_session, settings.budget_s / SESSIONS))
+    return summarize(sessions, warmup_runs)
 
 
 def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int) -> dict:

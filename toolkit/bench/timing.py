@@ -5,6 +5,7 @@ tells the reader whether two variants really differ.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -13,6 +14,9 @@ import numpy as np
 
 BOOTSTRAP_RESAMPLES = 1000
 BLOCKS = 10
+# Run-to-run drift of a p50 on a shared 2-core VM, beyond what one run's own samples show:
+# benchmarks/repeatability.py measured repeats 0.2–0.5% apart; 1% keeps a margin.
+DRIFT_FLOOR = 0.01
 SETTLE_BLOCK = 20
 SETTLE_TOLERANCE = 0.05
 MAX_WARMUP_BLOCKS = 25
@@ -20,7 +24,14 @@ MAX_WARMUP_BLOCKS = 25
 
 @dataclass(frozen=True)
 class Latency:
-    """Milliseconds per invoke; `ci95_p50` is a bootstrap 95% interval on the median."""
+    """Milliseconds per invoke.
+
+    `ci95_p50`: bootstrap 95% confidence interval of the median (sampling noise only).
+    `repeat95_p50`: where a repeat of this benchmark's p50 is expected to fall. A repeat has
+    sampling noise of its own (√2 wider: a 95% CI holds another run's estimate only ~83% of
+    the time), and the machine drifts between runs by more than within one, which no
+    resampling of one run can see; that drift is added in quadrature as DRIFT_FLOOR × p50.
+    """
 
     p50: float
     p90: float
@@ -28,25 +39,35 @@ class Latency:
     mean: float
     std: float
     ci95_p50: tuple[float, float]
+    repeat95_p50: tuple[float, float]
     runs: int
     warmup_runs: int
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["ci95_p50"] = list(self.ci95_p50)
+        data["repeat95_p50"] = list(self.repeat95_p50)
         return data
 
 
-def summarize(samples_ms: np.ndarray, warmup_runs: int, seed: int = 0) -> Latency:
-    """Percentiles, mean/std and a block-bootstrap 95% interval of the median of `samples_ms`.
+def summarize(sessions_ms: list[np.ndarray], warmup_runs: int, seed: int = 0) -> Latency:
+    """Percentiles, mean/std and a 95% interval of the median over timed calls grouped by session.
 
-    The samples are in time order. Resampling single calls would assume they are independent,
-    but a shared machine drifts (frequency, caches, neighbours) over the measurement, so the
-    interval resamples contiguous blocks instead: drift inside the run widens it, as it should.
+    A "session" is one freshly loaded model timed for a while. Calls within a session are not
+    independent of each other, and sessions differ from each other (memory layout, frequency,
+    neighbours on a shared machine) by more than calls within one do. So the interval resamples
+    whole sessions (a cluster bootstrap): it describes what a *repeat* of the benchmark would
+    report, not only the noise inside this one. With a single session it falls back to
+    resampling contiguous blocks of calls.
     """
-    samples_ms = np.asarray(samples_ms, dtype=np.float64)
+    groups = [np.asarray(group, dtype=np.float64) for group in sessions_ms]
+    samples_ms = np.concatenate(groups)
     p50, p90, p99 = np.percentile(samples_ms, [50, 90, 99])
-    low, high = _block_bootstrap_ci(samples_ms, seed)
+    if len(groups) > 1:
+        low, high = _cluster_bootstrap_ci(groups, seed)
+    else:
+        low, high = _block_bootstrap_ci(samples_ms, seed)
+    low_width, high_width = (math.hypot(math.sqrt(2.0) * width, DRIFT_FLOOR * p50) for width in (p50 - low, high - p50))
     return Latency(
         p50=float(p50),
         p90=float(p90),
@@ -54,9 +75,20 @@ def summarize(samples_ms: np.ndarray, warmup_runs: int, seed: int = 0) -> Latenc
         mean=float(samples_ms.mean()),
         std=float(samples_ms.std(ddof=1)) if len(samples_ms) > 1 else 0.0,
         ci95_p50=(float(low), float(high)),
+        repeat95_p50=(float(p50 - low_width), float(p50 + high_width)),
         runs=len(samples_ms),
         warmup_runs=warmup_runs,
     )
+
+
+def _cluster_bootstrap_ci(groups: list[np.ndarray], seed: int) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    medians = np.empty(BOOTSTRAP_RESAMPLES)
+    for index in range(BOOTSTRAP_RESAMPLES):
+        picks = rng.integers(0, len(groups), size=len(groups))
+        medians[index] = np.median(np.concatenate([groups[pick] for pick in picks]))
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def _block_bootstrap_ci(samples_ms: np.ndarray, seed: int) -> tuple[float, float]:
@@ -71,16 +103,20 @@ def _block_bootstrap_ci(samples_ms: np.ndarray, seed: int) -> tuple[float, float
     return float(low), float(high)
 
 
-def warm_up(invoke: Callable[[], None]) -> int:
-    """Invoke in blocks until two consecutive block medians agree within 5%; return the count.
+def warm_up(invoke: Callable[[], None], min_seconds: float = 0.0) -> int:
+    """Invoke for at least `min_seconds` and until two consecutive 20-call block medians agree
+    within 5%; return the number of calls.
 
-    Caches, the allocator and XNNPACK's packed weights settle in the first calls; timing them
-    would inflate the tail percentiles.
+    Caches, the allocator and XNNPACK's packed weights settle in the first calls, and a CPU that
+    was idle needs tens of milliseconds to reach its working clock; timing either would bias
+    the figures.
     """
+    deadline = time.perf_counter() + min_seconds
     previous = None
     for block in range(1, MAX_WARMUP_BLOCKS + 1):
         current = float(np.median(time_calls(invoke, SETTLE_BLOCK)))
-        if previous is not None and abs(current - previous) <= SETTLE_TOLERANCE * previous:
+        settled = previous is not None and abs(current - previous) <= SETTLE_TOLERANCE * previous
+        if settled and time.perf_counter() >= deadline:
             return block * SETTLE_BLOCK
         previous = current
     return MAX_WARMUP_BLOCKS * SETTLE_BLOCK
