@@ -40,3 +40,15 @@ def test_cache_detects_changed_files(tmp_path):
     artifact.write_bytes(b"abd")
     assert cache.get(key) is None, "a file changed behind the cache's back must not be reused"
     assert StageCache(tmp_path, enabled=False).get(key) is None
+
+
+def test_sessions_that_disagree_widen_the_interval():
+    rng = np.random.default_rng(1)
+    steady = [rng.normal(1.0, 0.01, 100) for _ in range(10)]
+    drifting = [rng.normal(1.0 + 0.02 * (i % 2), 0.01, 100) for i in range(10)]
+    narrow, wide = summarize(steady, warmup_runs=0), summarize(drifting, warmup_runs=0)
+    width = lambda interval: interval[1] - interval[0]  # noqa: E731
+    assert width(wide.ci95_p50) > 2 * width(narrow.ci95_p50)
+    low, high = narrow.repeat95_p50
+    assert high - low >= 0.02 * narrow.p50 * 0.99, "the repeat interval never ignores run-to-run drift"
+    assert low <= narrow.ci95_p50[0] and narrow.ci95_p50[1] <= high
