@@ -34,6 +34,7 @@ HELP = {
     "allow_unsafe": "allow loading model files that contain code (Lambda layers)",
 }
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgesmith: interrupted — finished stages are kept; run the same command to resume", file=sys.stderr)
         return 130
+
 
 def _silence_native_logs() -> None:
     """TensorFlow's C++ layers (absl, oneDNN, CUDA probing, the MLIR quantizer) write straight
@@ -66,6 +68,7 @@ def _silence_native_logs() -> None:
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -111,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     targets.set_defaults(handler=_targets)
     return parser
 
+
 def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(Experiment):
         flag = "--" + field.name.replace("_", "-")
@@ -124,6 +128,7 @@ def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=_comma_list, default=argparse.SUPPRESS, help=help_text)
         else:
             parser.add_argument(flag, type=type(field.default), default=argparse.SUPPRESS, help=help_text)
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -142,6 +147,7 @@ def _budget(text: str) -> float:
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
+
 def _experiment(args: argparse.Namespace) -> Experiment:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Experiment) if hasattr(args, f.name)}
     if "variants" in overrides:
@@ -150,11 +156,13 @@ def _experiment(args: argparse.Namespace) -> Experiment:
         return load_experiment(args.experiment, overrides)
     return from_dict(overrides, source="command line")
 
+
 def _run(args: argparse.Namespace) -> int:
     from toolkit.pipeline import run
 
     run(_experiment(args))
     return 0
+
 
 def _check(args: argparse.Namespace) -> int:
     from toolkit.check import check_artifact
@@ -165,6 +173,7 @@ def _check(args: argparse.Namespace) -> int:
     report = check_artifact(args.model, load_target(args.target))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_text())
     return 0 if report.compatible else 1
+
 
 def _bench(args: argparse.Namespace) -> int:
     import numpy as np

@@ -8,16 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from toolkit.best import choose_and_copy
 from toolkit.files import write_json, write_text
+from toolkit.manifest import build_manifest
+from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
 
 
 def write_outputs(state: Any, started: float) -> None:
     """results.json/.csv, run.json, report.md, report.html and manifest.json; print the table."""
-    from toolkit.manifest import build_manifest
-
-    from toolkit.best import choose_and_copy
-
     run_dir: Path = state.run_dir
     records = state.records
     info = run_info(state, started)
@@ -34,8 +33,6 @@ def write_outputs(state: Any, started: float) -> None:
     write_json(run_dir / "manifest.json", build_manifest(state))
     state.log("")
     state.log(text_table(records))
-    from toolkit.report.flags import findings
-
     for sentence in findings(records, info):
         state.log(f"· {sentence}")
     state.log("")

@@ -22,7 +22,7 @@ def frontier(points: list[tuple[float, float]], maximize_y: bool = True) -> list
     on_frontier: list[int] = []
     best_y = -math.inf
     for i in order:
-        x, y = points[i][0], sign * points[i][1]
+        y = sign * points[i][1]
         if y > best_y:
             on_frontier.append(i)
             best_y = y
