@@ -104,3 +104,11 @@ def test_a_clean_run_has_no_alarms(records):
         "cpu: tflite int8 is 2.6× faster than tflite fp32 (p50 0.0273 vs 0.0700 ms)",
     ]
     assert findings([], {}) == []
+
+
+def test_small_but_significant_differences_are_not_findings():
+    from toolkit.report.flags import _speed_verdict
+
+    tight = lambda p50: {"p50": p50, "repeat95_p50": [p50 * 0.999, p50 * 1.001]}  # noqa: E731
+    assert _speed_verdict(tight(0.0364), tight(0.0353)) == 0, "3% apart, measured minutes apart: drift"
+    assert _speed_verdict(tight(0.0821), tight(0.0646)) == 1

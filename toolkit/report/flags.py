@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from toolkit.select import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
 
+MIN_EFFECT = 0.05  # smallest relative latency difference reported as faster/slower
 _SPARSIFYING = ("prune", "cluster")  # passes whose gain is in gzip size, not in dense kernels
 _DROP_WARNING_PP = 2.0
 
@@ -48,6 +49,15 @@ def _index(records: list[dict]) -> dict[tuple, dict]:
 
 def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _speed_verdict(a: dict, b: dict) -> int:
+    """compare_p50, but a finding also needs a difference of at least MIN_EFFECT: artifacts in
+    a run are timed minutes apart, and a few percent of drift between them is not a finding."""
+    verdict = compare_p50(a, b)
+    if verdict and abs(a["p50"] - b["p50"]) < MIN_EFFECT * max(a["p50"], b["p50"]):
+        return 0
+    return verdict
 
 
 def _measured_elsewhere(records: list[dict]) -> list[str]:
@@ -146,7 +156,7 @@ def _speed_words(record: dict, reference: dict) -> str:
     if p50(record) is None or p50(reference) is None:
         return "its speed was not measured"
     numbers = f"(p50 {_ms(record)} vs {_ms(reference)} ms)"
-    verdict = compare_p50(record["latency_ms"], reference["latency_ms"])
+    verdict = _speed_verdict(record["latency_ms"], reference["latency_ms"])
     if verdict < 0:
         return f"faster {numbers}"
     if verdict > 0:
@@ -167,7 +177,7 @@ def _precision_speed(records: list[dict]) -> list[str]:
             continue
         fmt, quantized = record["format"], f"{record['format']} {record['precision']}"
         numbers = f"(p50 {_ms(record)} vs {_ms(fp32)} ms)"
-        verdict = compare_p50(record["latency_ms"], fp32["latency_ms"])
+        verdict = _speed_verdict(record["latency_ms"], fp32["latency_ms"])
         if verdict > 0:
             finding = f"{quantized} is slower than {fmt} fp32 on this machine {numbers}"
         elif verdict < 0:
