@@ -1,9 +1,14 @@
-"""Shared by the benchmark scripts: read a finished run's records."""
+"""Shared by the benchmark scripts: read a finished run, and small helpers for printing."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from toolkit.bench.runners import open_runner
+from toolkit.data import Dataset, load_dataset
 
 
 def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -23,3 +28,14 @@ def find(records: list[dict[str, Any]], variant: str, target: str, precision: st
 
 def goal(met: bool) -> str:
     return "met" if met else "NOT met"
+
+
+def run_dataset(run_dir: Path) -> Dataset:
+    """The dataset a run used, split exactly as it was (same name, data path and seed)."""
+    config = json.loads((run_dir / "manifest.json").read_text())["config"]
+    return load_dataset(config["dataset"], config["data"], config["seed"])
+
+
+def zero_input(path: Path) -> np.ndarray:
+    """One all-zero float sample shaped for the model (latency does not depend on values)."""
+    return np.zeros((1, *open_runner(path).input_shape), dtype=np.float32)

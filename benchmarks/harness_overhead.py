@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.bench.harness import BenchSettings, measure_latency
+sys.path.insert(0, str(Path(__file__).parent))
+from _runs import goal, zero_input  # noqa: E402
+
+from toolkit.bench.harness import BenchSettings, measure_latency  # noqa: E402
 
 LITERT_PROBE = """
 import json, statistics, sys
@@ -75,24 +78,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5, help="alternating harness/bare/tool rounds; medians reported")
     args = parser.parse_args()
+    settings = BenchSettings(runs=args.runs, threads=1, batch=1, budget_s=60)
     for path in args.models:
+        sample = zero_input(path)
         harness, bare, tool = [], [], []
         for _ in range(args.rounds):
-            sample = np.zeros((1, *_input_shape(path)), dtype=np.float32)
-            harness.append(measure_latency(path, sample, BenchSettings(runs=args.runs, threads=1, batch=1, budget_s=60)).p50)
+            harness.append(measure_latency(path, sample, settings).p50)
             bare.append(bare_loop_p50(path, args.runs))
             tool.append(litert_benchmark_median(path, args.runs))
         h, b, t = (float(np.median(values)) for values in (harness, bare, tool))
         print(f"{path}")
         print(f"  harness p50 {h:.4f} ms · bare invoke() loop p50 {b:.4f} ms · litert-benchmark median {t:.4f} ms")
-        print(f"  harness / bare loop = {h / b:.3f}  (goal ≤ 1.10: {'met' if h / b <= 1.10 else 'NOT met'})")
-        print(f"  harness / litert-benchmark = {h / t:.3f}  (goal 0.85–1.15: {'met' if 0.85 <= h / t <= 1.15 else 'NOT met'})")
+        print(f"  harness / bare loop = {h / b:.3f}  (goal ≤ 1.10: {goal(h / b <= 1.10)})")
+        print(f"  harness / litert-benchmark = {h / t:.3f}  (goal 0.85–1.15: {goal(0.85 <= h / t <= 1.15)})")
 
-
-def _input_shape(path: Path) -> tuple[int, ...]:
-    from toolkit.bench.runners import open_runner
-
-    return open_runner(path).input_shape
 
 
 if __name__ == "__main__":

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _runs import find, goal, load_run  # noqa: E402
+from _runs import find, goal, load_run, run_dataset  # noqa: E402
 
 from toolkit.bench.compare import interleaved_latency  # noqa: E402
 from toolkit.bench.runners import open_runner, predict  # noqa: E402
-from toolkit.data import load_dataset  # noqa: E402
 
 
 def main() -> None:
@@ -29,11 +28,11 @@ def main() -> None:
     parser.add_argument("--variant", default="baseline")
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
-    records, info = load_run(args.run_dir)
+    records, _ = load_run(args.run_dir)
     fp32 = args.run_dir / find(records, args.variant, "onnx-cpu", "fp32")["path"]
     int8_record = find(records, args.variant, "onnx-cpu", "int8")
     int8 = args.run_dir / int8_record["path"]
-    data = load_dataset(info["dataset"], _config(args.run_dir)["data"], _config(args.run_dir)["seed"])
+    data = run_dataset(args.run_dir)
 
     fp32_latency, int8_latency = interleaved_latency([fp32, int8], data.x_test, threads=1, rounds=args.rounds)
     ratio = int8_latency.p50 / fp32_latency.p50
@@ -51,11 +50,6 @@ def main() -> None:
     print(f"fp32 ONNX vs fp32 TFLite on {len(data.x_test)} test samples: max abs output difference {difference:.2e} "
           f"(goal ≤ 1e-4: {goal(difference <= 1e-4)})")
 
-
-def _config(run_dir: Path) -> dict:
-    import json
-
-    return json.loads((run_dir / "manifest.json").read_text())["config"]
 
 
 if __name__ == "__main__":

@@ -8,10 +8,13 @@ Goal (foundation issue): ratio ≤ 0.5.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from toolkit.bench.compare import interleaved_latency
-from toolkit.data import load_dataset
+sys.path.insert(0, str(Path(__file__).parent))
+from _runs import goal, run_dataset  # noqa: E402
+
+from toolkit.bench.compare import interleaved_latency  # noqa: E402
 
 
 def main() -> None:
@@ -23,20 +26,12 @@ def main() -> None:
     args = parser.parse_args()
     fp32 = args.run_dir / args.target / f"{args.variant}__fp32.tflite"
     int8 = args.run_dir / args.target / f"{args.variant}__int8.tflite"
-    dataset = _dataset_of(args.run_dir)
+    dataset = run_dataset(args.run_dir)
     fp32_latency, int8_latency = interleaved_latency([fp32, int8], dataset.x_test, threads=1, rounds=args.rounds)
     print(f"fp32 {fp32}: p50 {fp32_latency.p50:.4f} ms (95% CI {fp32_latency.ci95_p50[0]:.4f}–{fp32_latency.ci95_p50[1]:.4f})")
     print(f"int8 {int8}: p50 {int8_latency.p50:.4f} ms (95% CI {int8_latency.ci95_p50[0]:.4f}–{int8_latency.ci95_p50[1]:.4f})")
     ratio = int8_latency.p50 / fp32_latency.p50
-    print(f"int8/fp32 p50 ratio: {ratio:.3f}  (goal ≤ 0.5: {'met' if ratio <= 0.5 else 'NOT met'})")
-
-
-def _dataset_of(run_dir: Path):
-    import json
-
-    info = json.loads((run_dir / "run.json").read_text())
-    config = json.loads((run_dir / "manifest.json").read_text())["config"]
-    return load_dataset(info["dataset"], config["data"], config["seed"])
+    print(f"int8/fp32 p50 ratio: {ratio:.3f}  (goal ≤ 0.5: {goal(ratio <= 0.5)})")
 
 
 if __name__ == "__main__":

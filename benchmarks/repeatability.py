@@ -10,12 +10,13 @@ own), so expect about 8 of 10 there.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
+from _runs import goal, zero_input  # noqa: E402
 
-from toolkit.bench.harness import BenchSettings, measure_latency
-from toolkit.bench.runners import open_runner
+from toolkit.bench.harness import BenchSettings, measure_latency  # noqa: E402
 
 
 def main() -> None:
@@ -24,16 +25,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--runs", type=int, default=1000, help="timed invokes per benchmark (the pipeline's bench_runs)")
     args = parser.parse_args()
+    settings = BenchSettings(runs=args.runs, threads=1, batch=1, budget_s=60)
     for path in args.models:
-        sample = np.zeros((1, *open_runner(path).input_shape), dtype=np.float32)
-        settings = BenchSettings(runs=args.runs, threads=1, batch=1, budget_s=60)
+        sample = zero_input(path)
         reported = measure_latency(path, sample, settings)
         repeats = [measure_latency(path, sample, settings).p50 for _ in range(args.repeats)]
         print(f"{path}: reported p50 {reported.p50:.4f} ms")
         print(f"  repeats: {' '.join(f'{p:.4f}' for p in repeats)}")
         for name, (low, high) in (("ci95_p50", reported.ci95_p50), ("repeat95_p50", reported.repeat95_p50)):
             inside = sum(low <= p50 <= high for p50 in repeats)
-            verdict = f" (goal ≥ 9 of 10: {'met' if inside >= 0.9 * args.repeats else 'NOT met'})" if name == "repeat95_p50" else ""
+            verdict = f" (goal ≥ 9 of 10: {goal(inside >= 0.9 * args.repeats)})" if name == "repeat95_p50" else ""
             print(f"  {name} {low:.4f}–{high:.4f}: {inside} of {args.repeats} repeats inside{verdict}")
 
 

@@ -20,7 +20,6 @@ from toolkit.data import Dataset, load_dataset
 from toolkit.errors import EdgesmithError
 from toolkit.targets import Target, load_target
 
-BASELINE = "baseline"
 Log = Callable[[str], None]
 
 
@@ -56,15 +55,15 @@ def run(experiment: Experiment, log: Log = print) -> Path:
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
     run_dir = _prepare_run_dir(experiment)
-    state = Run(experiment, run_dir, data, targets, StageCache(run_dir, enabled=not experiment.force), log)
-    state.calibration = calibration
+    cache = StageCache(run_dir, enabled=not experiment.force)
+    state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration)
 
     from toolkit.stages import baseline_stage, export_and_bench_variant
 
     baseline = baseline_stage(state, user_model)
-    export_and_bench_variant(state, BASELINE, (), Variant(chain=(), precisions=experiment.precisions), baseline)
+    export_and_bench_variant(state, (), Variant(chain=(), precisions=experiment.precisions), baseline)
     for variant, steps in chains:
-        export_and_bench_variant(state, None, steps, variant, baseline)
+        export_and_bench_variant(state, steps, variant, baseline)
 
     from toolkit.crosscheck import add_fp32_crosscheck
     from toolkit.outputs import write_outputs

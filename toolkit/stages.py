@@ -73,13 +73,11 @@ def _train_baseline(state: Any) -> Any:
     return model
 
 
-def export_and_bench_variant(
-    state: Any, name: str | None, steps: tuple, variant: Variant, baseline: Callable[[], Any]
-) -> None:
+def export_and_bench_variant(state: Any, steps: tuple, variant: Variant, baseline: Callable[[], Any]) -> None:
     """Build one variant (lazily), export it for every target, check and benchmark each file."""
     from toolkit.passes import PassNotApplicable, chain_id
 
-    variant_id = name or chain_id(steps)
+    variant_id = chain_id(steps)  # the empty chain is "baseline"
     exp = state.experiment
     variant_key = state.baseline_key if not steps else state.cache.key(
         "variant", state.baseline_key, [step.spec() for step in steps], exp.finetune_epochs, exp.epochs,
@@ -141,7 +139,7 @@ class _VariantModel:
 
         if not self.steps:
             return self.baseline()
-        cached = self.state.cache.get(self.key)
+        cached = self._info or self.state.cache.get(self.key)  # params() may have fetched it already
         if cached is not None:
             self._info = cached
             return load_variant_model(self.path, self.steps)
