@@ -15,6 +15,8 @@ from toolkit.convert.onnx import (
     quantize_static,
     runtime_op_counts,
 )
+from toolkit.check.int8_kernels import kernel_agreement
+from toolkit.cpu_features import cpu_features
 from toolkit.errors import EdgesmithError
 
 INPUT_SHAPE = (8, 8, 1)
@@ -26,7 +28,7 @@ def digits() -> dict[str, np.ndarray]:
 
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)[..., None]
-    return {"x_train": x[:1400], "y_train": data.target[:1400], "x_test": x[1400:]}
+    return {"x_train": x[:1400], "y_train": data.target[:1400], "x_test": x[1400:], "y_test": data.target[1400:]}
 
 
 @pytest.fixture(scope="module")
@@ -119,26 +121,63 @@ def qat_model(cnn, digits):
     return quant_aware
 
 
-@pytest.mark.parametrize("io_dtype", ["float32", "int8"])
-def test_int8_tflite_to_onnx_runs_integer_kernels_and_matches_tflite(
-    qat_model, digits, tmp_path, io_dtype
-):
+def _qat_tflite(qat_model, path: Path, io_dtype: str) -> Path:
     lite = tf().lite
     converter = lite.TFLiteConverter.from_keras_model(qat_model)
     converter.optimizations = [lite.Optimize.DEFAULT]
     if io_dtype == "int8":
         converter.inference_input_type = converter.inference_output_type = tf().int8
-    tflite_path = tmp_path / "qat.tflite"
-    tflite_path.write_bytes(converter.convert())
+    path.write_bytes(converter.convert())
+    return path
+
+
+@pytest.mark.parametrize("io_dtype", ["float32", "int8"])
+def test_int8_tflite_to_onnx_runs_integer_kernels_and_matches_tflite(
+    qat_model, digits, tmp_path, io_dtype
+):
+    tflite_path = _qat_tflite(qat_model, tmp_path / "qat.tflite", io_dtype)
 
     onnx_path = export_tflite(tflite_path, tmp_path / "qat.onnx")
 
     executed = runtime_op_counts(onnx_path)
     assert executed.get("QLinearConv") == 2 and "Conv" not in executed and "FusedConv" not in executed
     expected = _run_tflite(tflite_path.read_bytes(), digits["x_test"])
-    got = _run_onnx(onnx_path, digits["x_test"])
-    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.99
-    assert np.abs(got - expected).max() <= 1e-5  # the same integers, dequantized the same way
+    exact = _run_onnx(onnx_path, digits["x_test"], fuse_qdq=False)
+    assert (exact.argmax(1) == expected.argmax(1)).mean() >= 0.99  # the graph holds the same integers
+    assert np.abs(exact - expected).max() <= 1e-5
+    fused = _run_onnx(onnx_path, digits["x_test"])
+    fused_vs_tflite = float((fused.argmax(1) == expected.argmax(1)).mean())
+    check = kernel_agreement(onnx_path, digits["x_test"])
+    if cpu_features()["u8s8_saturation"]:  # 16-bit intermediates may saturate: the check must see it
+        assert check["top1"] == pytest.approx(fused_vs_tflite, abs=0.003)
+        assert check["max_abs_diff"] == pytest.approx(float(np.abs(fused - expected).max()), abs=1e-5)
+    else:  # VNNI, AMX, ARM dot product: the fused kernels compute the same integers
+        assert fused_vs_tflite >= 0.99 and np.abs(fused - expected).max() <= 1e-5
+        assert check["top1"] >= 0.99
+
+
+def test_seven_bit_qat_onnx_is_exact_on_every_cpu_and_keeps_accuracy(qat_model, digits, tmp_path):
+    tflite_path = _qat_tflite(qat_model, tmp_path / "qat.tflite", "int8")
+
+    onnx_path = export_tflite(tflite_path, tmp_path / "qat7.onnx", reduce_range=True)
+
+    executed = runtime_op_counts(onnx_path)
+    assert executed.get("QLinearConv") == 2 and "Conv" not in executed
+    check = kernel_agreement(onnx_path, digits["x_test"])
+    assert check["top1"] == 1.0 and check["max_abs_diff"] <= 1e-5
+    labels = digits["y_test"]
+    tflite_accuracy = (_run_tflite(tflite_path.read_bytes(), digits["x_test"]).argmax(1) == labels).mean()
+    seven_bit_accuracy = (_run_onnx(onnx_path, digits["x_test"]).argmax(1) == labels).mean()
+    assert abs(seven_bit_accuracy - tflite_accuracy) <= 0.02  # one bit less weight precision
+
+
+def test_seven_bit_static_quantization_is_exact_on_every_cpu(fp32_onnx, digits, cnn, tmp_path):
+    path = quantize_static(fp32_onnx, tmp_path / "int8_7bit.onnx", digits["x_train"][:200], reduce_range=True)
+    assert runtime_op_counts(path).get("QLinearConv") == 2
+    check = kernel_agreement(path, digits["x_test"])
+    assert check["top1"] == 1.0 and check["max_abs_diff"] <= 1e-5
+    keras_top1 = cnn.predict(digits["x_test"], verbose=0).argmax(1)
+    assert (_run_onnx(path, digits["x_test"]).argmax(1) == keras_top1).mean() >= 0.9
 
 
 @pytest.mark.parametrize(
@@ -168,18 +207,20 @@ def _compile(model, learning_rate: float) -> None:
     )
 
 
-def _session(path: Path):
+def _session(path: Path, fuse_qdq: bool = True):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if not fuse_qdq:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
-    return _session(path).run(None, {"input": x})[0]
+def _run_onnx(path: Path, x: np.ndarray, fuse_qdq: bool = True) -> np.ndarray:
+    return _session(path, fuse_qdq).run(None, {"input": x})[0]
 
 
 def _run_tflite(model: bytes, x: np.ndarray) -> np.ndarray:

@@ -99,6 +99,9 @@ def test_commands_on_a_finished_run(finished_run):
     figures = json.loads(bench.stdout)
     assert figures["latency_ms"]["p50"] > 0 and figures["throughput"]["samples_per_s"] > 0
     assert figures["peak_memory_mb"] is not None
+    from toolkit.cpu_features import cpu_features, describe
+
+    assert figures["latency_cpu"] == describe(cpu_features())
 
     listing = edgesmith("targets", cwd=run_dir)
     assert all(name in listing.stdout for name in ("cpu", "gpu", "edgetpu", "onnx-cpu"))
@@ -117,6 +120,27 @@ def test_manifest_and_record_details(finished_run):
     pruned = next(r for r in records if r["variant"] == "prune50+qat" and r["target"] == "cpu")
     assert pruned["sparsity"] >= 0.3, "pruning zeros must survive into the int8 TFLite file"
     assert all(r["macs"] for r in records if r["format"] == "tflite")
+
+
+@pytest.mark.slow
+def test_int8_onnx_is_exact_on_this_cpu_and_every_latency_names_the_cpu(finished_run):
+    from toolkit.cpu_features import cpu_features, describe
+
+    run_dir, result = finished_run
+    features = cpu_features()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["machine"]["cpu_features"] == features
+    assert json.loads((run_dir / "run.json").read_text())["cpu"] == features
+    records = json.loads((run_dir / "results.json").read_text())
+    assert {r["latency_cpu"] for r in records} == {describe(features)}
+    assert f"host CPU: {describe(features)}" in result.stdout
+    int8_onnx = [r for r in records if r["format"] == "onnx" and r["precision"] == "int8"]
+    assert {r["variant"] for r in int8_onnx} == {"baseline", "prune50+qat"}  # ORT's PTQ and the QAT route
+    for record in int8_onnx:  # onnx-cpu keeps weights in 7 bits: no saturation on any CPU (saturation
+        # moves outputs by whole units; ORT's fixed-point requantization may round one step apart)
+        assert record["int8_kernels"]["top1"] >= 0.99 and record["int8_kernels"]["max_abs_diff"] < 0.05, record
+    assert all(r["int8_kernels"] is None for r in records if r not in int8_onnx)
+    assert "fused int8 kernels" not in result.stdout
 
 
 @pytest.mark.slow

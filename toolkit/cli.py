@@ -1,4 +1,4 @@
-"""`edgesmith` command line: run, check, bench, report, select, targets.
+"""`edgesmith` command line: run, check, bench, report, select, targets, device probe.
 
 `run` options are generated from the Experiment dataclass, so every option is also a key of
 the TOML experiment file and the two can never drift apart.
@@ -112,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
 
     targets = add("targets", "list target profiles")
     targets.set_defaults(handler=_targets)
+
+    device = add("device", "what a device is and what it can run")
+    device_commands = device.add_subparsers(dest="device_command", required=True)
+    probe = device_commands.add_parser("probe", help="CPU model and int8 features, OS, Python, runtimes", parents=[common])
+    probe.add_argument("--json", action="store_true", help="machine-readable output")
+    probe.set_defaults(handler=_probe)
     return parser
 
 
@@ -189,6 +195,7 @@ def _bench(args: argparse.Namespace) -> int:
         return 0
     latency = result["latency_ms"]
     print(f"{args.model}: batch 1, {args.threads} thread(s), {latency['runs']} runs after {latency['warmup_runs']} warm-up")
+    print(f"  CPU: {result['latency_cpu']}")
     print(f"  p50 {latency['p50']:.4f} ms (95% CI {latency['ci95_p50'][0]:.4f}–{latency['ci95_p50'][1]:.4f})  "
           f"p90 {latency['p90']:.4f}  p99 {latency['p99']:.4f}  mean {latency['mean']:.4f} ± {latency['std']:.4f}")
     if result["latency_ms_all_cores"]:
@@ -242,6 +249,14 @@ def _targets(args: argparse.Namespace) -> int:
     from toolkit.targets import format_target_list, list_targets
 
     print(format_target_list(list_targets()))
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from toolkit.probe import format_probe, probe
+
+    facts = probe()
+    print(json.dumps(facts, indent=2) if args.json else format_probe(facts))
     return 0
 
 

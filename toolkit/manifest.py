@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
 LIBRARIES = (
@@ -43,19 +42,14 @@ def library_versions() -> dict[str, str | None]:
 
 
 def machine() -> dict[str, Any]:
+    from toolkit.cpu_features import cpu_features
+
+    features = cpu_features()
     return {
-        "cpu": _cpu_model(),
+        "cpu": features["model"],
+        "cpu_features": features,
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
-
-
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"

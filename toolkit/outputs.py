@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.best import choose_and_copy
+from toolkit.cpu_features import describe
 from toolkit.files import write_json, write_text
 from toolkit.manifest import build_manifest
 from toolkit.report.flags import findings
@@ -39,7 +40,8 @@ def write_outputs(state: Any, started: float) -> None:
     for target, best in info["best"].items():
         picked = f"{best} (copied to best/{target}/)" if best else "nothing meets the budget"
         state.log(f"best for {target} (drop ≤ {state.experiment.max_accuracy_drop:g} pp): {picked}")
-    state.log(f"\nfull model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
+    state.log(f"\nhost CPU: {describe(info['cpu'])}")
+    state.log(f"full model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
               f"· {info['seconds']:.0f} s · stages reused {len(state.cache.reused)}, built {state.cache.built}")
 
 
@@ -52,6 +54,8 @@ def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, 
 
 
 def run_info(state: Any, started: float) -> dict[str, Any]:
+    from toolkit.cpu_features import cpu_features
+
     exp = state.experiment
     return {
         "name": exp.run_name,
@@ -65,6 +69,7 @@ def run_info(state: Any, started: float) -> dict[str, Any]:
         "preprocessing": state.data.preprocessing,
         "targets": [target.name for target in state.targets],
         "measured_on": {target.name: target.measured_on for target in state.targets},
+        "cpu": cpu_features(),
         "skipped": state.skipped,
         "variants": state.variant_info,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -78,6 +83,8 @@ def markdown_report(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "",
         f"Dataset **{info['dataset']}**, model **{info['model']}**; full Keras model test accuracy "
         f"**{info['baseline']['accuracy'] * 100:.2f}%** ({info['baseline']['params']:,} parameters).",
+        "",
+        f"Host CPU: {describe(info['cpu'])}." if info.get("cpu") else "",
         "",
         "Latency: batch 1, p50/p99 in ms. Where each target's latency was measured:",
         "",

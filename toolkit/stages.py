@@ -23,8 +23,8 @@ QAT_PRECISIONS = ("int8",)
 # Pruning needs optimizer steps to recover, not epochs: on a small dataset (digits: 21 steps per
 # epoch) a few epochs end the sparsity schedule before the network has re-learned anything.
 MIN_FINETUNE_STEPS = 400
-EXPORT_FORMAT = 1  # bump when the export code changes the bytes it writes
-RECORD_FORMAT = 2  # bump when bench_stage records gain fields, so cached records are rebuilt
+EXPORT_FORMAT = 2  # bump when the export code changes the bytes it writes
+RECORD_FORMAT = 3  # bump when bench_stage records gain fields, so cached records are rebuilt
 
 
 def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
@@ -177,6 +177,7 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
         target.int8_io_dtype if calibrated else None,
         (exp.calibration_samples, exp.seed) if calibrated else None,
         exp.opset if target.runtime == "onnxruntime" else None,
+        target.reduce_range if calibrated else None,
         str(path.relative_to(state.run_dir)),
     )
     if state.cache.get(key) is None:
@@ -189,14 +190,16 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
 def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[str, Any]:
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
     from toolkit.check import check_artifact, compiler_available
+    from toolkit.cpu_features import cpu_features, describe
 
     exp, data = state.experiment, state.data
+    cpu = describe(cpu_features())
     settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
     key = state.cache.key(
         "bench", RECORD_FORMAT, digest, relative, settings, state.baseline_key, target.name,
-        sha256_file(target.source), compiler_available(target),
+        sha256_file(target.source), compiler_available(target), cpu,
     )
     record = state.cache.get(key)
     if record is None:
@@ -215,6 +218,7 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             "agreement": quality["agreement"],
             **timing,
             "latency_measured_on": target.measured_on,
+            "int8_kernels": _int8_kernels(path, precision, data.x_test),
             "compatibility": compatibility,
             "macs": compatibility.get("macs_total"),
             "sha256": digest,
@@ -226,6 +230,16 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             f"{record['size_bytes'] / 1024:.1f} KB"
         )
     return dict(record)
+
+
+def _int8_kernels(path: Path, precision: str, x: np.ndarray) -> dict[str, Any] | None:
+    """int8 ONNX: do the runtime's fused integer kernels compute the graph's exact integers on
+    this CPU? (They saturate on x86 without VNNI when weights use all 8 bits.)"""
+    if path.suffix != ".onnx" or precision != "int8":
+        return None
+    from toolkit.check.int8_kernels import kernel_agreement
+
+    return kernel_agreement(path, x)
 
 
 def _weight_sparsity(path: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ _TOP_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "summary": (str, True), "runtime": (str, True), "precisions": (list, True),
     "int8_io_dtype": (str, True), "fixed_batch": (bool, True), "measured_on": (str, True),
     "accelerator": (dict, True), "ops": (dict, False), "custom_ops": (dict, False),
+    "reduce_range": (bool, False),
 }
 _ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "fallback": (str, True), "partitioning": (str, True), "requires_quantized": (bool, False),
@@ -80,6 +81,7 @@ class Target:
     accelerator: Accelerator
     ops: Mapping[str, OpRule] = field(default_factory=dict, hash=False)
     custom_ops: Mapping[str, OpRule] = field(default_factory=dict, hash=False)
+    reduce_range: bool = False  # int8 weights in 7 bits (ONNX): no u8×s8 saturation on any x86 CPU
     source: Path = field(default=Path(), compare=False)
 
 
@@ -175,6 +177,9 @@ class _TargetParser:
             self.known_builtin_ops(ops)
         if not top["precisions"]:
             raise self.fail("precisions", "is empty", f"list what to export for this device, from: {', '.join(PRECISIONS)}")
+        if top.get("reduce_range") and runtime != "onnxruntime":
+            raise self.fail("reduce_range", "is only read for runtime = \"onnxruntime\"",
+                            "remove it: LiteRT int8 kernels accumulate in 32 bits on every CPU")
         if runtime == "litert" and not accelerator.tensor_types:
             raise self.fail("accelerator.tensor_types", "is empty", 'list the tensor types it computes, e.g. ["int8"]')
         return Target(
@@ -182,7 +187,7 @@ class _TargetParser:
             precisions=tuple(self.choices("precisions", top["precisions"], PRECISIONS)),
             int8_io_dtype=self.choice("int8_io_dtype", top["int8_io_dtype"], INT8_IO_DTYPES),
             fixed_batch=top["fixed_batch"], measured_on=top["measured_on"], accelerator=accelerator,
-            ops=ops, custom_ops=custom, source=self.path,
+            ops=ops, custom_ops=custom, reduce_range=top.get("reduce_range", False), source=self.path,
         )
 
     def accelerator(self, data: dict[str, Any], runtime: str) -> Accelerator:

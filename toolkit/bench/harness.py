@@ -54,6 +54,7 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
     Every figure carries the settings it was measured with, so rows stay comparable.
     """
     from toolkit.bench.memory import peak_memory_mb
+    from toolkit.cpu_features import cpu_features, describe
 
     single = BenchSettings(runs=runs, threads=threads, batch=1)
     latency = measure_latency(path, sample, single)
@@ -66,6 +67,7 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
         "throughput": None,
         "latency_ms_all_cores": None,
         "peak_memory_mb": peak_memory_mb(path, threads)["model_mb"],
+        "latency_cpu": describe(cpu_features()),  # int8 speed and results depend on these flags
     }
     cores = all_cores()
     if cores != threads:

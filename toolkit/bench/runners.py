@@ -87,7 +87,8 @@ class LiteRTRunner:
 class OnnxRuntimeRunner:
     """ONNX Runtime CPU provider with the same thread setting as LiteRT."""
 
-    def __init__(self, path: Path, threads: int = 1, validate: bool = True) -> None:
+    def __init__(self, path: Path, threads: int = 1, validate: bool = True, fuse_qdq: bool = True) -> None:
+        """`fuse_qdq=False` keeps Q/DQ nodes unfused: exact integer math in float kernels."""
         import onnxruntime as ort
 
         if validate:  # a corrupt file gets our one-line error instead of ORT's
@@ -99,6 +100,8 @@ class OnnxRuntimeRunner:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        if not fuse_qdq:  # the QDQ fusions into integer kernels start at the EXTENDED level
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         model_input = self.session.get_inputs()[0]
         self._input_name = model_input.name

@@ -53,10 +53,10 @@ def _export_onnx(model, path, target, precision, calibration_x, opset, steps) ->
                 model, scratch / "qat.tflite", "int8", calibration_x=calibration_x,
                 int8_io_dtype="int8", fixed_batch=target.fixed_batch,
             )
-            return onnx.export_tflite(int8_tflite, path, opset)
+            return onnx.export_tflite(int8_tflite, path, opset, target.reduce_range)
         fp32 = onnx.export_keras(model, scratch / "fp32.onnx", input_shape, opset, target.fixed_batch)
         if precision == "int8":
-            return onnx.quantize_static(fp32, path, calibration_x)
+            return onnx.quantize_static(fp32, path, calibration_x, target.reduce_range)
         if precision == "dynamic":
             return onnx.quantize_dynamic(fp32, path)
     raise EdgesmithError(f"ONNX export has no {precision} mode", "use fp32, dynamic or int8 for ONNX targets")

@@ -18,6 +18,7 @@ from toolkit.convert.onnx_quant import (
     make_qdq_fusable,
     quantize_dynamic,
     quantize_static,
+    reduce_weight_range,
     wrap_integer_io,
 )
 from toolkit.errors import EdgesmithError, first_line
@@ -29,6 +30,7 @@ __all__ = [
     "load_checked",
     "quantize_dynamic",
     "quantize_static",
+    "reduce_weight_range",
     "runtime_op_counts",
 ]
 
@@ -56,12 +58,13 @@ def export_keras(
     return _finish(proto, Path(path))
 
 
-def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17) -> Path:
+def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17, reduce_range: bool = False) -> Path:
     """Convert a TFLite model (e.g. a QAT or PTQ int8 one) to ONNX, keeping its integer kernels.
 
     int8/uint8 model inputs and outputs become float32 with the TFLite scale and zero point
     applied inside the graph, and tf2onnx's QDQ pattern is rewritten so ONNX Runtime fuses it
     into QLinearConv/QGemm instead of running float kernels on dequantized tensors.
+    `reduce_range` requantizes the weights to 7 bits (exact on every x86 CPU, one bit coarser).
     """
     tf()
     import tf2onnx
@@ -79,6 +82,8 @@ def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17) -> Path:
         ) from error
     wrap_integer_io(proto, io_quant)
     make_qdq_fusable(proto)
+    if reduce_range:
+        reduce_weight_range(proto)
     return _finish(proto, Path(out_path))
 
 

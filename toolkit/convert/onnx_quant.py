@@ -1,7 +1,9 @@
 """int8 ONNX: ONNX Runtime's own quantizers, and QDQ graphs that its x86 kernels can fuse.
 
 Static quantization follows the runtime's advice for CNNs on x86: QDQ format, S8S8,
-per-channel weights, MinMax calibration. On small CNNs (digits, Fashion-MNIST, 3 seeds) MinMax,
+per-channel weights, MinMax calibration. `reduce_range` stores weights in 7 bits: on x86 CPUs
+without VNNI the runtime's u8×s8 kernels add pairs of products in 16 bits, and 255 × 127 × 2
+overflows that; 255 × 64 × 2 does not (see toolkit.cpu_features). On small CNNs (digits, Fashion-MNIST, 3 seeds) MinMax,
 Percentile and Entropy gave the same top-1 agreement within 0.1 pp; MinMax is the default,
 needs no histogram, and does not fail on a last calibration batch of a different size.
 """
@@ -18,6 +20,9 @@ from toolkit.files import atomic_path
 
 # Ops that only move elements, so a per-tensor QuantizeLinear commutes with them.
 _LAYOUT_OPS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"}
+# Input index of the weight of each op whose integer kernel multiplies activations by weights.
+_WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}
+SEVEN_BIT_MAX = 64  # ORT's reduce_range int8 weight range is [-64, 64]
 
 
 class TensorQuant(NamedTuple):
@@ -28,8 +33,11 @@ class TensorQuant(NamedTuple):
     zero_point: int
 
 
-def quantize_static(fp32_path: Path, out_path: Path, calibration_x: np.ndarray) -> Path:
-    """Static int8 QDQ model (S8S8, per-channel), calibrated on already preprocessed samples."""
+def quantize_static(
+    fp32_path: Path, out_path: Path, calibration_x: np.ndarray, reduce_range: bool = False
+) -> Path:
+    """Static int8 QDQ model (S8S8, per-channel), calibrated on already preprocessed samples;
+    `reduce_range` keeps weights in 7 bits so no x86 CPU saturates (see module doc)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
     from onnxruntime.quantization import quantize_static as ort_quantize_static
 
@@ -51,6 +59,7 @@ def quantize_static(fp32_path: Path, out_path: Path, calibration_x: np.ndarray) 
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 per_channel=True,
+                reduce_range=reduce_range,
                 calibrate_method=CalibrationMethod.MinMax,
             )
     return Path(out_path)
@@ -115,6 +124,81 @@ def make_qdq_fusable(model: Any) -> None:
         pass
     _quantize_before_activations(model.graph, constants)
     _sort_topologically(model.graph)
+
+
+def reduce_weight_range(model: Any) -> int:
+    """Requantize full-range int8 weights of Conv/Gemm/MatMul to 7 bits; returns how many.
+
+    Each weight keeps its (per-channel) scale doubled, so the float graph means the same up to
+    one 7-bit step; the int32 bias the runtime fuses into the layer (Conv/Gemm input 2, or the
+    Add after a MatMul) is stored at input scale × weight scale, so it is rescaled with it.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    original = set(initializers)
+    producers = {name: node for node in graph.node for name in node.output}
+    consumers = _consumers(graph)
+    reduced = 0
+    for layer in graph.node:
+        index = _WEIGHT_INPUT.get(layer.op_type)
+        dequantize = producers.get(layer.input[index]) if index is not None and len(layer.input) > index else None
+        if not _is_constant_dequantize(dequantize, initializers):
+            continue
+        weights = numpy_helper.to_array(initializers[dequantize.input[0]])
+        zero = _zero_point(dequantize, initializers)
+        if weights.dtype != np.int8 or np.any(zero != 0) or np.abs(weights.astype(np.int32)).max() <= SEVEN_BIT_MAX:
+            continue
+        halved = np.clip(np.round(weights / 2.0), -SEVEN_BIT_MAX, SEVEN_BIT_MAX).astype(np.int8)
+        _halve_integers(dequantize, initializers, halved)
+        for bias in _fused_bias_inputs(layer, consumers):
+            bias_dequantize = producers.get(bias)
+            if _is_constant_dequantize(bias_dequantize, initializers):
+                values = numpy_helper.to_array(initializers[bias_dequantize.input[0]])
+                _halve_integers(bias_dequantize, initializers, np.round(values / 2.0).astype(values.dtype))
+        reduced += 1
+    graph.initializer.extend(initializers[name] for name in initializers if name not in original)
+    _drop_unused_initializers(graph)
+    return reduced
+
+
+def _drop_unused_initializers(graph: Any) -> None:
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
+def _is_constant_dequantize(node: Any, initializers: dict[str, Any]) -> bool:
+    return node is not None and node.op_type == "DequantizeLinear" and node.input[0] in initializers
+
+
+def _zero_point(dequantize: Any, initializers: dict[str, Any]) -> np.ndarray:
+    from onnx import numpy_helper
+
+    if len(dequantize.input) > 2 and dequantize.input[2] in initializers:
+        return numpy_helper.to_array(initializers[dequantize.input[2]])
+    return np.zeros(1, np.int8)
+
+
+def _halve_integers(dequantize: Any, initializers: dict[str, Any], values: np.ndarray) -> None:
+    """Point `dequantize` at new initializers holding `values` (the old integers halved) and a
+    doubled scale, so real values stay; new names, because tf2onnx may share initializers."""
+    from onnx import numpy_helper
+
+    scale = numpy_helper.to_array(initializers[dequantize.input[1]])
+    for slot, array in ((0, values), (1, (scale * 2).astype(scale.dtype))):
+        name = f"{dequantize.input[slot]}/7bit"
+        initializers[name] = numpy_helper.from_array(array, name)
+        dequantize.input[slot] = name
+
+
+def _fused_bias_inputs(layer: Any, consumers: dict[str, list[Any]]) -> list[str]:
+    if layer.op_type in ("Conv", "ConvTranspose", "Gemm"):
+        return list(layer.input[2:3])
+    adds = [node for node in consumers.get(layer.output[0], []) if node.op_type == "Add"]
+    return [name for node in adds for name in node.input if name != layer.output[0]]
 
 
 def _move_quantize_past_layout_op(graph: Any, constants: dict[str, np.ndarray]) -> bool:

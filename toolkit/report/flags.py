@@ -27,6 +27,7 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
             + _precision_speed(records)
             + _distillation(records)
             + _large_drops(records)
+            + _int8_kernels(records, run_info)
             + _skipped(run_info))
 
 
@@ -235,6 +236,32 @@ def _large_drops(records: list[dict]) -> list[str]:
 def _range(values: list[float]) -> str:
     low, high = min(values), max(values)
     return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}"
+
+
+def _int8_kernels(records: list[dict], run_info: dict) -> list[str]:
+    """int8 ONNX files whose fused kernels change predictions on this CPU, with cause and fix."""
+    from toolkit.check.int8_kernels import MIN_TOP1
+    from toolkit.cpu_features import describe
+
+    cpu = run_info.get("cpu") or {}
+    sentences = []
+    for record in records:
+        check = record.get("int8_kernels")
+        if not check or check["top1"] >= MIN_TOP1:
+            continue
+        lead = (f"{record['target']}/{artifact_name(record)}: ONNX Runtime's fused int8 kernels agree with the file's own exact "
+                f"integer math on only {check['top1'] * 100:.1f}% of {check['samples']} test predictions "
+                f"on this CPU ({describe(cpu) if cpu else 'CPU not recorded'})")
+        if cpu.get("u8s8_saturation"):
+            sentences.append(
+                f"{lead}: without VNNI its u8×s8 kernels add products in 16 bits, which saturate when weights "
+                "use all 8 bits; set reduce_range = true in the target profile (7-bit weights), or set ORT's "
+                "session option session.x64quantprecision = 1 where it runs; CPUs with VNNI or ARM dot product "
+                "are not affected")
+        else:
+            sentences.append(f"{lead}; this CPU has int8 dot-product instructions, so this is not the known "
+                             "AVX2 saturation: please report it with the file")
+    return sentences
 
 
 def _skipped(run_info: dict) -> list[str]:

@@ -1,0 +1,30 @@
+"""Does an int8 ONNX file compute, on this CPU, the integers its graph describes?
+
+ONNX Runtime fuses QuantizeLinear/DequantizeLinear pairs into integer kernels (QLinearConv,
+QGemm). With fusions off the same graph runs as float operations on the dequantized integers:
+exact integer arithmetic, on every CPU. Comparing the two sessions on real inputs measures what
+the fused kernels lose here, e.g. the 16-bit saturation of u8×s8 kernels on x86 CPUs without
+VNNI (see toolkit.cpu_features), whatever the model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.bench.runners import OnnxRuntimeRunner, predict
+
+SAMPLES = 1000  # enough to see a 1% disagreement, cheap enough for every int8 artifact
+MIN_TOP1 = 0.99  # below this the fused kernels change predictions: a finding says why
+
+
+def kernel_agreement(path: Path, x: np.ndarray, samples: int = SAMPLES) -> dict:
+    """Top-1 agreement and max abs output difference: fused integer kernels vs exact math."""
+    x = np.asarray(x[:samples], dtype=np.float32)
+    fused = predict(OnnxRuntimeRunner(path, threads=1), x)
+    exact = predict(OnnxRuntimeRunner(path, threads=1, validate=False, fuse_qdq=False), x)
+    return {
+        "top1": float((fused.argmax(axis=1) == exact.argmax(axis=1)).mean()),
+        "max_abs_diff": float(np.abs(fused - exact).max()),
+        "samples": len(x),
+    }
