@@ -18,7 +18,6 @@ from toolkit.config import LIST_FIELDS, Experiment, from_dict, load_experiment
 from toolkit.errors import EdgesmithError
 
 STEP_SEPARATOR = "+"
-REQUIRED_RECORD_KEYS = {"variant", "target", "path", "accuracy", "accuracy_drop_pp", "latency_ms", "size_bytes", "gzip_bytes"}
 HELP = {
     "name": "run folder name (default: DATASET-MODEL)",
     "dataset": "digits (embedded, default), fashion-mnist, mnist or npz",
@@ -209,19 +208,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _load_results(run_dir: Path) -> tuple[list, dict]:
-    results, info = run_dir / "results.json", run_dir / "run.json"
-    if not results.is_file() or not info.is_file():
-        raise EdgesmithError(f"{run_dir} has no results.json/run.json", "pass the folder of a finished `edgesmith run`")
-    try:
-        records, run_info = json.loads(results.read_text()), json.loads(info.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EdgesmithError(f"{run_dir} has an unreadable results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
-    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
-        raise EdgesmithError(f"{results} is not a list of result records", "re-run `edgesmith run` to rebuild it")
-    missing = REQUIRED_RECORD_KEYS - set().union(*records) if records else set()
-    if missing:
-        raise EdgesmithError(f"{results} lacks {', '.join(sorted(missing))}", "re-run `edgesmith run` to rebuild it")
-    return records, run_info
+    from toolkit.records import load_results
+
+    return load_results(run_dir)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -1,32 +1,41 @@
-"""Cross-check runtimes: a variant's fp32 ONNX and fp32 TFLite files must compute the same
-function. A difference beyond float rounding means a converter changed the model."""
+"""Cross-check runtimes: a variant's fp32 file for any runtime and its fp32 file for the reference
+runtime (LiteRT) must compute the same function. A difference beyond float rounding means a
+converter changed the model."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from toolkit.bench.runners import open_runner, predict
+from toolkit.records import Record
 
 TOLERANCE = 1e-4
 
 
-def add_fp32_crosscheck(run_dir: Path, records: list[dict[str, Any]], x: np.ndarray) -> None:
-    """Set `fp32_max_abs_diff_vs_tflite` on each fp32 ONNX record with a TFLite fp32 sibling."""
-    tflite_fp32 = {
-        r["variant"]: r for r in records if r["format"] == "tflite" and r["precision"] == "fp32"
+def add_fp32_crosscheck(run_dir: Path, records: list[Record], x: np.ndarray) -> list[Record]:
+    """Set `fp32_max_abs_diff_vs_tflite` on each fp32 record of another runtime that has a fp32
+    sibling of the reference runtime (the key keeps its name: the reference reads .tflite)."""
+    from toolkit.runtimes import reference_runtime
+
+    reference_format = reference_runtime().SUFFIX
+    reference_fp32 = {
+        r["variant"]: r for r in records if r["format"] == reference_format and r["precision"] == "fp32"
     }
+    checked = []
     for record in records:
-        if record["format"] != "onnx" or record["precision"] != "fp32" or record["variant"] not in tflite_fp32:
+        reference = reference_fp32.get(record.variant)
+        if record.format == reference_format or record.precision != "fp32" or reference is None:
+            checked.append(record)
             continue
-        reference = tflite_fp32[record["variant"]]
-        onnx_scores = predict(open_runner(run_dir / record["path"]), x)
-        tflite_scores = predict(open_runner(run_dir / reference["path"]), x)
-        difference = float(np.abs(onnx_scores - tflite_scores).max())
-        record["fp32_max_abs_diff_vs_tflite"] = difference
-        record["fp32_crosscheck"] = {"against": reference["path"], "samples": len(x), "tolerance": TOLERANCE}
+        scores = predict(open_runner(run_dir / record.path), x)
+        reference_scores = predict(open_runner(run_dir / reference.path), x)
+        difference = float(np.abs(scores - reference_scores).max())
+        notes = record.notes
         if difference > TOLERANCE:
-            record.setdefault("notes", []).append(
-                f"fp32 ONNX and TFLite outputs differ by up to {difference:.2e} (> {TOLERANCE:g})"
-            )
+            notes += (f"fp32 {record.format} and {reference.format} outputs differ by up to {difference:.2e} "
+                      f"(> {TOLERANCE:g})",)
+        checked.append(record.with_fields(
+            fp32_max_abs_diff_vs_tflite=difference, notes=notes,
+            fp32_crosscheck={"against": reference.path, "samples": len(x), "tolerance": TOLERANCE},
+        ))
+    return checked

@@ -6,10 +6,7 @@ import os
 import platform
 from typing import Any
 
-LIBRARIES = (
-    "edgesmith", "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
-    "onnxruntime", "ai-edge-litert", "numpy", "scikit-learn",
-)
+CORE_LIBRARIES = ("edgesmith", "tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy", "scikit-learn")
 
 
 def build_manifest(state: Any) -> dict[str, Any]:
@@ -32,8 +29,10 @@ def build_manifest(state: Any) -> dict[str, Any]:
 
 
 def library_versions() -> dict[str, str | None]:
+    from toolkit.runtimes import runtime_packages
+
     versions: dict[str, str | None] = {}
-    for name in LIBRARIES:
+    for name in dict.fromkeys(CORE_LIBRARIES + runtime_packages()):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -12,6 +12,7 @@ from toolkit.best import choose_and_copy
 from toolkit.cpu_features import describe
 from toolkit.files import write_json, write_text
 from toolkit.manifest import build_manifest
+from toolkit.records import records_json
 from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
 
@@ -27,7 +28,7 @@ def write_outputs(state: Any, started: float) -> None:
         "max_size_kb": state.experiment.max_size_kb or None,
     }
     info["best"] = choose_and_copy(run_dir, records, state.experiment)
-    write_json(run_dir / "results.json", records)
+    write_json(run_dir / "results.json", records_json(records))
     write_text(run_dir / "results.csv", csv_text(records))
     write_json(run_dir / "run.json", info)
     write_reports(run_dir, records, info)

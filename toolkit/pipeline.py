@@ -18,6 +18,7 @@ from toolkit.cache import CACHE_DIR, StageCache
 from toolkit.config import Experiment, Variant
 from toolkit.data import Dataset, load_dataset
 from toolkit.errors import EdgesmithError
+from toolkit.records import Record
 from toolkit.targets import Target, load_target
 
 Log = Callable[[str], None]
@@ -38,7 +39,7 @@ class Run:
     baseline_params: int = 0
     reference_top1: np.ndarray | None = None
     calibration: np.ndarray | None = None
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     variant_info: dict[str, Any] = field(default_factory=dict)
 
@@ -68,7 +69,7 @@ def run(experiment: Experiment, log: Log = print) -> Path:
     from toolkit.crosscheck import add_fp32_crosscheck
     from toolkit.outputs import write_outputs
 
-    add_fp32_crosscheck(run_dir, state.records, data.x_test)
+    state.records = add_fp32_crosscheck(run_dir, state.records, data.x_test)
 
     write_outputs(state, started)
     return run_dir

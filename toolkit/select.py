@@ -5,11 +5,12 @@ and latency ties are judged by confidence intervals, not by noise in the third d
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Any, Mapping
 
 from toolkit.errors import EdgesmithError
+from toolkit.records import latency_on_device
 
 KB = 1024  # bytes per KB everywhere in reports and budgets
 # Without a confidence interval two timings are only called different when they differ by more
@@ -105,9 +106,9 @@ def describe(record: dict) -> str:
 
 
 def measured_off_device(record: dict) -> bool:
-    """True when the target's latency label says it was not timed on the device itself
-    (the profiles write "host CPU — not GPU latency")."""
-    return bool(re.search(r"\bnot\b", record.get("latency_measured_on") or ""))
+    """True when the target's latency was timed on a stand-in, not on the device itself
+    (`latency_on_device = false` in its profile, e.g. gpu and edgetpu timed on the host CPU)."""
+    return not latency_on_device(record)
 
 
 def _compatibility_failure(record: dict, target: str) -> str | None:
@@ -148,7 +149,7 @@ def _budget_failures(record: dict, target: str, max_drop: float, max_latency: fl
     return reasons
 
 
-def select_best(records: list[dict], target: str, max_accuracy_drop_pp: float,
+def select_best(records: list[Mapping[str, Any]], target: str, max_accuracy_drop_pp: float,
                 max_latency_ms: float | None = None,
                 max_size_kb: float | None = None) -> Selection:
     """Choose the artifact to ship on `target`.

@@ -17,6 +17,7 @@ import numpy as np
 from toolkit.bench.harness import benchmark_file, score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, sha256_file, write_bytes
+from toolkit.records import Record
 from toolkit.targets import Target
 
 QAT_PRECISIONS = ("int8",)
@@ -88,9 +89,10 @@ def export_and_bench_variant(state: Any, steps: tuple, variant: Variant, baselin
         for target in state.targets:
             for precision in _precisions(target, variant, steps):
                 path = export_stage(state, built, target, precision)
-                record = bench_stage(state, path, target, precision)
-                record.update(variant=variant_id, chain=list(variant.chain), params=built.params())
-                state.records.append(record)
+                measured = bench_stage(state, path, target, precision)
+                state.records.append(
+                    Record.from_dict({**measured, "variant": variant_id, "chain": variant.chain, "params": built.params()})
+                )
         if steps:
             state.variant_info[variant_id] = built.details()
     except PassNotApplicable as exc:
@@ -167,21 +169,19 @@ def _pass_context(state: Any, teacher: Any) -> Any:
 
 def export_stage(state: Any, built: _VariantModel, target: Target, precision: str) -> Path:
     """Write `<target>/<variant>__<precision>.<ext>` unless an intact cached copy exists."""
-    from toolkit.convert.export import export_artifact, extension
+    from toolkit.passes import is_qat_chain
+    from toolkit.runtimes import runtime_named
 
     exp = state.experiment
-    path = state.run_dir / target.name / f"{built.variant_id}__{precision}.{extension(target)}"
+    runtime = runtime_named(target.runtime)
+    path = state.run_dir / target.name / f"{built.variant_id}__{precision}.{runtime.SUFFIX}"
     calibrated = precision == "int8"
     key = state.cache.key(
-        "export", EXPORT_FORMAT, built.key, target.runtime, precision, target.fixed_batch,
-        target.int8_io_dtype if calibrated else None,
-        (exp.calibration_samples, exp.seed) if calibrated else None,
-        exp.opset if target.runtime == "onnxruntime" else None,
-        target.reduce_range if calibrated else None,
-        str(path.relative_to(state.run_dir)),
+        "export", EXPORT_FORMAT, built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset),
+        (exp.calibration_samples, exp.seed) if calibrated else None, str(path.relative_to(state.run_dir)),
     )
     if state.cache.get(key) is None:
-        export_artifact(built.model(), path, target, precision, state.calibration, exp.opset, built.steps)
+        runtime.export(built.model(), path, target, precision, state.calibration, exp.opset, is_qat_chain(built.steps))
         state.cache.put(key, {}, [path])
         state.log(f"[export] {path.relative_to(state.run_dir)}")
     return path
@@ -191,15 +191,16 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
     from toolkit.check import check_artifact, compiler_available
     from toolkit.cpu_features import cpu_features, describe
+    from toolkit.runtimes import runtime_named
 
     exp, data = state.experiment, state.data
-    cpu = describe(cpu_features())
+    runtime = runtime_named(target.runtime)
     settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
     key = state.cache.key(
         "bench", RECORD_FORMAT, digest, relative, settings, state.baseline_key, target.name,
-        sha256_file(target.source), compiler_available(target), cpu,
+        sha256_file(target.source), compiler_available(target), describe(cpu_features()),
     )
     record = state.cache.get(key)
     if record is None:
@@ -208,7 +209,7 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
         timing = benchmark_file(path, data.x_test, exp.bench_runs, exp.bench_threads, exp.bench_batch)
         record = {
             "target": target.name,
-            "format": path.suffix.lstrip("."),
+            "format": runtime.SUFFIX,
             "precision": precision,
             "path": relative,
             "size_bytes": path.stat().st_size,
@@ -218,11 +219,14 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             "agreement": quality["agreement"],
             **timing,
             "latency_measured_on": target.measured_on,
-            "int8_kernels": _int8_kernels(path, precision, data.x_test),
+            "latency_on_device": target.latency_on_device,
             "compatibility": compatibility,
             "macs": compatibility.get("macs_total"),
             "sha256": digest,
-            **_weight_sparsity(path),
+            "sparsity": None,
+            "sparsity_per_layer": None,
+            "int8_kernels": None,
+            **runtime.record_extras(path, precision, data.x_test),
         }
         state.cache.put(key, record, [path])
         state.log(
@@ -230,30 +234,6 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
             f"{record['size_bytes'] / 1024:.1f} KB"
         )
     return dict(record)
-
-
-def _int8_kernels(path: Path, precision: str, x: np.ndarray) -> dict[str, Any] | None:
-    """int8 ONNX: do the runtime's fused integer kernels compute the graph's exact integers on
-    this CPU? (They saturate on x86 without VNNI when weights use all 8 bits.)"""
-    if path.suffix != ".onnx" or precision != "int8":
-        return None
-    from toolkit.check.int8_kernels import kernel_agreement
-
-    return kernel_agreement(path, x)
-
-
-def _weight_sparsity(path: Path) -> dict[str, Any]:
-    """Zeros actually present in the exported weights (TFLite), overall and per layer: what
-    pruning left after conversion, and what gzip can exploit."""
-    if path.suffix != ".tflite":
-        return {"sparsity": None, "sparsity_per_layer": None}
-    from toolkit.passes.sparsity import tflite_sparsity
-
-    layers = tflite_sparsity(path.read_bytes())
-    sizes = [int(np.prod(layer["shape"])) for layer in layers]
-    total = sum(sizes)
-    overall = sum(layer["sparsity"] * size for layer, size in zip(layers, sizes)) / total if total else 0.0
-    return {"sparsity": round(overall, 4), "sparsity_per_layer": layers}
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

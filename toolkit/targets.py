@@ -6,6 +6,7 @@ the file, the key and the fix, because a typo silently ignored would turn into a
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -17,9 +18,7 @@ from typing import Any, Mapping
 from toolkit.config import PRECISIONS
 from toolkit.errors import EdgesmithError
 
-RUNTIMES = ("litert", "onnxruntime")
 INT8_IO_DTYPES = ("int8", "uint8")
-RUNTIME_FORMATS = {"litert": "tflite", "onnxruntime": "onnx"}  # the file each runtime reads
 PARTITIONING = ("all_supported", "largest_partition", "first_unsupported")
 TENSOR_TYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32",
                 "uint32", "int64", "uint64", "bool", "int4", "string", "complex64")
@@ -29,8 +28,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _TOP_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "summary": (str, True), "runtime": (str, True), "precisions": (list, True),
     "int8_io_dtype": (str, True), "fixed_batch": (bool, True), "measured_on": (str, True),
-    "accelerator": (dict, True), "ops": (dict, False), "custom_ops": (dict, False),
-    "reduce_range": (bool, False),
+    "latency_on_device": (bool, True), "accelerator": (dict, True), "ops": (dict, False),
+    "custom_ops": (dict, False),
 }
 _ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "fallback": (str, True), "partitioning": (str, True), "requires_quantized": (bool, False),
@@ -78,10 +77,11 @@ class Target:
     int8_io_dtype: str
     fixed_batch: bool
     measured_on: str
+    latency_on_device: bool  # False: timed on a stand-in (the host CPU), so never ranked by latency
     accelerator: Accelerator
     ops: Mapping[str, OpRule] = field(default_factory=dict, hash=False)
     custom_ops: Mapping[str, OpRule] = field(default_factory=dict, hash=False)
-    reduce_range: bool = False  # int8 weights in 7 bits (ONNX): no u8×s8 saturation on any x86 CPU
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the runtime's own keys
     source: Path = field(default=Path(), compare=False)
 
 
@@ -161,38 +161,35 @@ class _TargetParser:
         return EdgesmithError(f"{self.path}: key '{key}' {problem}", fix)
 
     def parse(self, data: dict[str, Any]) -> Target:
-        top = self.section(data, "", _TOP_KEYS)
+        from toolkit.runtimes import RUNTIMES
+
+        runtime_name = data.get("runtime")
+        if not isinstance(runtime_name, str):
+            raise self.fail("runtime", "is missing or not a string", f"add runtime = one of: {', '.join(RUNTIMES)}")
+        runtime = RUNTIMES[self.choice("runtime", runtime_name, tuple(RUNTIMES))]
+        top = self.section(data, "", {**_TOP_KEYS, **runtime.TARGET_KEYS})
         name = top["name"]
         if not _NAME.match(name) or name != self.path.stem:
             raise self.fail("name", f"is '{name}' but the file is {self.path.name}",
                             f"set name = \"{self.path.stem}\" (lowercase letters, digits, '-' or '_')")
-        runtime = self.choice("runtime", top["runtime"], RUNTIMES)
         accelerator = self.accelerator(top["accelerator"], runtime)
         ops = {op: self.op_rule(f"ops.{op}", value) for op, value in top.get("ops", {}).items()}
         custom = {op: self.op_rule(f"custom_ops.{op}", value) for op, value in top.get("custom_ops", {}).items()}
-        if runtime == "litert":
-            if not ops:
-                raise self.fail("ops", "is missing or empty",
-                                'list the builtin ops the accelerator runs, e.g. CONV_2D = "any"')
-            self.known_builtin_ops(ops)
         if not top["precisions"]:
             raise self.fail("precisions", "is empty", f"list what to export for this device, from: {', '.join(PRECISIONS)}")
-        if top.get("reduce_range") and runtime != "onnxruntime":
-            raise self.fail("reduce_range", "is only read for runtime = \"onnxruntime\"",
-                            "remove it: LiteRT int8 kernels accumulate in 32 bits on every CPU")
-        if runtime == "litert" and not accelerator.tensor_types:
-            raise self.fail("accelerator.tensor_types", "is empty", 'list the tensor types it computes, e.g. ["int8"]')
+        runtime.validate_profile(self.fail, {**top, "ops": ops}, dataclasses.asdict(accelerator))
         return Target(
-            name=name, summary=top["summary"], runtime=runtime,
+            name=name, summary=top["summary"], runtime=runtime.NAME,
             precisions=tuple(self.choices("precisions", top["precisions"], PRECISIONS)),
             int8_io_dtype=self.choice("int8_io_dtype", top["int8_io_dtype"], INT8_IO_DTYPES),
-            fixed_batch=top["fixed_batch"], measured_on=top["measured_on"], accelerator=accelerator,
-            ops=ops, custom_ops=custom, reduce_range=top.get("reduce_range", False), source=self.path,
+            fixed_batch=top["fixed_batch"], measured_on=top["measured_on"],
+            latency_on_device=top["latency_on_device"], accelerator=accelerator, ops=ops, custom_ops=custom,
+            options={key: top[key] for key in runtime.TARGET_KEYS if key in top}, source=self.path,
         )
 
-    def accelerator(self, data: dict[str, Any], runtime: str) -> Accelerator:
-        schema = {**_ACCELERATOR_KEYS, "tensor_types": (list, runtime == "litert"),
-                  "op_domains": (list, runtime == "onnxruntime")}
+    def accelerator(self, data: dict[str, Any], runtime: Any) -> Accelerator:
+        schema = {**_ACCELERATOR_KEYS, "tensor_types": (list, False), "op_domains": (list, False),
+                  **runtime.ACCELERATOR_KEYS}
         table = self.section(data, "accelerator.", schema)
         for key in ("max_inner_dims", "max_rank", "param_cache_bytes"):
             if key in table and table[key] < 1:
@@ -221,16 +218,6 @@ class _TargetParser:
         if isinstance(value, int) and value >= 1:
             return value
         raise self.fail(key, f"is {value!r}", 'use a positive op version such as 2, or "any"')
-
-    def known_builtin_ops(self, ops: Mapping[str, OpRule]) -> None:
-        from toolkit.check.flatbuffer import builtin_op_names
-
-        names = sorted(builtin_op_names().values())
-        for op in ops:
-            if op not in names:
-                close = difflib.get_close_matches(op, names, n=1)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                raise self.fail(f"ops.{op}", "is not a TFLite builtin op", f"{hint}custom ops go under [custom_ops]")
 
     def section(self, data: dict[str, Any], prefix: str, schema: dict[str, tuple[Any, bool]]) -> dict[str, Any]:
         """Check keys and value types of one table against `schema` (key -> (type, required))."""

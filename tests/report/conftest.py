@@ -76,7 +76,7 @@ def make_record(variant: str, target: str, precision: str) -> dict:
         "agreement": round(0.995 + (acc_delta + p_acc) / 2, 4),
         "latency_ms": {"p50": p50, "p90": p50 * 1.1, "p99": p50 * 1.3, "mean": p50 * 1.02,
                        "std": p50 * 0.05, "ci95_p50": [p50 * 0.97, p50 * 1.03]},
-        "threads": 1, "batch": 1, "runs": 200, "latency_measured_on": label,
+        "threads": 1, "batch": 1, "runs": 200, "latency_measured_on": label, "latency_on_device": "not" not in label,
         "params": 100_000 if "small" not in variant else 33_000, "macs": None,
         "peak_memory_mb": None, "notes": [],
         "compatibility": _compatibility(variant, target, f"{target}/{variant}__{precision}.{fmt}"),

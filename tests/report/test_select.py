@@ -134,7 +134,7 @@ def _gpu_record(variant, precision, size_kb, accuracy, p50):
         "variant": variant, "target": "gpu", "format": "tflite", "precision": precision,
         "path": f"gpu/{variant}__{precision}.tflite", "size_bytes": int(size_kb * 1024), "gzip_bytes": int(size_kb * 900),
         "accuracy": accuracy, "accuracy_drop_pp": 0.1, "agreement": 0.99,
-        "latency_ms": latency(p50, [p50 * 0.99, p50 * 1.01]), "latency_measured_on": "host CPU — not GPU latency",
+        "latency_ms": latency(p50, [p50 * 0.99, p50 * 1.01]), "latency_measured_on": "host CPU — not GPU latency", "latency_on_device": False,
         "compatibility": {"compatible": True},
     }
 

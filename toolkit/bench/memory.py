@@ -41,18 +41,13 @@ def _status_kb(field: str) -> int:
 
 
 def _probe(path: Path, threads: int) -> dict[str, float]:
-    from toolkit.bench.runners import LiteRTRunner, OnnxRuntimeRunner
+    from toolkit.runtimes import runtime_for_file
 
-    if path.suffix == ".tflite":
-        import ai_edge_litert.interpreter  # noqa: F401  (import cost is not the model's)
-    else:
-        import onnxruntime  # noqa: F401
+    runtime = runtime_for_file(path)
+    runtime.preload()  # import cost is not the model's
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak: imports are not the model's
     before = _status_kb("VmRSS")
-    if path.suffix == ".tflite":
-        runner = LiteRTRunner(path, threads)
-    else:
-        runner = OnnxRuntimeRunner(path, threads, validate=False)
+    runner = runtime.open_runner(path, threads, validate=False)
     shape = runner.input_shape
     runner.set_input(np.random.default_rng(0).random((1, *shape), dtype=np.float32))
     for _ in range(RUNS):

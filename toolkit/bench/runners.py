@@ -29,15 +29,10 @@ class Runner(Protocol):
 
 
 def open_runner(path: Path, threads: int = 1) -> Runner:
-    """Pick the runtime by file type."""
-    path = Path(path)
-    if not path.is_file():
-        raise EdgesmithError(f"model file {path} does not exist", "check the path")
-    if path.suffix == ".tflite":
-        return LiteRTRunner(path, threads)
-    if path.suffix == ".onnx":
-        return OnnxRuntimeRunner(path, threads)
-    raise EdgesmithError(f"{path} is neither .tflite nor .onnx", "pass a TFLite or ONNX model file")
+    """Load `path` in the runtime that reads it (recognised by the runtime registry)."""
+    from toolkit.runtimes import runtime_for_file
+
+    return runtime_for_file(path, trust_extension=True).open_runner(Path(path), threads)
 
 
 def predict(runner: Runner, x: np.ndarray) -> np.ndarray:

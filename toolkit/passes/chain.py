@@ -37,7 +37,7 @@ def apply_chain(model: Any, steps: tuple[Step, ...], ctx: PassContext) -> ChainR
         started = time.time()
         ctx.log(f"  {step.text}: {PASSES[step.name].summary}")
         result = PASSES[step.name].apply(current, step.params, dataclasses.replace(ctx, applied=applied))
-        if step.name != "qat":
+        if not PASSES[step.name].quantization_aware:
             deployed = result
         current, applied = result, (*applied, step.name)
         val_accuracy = accuracy(current, ctx.x_val, ctx.y_val)
@@ -70,9 +70,8 @@ def load_variant_model(path: Path, steps: tuple[Step, ...]) -> Any:
 
     if not is_qat_chain(steps):
         return load_saved(path)
-    from toolkit.passes.qat import quantize
-
-    model = quantize(load_saved(_float_path(path)), tuple(step.name for step in steps[:-1]))
+    rewrap = PASSES[steps[-1].name].rewrap
+    model = rewrap(load_saved(_float_path(path)), tuple(step.name for step in steps[:-1]))
     model.load_weights(path)
     return model
 

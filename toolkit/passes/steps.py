@@ -61,7 +61,8 @@ def parse_step(item: str | Mapping[str, Any] | Step) -> Step:
 
 
 def parse_chain(items: Iterable[str | Mapping[str, Any] | Step]) -> tuple[Step, ...]:
-    """Parse and check the order: qat last, distill/scratch first, no pass twice, prune before cluster."""
+    """Parse and check the order the registry asks for: last-only and first-only passes, no pass
+    twice, and no pass after one it would undo (prune after cluster)."""
     steps = tuple(parse_step(item) for item in items)
     names = [step.name for step in steps]
     for position, step in enumerate(steps):
@@ -78,11 +79,11 @@ def parse_chain(items: Iterable[str | Mapping[str, Any] | Step]) -> tuple[Step, 
             )
         if names.count(step.name) > 1:
             raise EdgesmithError(f"pass {step.name} appears twice in the chain", "keep one step per pass")
-    if "prune" in names and "cluster" in names and names.index("prune") > names.index("cluster"):
-        raise EdgesmithError(
-            "prune after cluster would add a new weight value and undo the clustering",
-            'put prune before cluster: ["prune:0.5", "cluster:16"]',
-        )
+        for earlier in (name for name in technique.not_after if name in names[:position]):
+            raise EdgesmithError(
+                f"{step.name} after {earlier} would undo the {earlier} step",
+                f"put {step.name} before {earlier}, e.g. [\"{step.name}\", \"{earlier}\"]",
+            )
     return steps
 
 
@@ -92,19 +93,35 @@ def chain_id(steps: Iterable[Step]) -> str:
 
 
 def is_qat_chain(steps: Iterable[Step]) -> bool:
-    """True when the chain ends in qat: its model only makes sense exported as int8."""
+    """True when the chain ends in a quantization-aware pass: its model only makes sense as int8."""
     steps = tuple(steps)
-    return bool(steps) and steps[-1].name == "qat"
+    return bool(steps) and PASSES[steps[-1].name].quantization_aware
 
 
 def control_chain(steps: Iterable[Step]) -> tuple[Step, ...] | None:
-    """For a chain starting with distill, the same chain with the student trained from scratch."""
+    """For a chain starting with a pass that has a control (distill), the same chain with the
+    control pass in its place (the student trained from scratch)."""
     steps = tuple(steps)
-    if not steps or steps[0].name != "distill":
+    control = PASSES[steps[0].name].control if steps else ""
+    if not control:
         return None
     first = steps[0]
-    text = "scratch" + first.text[len("distill") :]
-    return (Step("scratch", first.params, text), *steps[1:])
+    return (Step(control, first.params, control + first.text[len(first.name) :]), *steps[1:])
+
+
+def control_variant(variant_id: str) -> str | None:
+    """The id of the control variant for a variant id (distill… → scratch…), or None."""
+    for name, technique in PASSES.items():
+        if technique.control and variant_id.startswith(name):
+            return technique.control + variant_id[len(name) :]
+    return None
+
+
+def is_sparsifying(step_text: str) -> bool:
+    """Whether a chain step (as text, e.g. "prune:0.8") is a pass whose gain is in gzip size."""
+    name = step_text.split(":", 1)[0].strip()
+    technique = PASSES.get(name) or next((t for n, t in PASSES.items() if name.startswith(n)), None)
+    return bool(technique and technique.sparsifying)
 
 
 def _technique(name: str, text: str) -> Any:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from toolkit.passes.steps import control_variant, is_sparsifying
+from toolkit.records import as_records
 from toolkit.select import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
 
 MIN_EFFECT = 0.05  # smallest relative latency difference reported as faster/slower
-_SPARSIFYING = ("prune", "cluster")  # passes whose gain is in gzip size, not in dense kernels
 _DROP_WARNING_PP = 2.0
 
 
@@ -21,6 +22,7 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
     Speed findings (sparsity, precision) are made only for targets timed on the device itself:
     a host-CPU stand-in says nothing about whether a GPU or Edge TPU gets faster.
     """
+    records = as_records(records)
     return (_measured_elsewhere(records)
             + _compatibility(records)
             + _sparsity(records)
@@ -129,7 +131,7 @@ def _sparsity(records: list[dict]) -> list[str]:
     for record in records:
         chain = record.get("chain") or []
         if (record["variant"] == base or measured_off_device(record)
-                or not any(step.startswith(_SPARSIFYING) for step in chain)):
+                or not any(is_sparsifying(step) for step in chain)):
             continue
         reference = index.get((base, record["target"], record["format"], record["precision"]))
         if reference is None or not _is_reported_precision(record, index):
@@ -198,9 +200,9 @@ def _distillation(records: list[dict]) -> list[str]:
     index = _index(records)
     sentences = []
     for variant in sorted(by_variant):
-        if not variant.startswith("distill"):
+        scratch = control_variant(variant)
+        if scratch is None:
             continue
-        scratch = "scratch" + variant[len("distill"):]
         pairs = []
         for record in by_variant[variant]:
             partner = index.get((scratch, record["target"], record["format"], record["precision"]))

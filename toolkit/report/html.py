@@ -10,6 +10,7 @@ from html import escape
 from pathlib import Path
 
 from toolkit.files import write_text
+from toolkit.records import as_records
 from toolkit.report.flags import findings
 from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
 from toolkit.report.pareto import Point, frontier, scatter_svg
@@ -34,7 +35,7 @@ _COLUMNS = [  # header, sort type, tooltip
 def write_report(run_dir: Path, records: list[dict], run_info: dict) -> Path:
     """Write run_dir/report.html atomically and return its path."""
     path = Path(run_dir) / "report.html"
-    write_text(path, build_html(records, run_info))
+    write_text(path, build_html(as_records(records), run_info))
     return path
 
 

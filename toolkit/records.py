@@ -1,0 +1,143 @@
+"""Result records: the one reader and writer of results.json.
+
+A `Record` describes one artifact (a variant exported for a target at a precision) and every
+figure measured on it. It is a frozen dataclass, and also a read-only mapping, so reports can
+index it like the JSON it is stored as. `Record.from_dict` is the only way a stored record
+comes back: it validates the keys that every consumer needs, fills fields that older runs did
+not write, and migrates older schema versions, so the CLI, reports, `select`, the Python API
+and the benchmark scripts all see the same thing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from toolkit.errors import EdgesmithError
+
+SCHEMA_VERSION = 2  # 2: latency_on_device, latency_cpu, int8_kernels; 1: the first release
+REQUIRED = ("variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp",
+            "latency_ms", "size_bytes", "gzip_bytes")
+
+
+@dataclass(frozen=True)
+class Record(Mapping):
+    """One artifact and its measurements (README: "The run folder" lists every key)."""
+
+    variant: str
+    target: str
+    format: str
+    precision: str
+    path: str
+    accuracy: float
+    accuracy_drop_pp: float
+    latency_ms: Mapping[str, Any]
+    size_bytes: int
+    gzip_bytes: int
+    chain: tuple[str, ...] = ()
+    params: int | None = None
+    macs: int | None = None
+    sha256: str | None = None
+    agreement: float | None = None
+    latency_method: Mapping[str, Any] | None = None
+    latency_ms_all_cores: Mapping[str, Any] | None = None
+    throughput: Mapping[str, Any] | None = None
+    threads: int = 1
+    batch: int = 1
+    runs: int | None = None
+    peak_memory_mb: float | None = None
+    latency_measured_on: str = ""
+    latency_on_device: bool = True
+    latency_cpu: str | None = None
+    compatibility: Mapping[str, Any] = field(default_factory=dict)
+    sparsity: float | None = None
+    sparsity_per_layer: tuple[Mapping[str, Any], ...] | None = None
+    int8_kernels: Mapping[str, Any] | None = None
+    fp32_max_abs_diff_vs_tflite: float | None = None
+    fp32_crosscheck: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_FIELDS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
+        """A Record from stored or hand-made data: required keys checked, older schemas migrated."""
+        if isinstance(data, Record):
+            return data
+        missing = [key for key in REQUIRED if key not in data]
+        if missing:
+            raise EdgesmithError(f"a result record lacks {', '.join(missing)}", "re-run `edgesmith run` to rebuild it")
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise EdgesmithError(f"a result record has unknown keys {', '.join(unknown)}",
+                                 "it was written by a newer edgesmith: upgrade, or re-run `edgesmith run`")
+        values = dict(data)
+        values["latency_on_device"] = latency_on_device(values)
+        values["schema_version"] = SCHEMA_VERSION
+        for key in ("chain", "notes"):
+            values[key] = tuple(values.get(key) or ())
+        if values.get("sparsity_per_layer") is not None:
+            values["sparsity_per_layer"] = tuple(values["sparsity_per_layer"])
+        return cls(**values)
+
+    def with_fields(self, **changes: Any) -> Record:
+        """A copy with some fields changed (records are immutable once measured)."""
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+
+
+def latency_on_device(record: Mapping[str, Any]) -> bool:
+    """Whether the record's latency was timed on the device itself; schema 1 records said it only
+    in words ("host CPU — not GPU latency")."""
+    if "latency_on_device" in record:
+        return bool(record["latency_on_device"])
+    return not re.search(r"\bnot\b", record.get("latency_measured_on") or "")
+
+
+def as_records(items: Any) -> list[Record]:
+    """Records from Records or plain dicts (e.g. hand-made in a notebook), validated."""
+    return [Record.from_dict(item) for item in items]
+
+
+def load_results(run_dir: Path) -> tuple[list[Record], dict[str, Any]]:
+    """(records, run info) of a finished `edgesmith run` folder, with clear errors."""
+    run_dir = Path(run_dir)
+    results, info = run_dir / "results.json", run_dir / "run.json"
+    if not results.is_file() or not info.is_file():
+        raise EdgesmithError(f"{run_dir} has no results.json/run.json", "pass the folder of a finished `edgesmith run`")
+    try:
+        stored, run_info = json.loads(results.read_text()), json.loads(info.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgesmithError(f"{run_dir} has an unreadable results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
+    if not isinstance(stored, list) or not all(isinstance(item, dict) for item in stored):
+        raise EdgesmithError(f"{results} is not a list of result records", "re-run `edgesmith run` to rebuild it")
+    try:
+        return as_records(stored), run_info
+    except (TypeError, EdgesmithError) as exc:
+        problem = exc.problem if isinstance(exc, EdgesmithError) else str(exc)
+        raise EdgesmithError(f"{results}: {problem}", "re-run `edgesmith run` to rebuild it") from None
+
+
+def records_json(records: list[Record]) -> list[dict[str, Any]]:
+    """What results.json stores: one dict per record, schema_version in each."""
+    return [record.to_dict() for record in records]

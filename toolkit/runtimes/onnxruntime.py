@@ -1,0 +1,94 @@
+"""ONNX Runtime (CPU execution provider): .onnx files exported with tf2onnx and quantized with
+ONNX Runtime's own tools (or, for quantization-aware variants, from their int8 TFLite file)."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from toolkit.bench.runners import Runner
+    from toolkit.check.report import CompatibilityReport
+    from toolkit.targets import Target
+
+NAME = "onnxruntime"
+SUFFIX = "onnx"
+FILE_KIND = "an .onnx"  # how error messages name the file
+LABEL = "an ONNX"
+PACKAGES = ("onnxruntime", "onnx", "tf2onnx")
+REFERENCE = False
+# reduce_range: int8 weights in 7 bits, so u8×s8 kernels never saturate (toolkit.cpu_features)
+TARGET_KEYS: dict[str, tuple[Any, bool]] = {"reduce_range": (bool, False)}
+ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"op_domains": (list, True)}
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    """ONNX files are protobufs with no magic number: recognised by extension."""
+    return path.suffix.lower() == f".{SUFFIX}"
+
+
+def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> None:
+    if not accelerator.get("op_domains"):
+        raise fail("accelerator.op_domains", "is empty", 'list the op domains it runs, e.g. ["ai.onnx"]')
+
+
+def export(model: Any, path: Path, target: Target, precision: str, calibration_x: np.ndarray,
+           opset: int, quantization_aware: bool) -> Path:
+    """fp32 straight from Keras; int8 by ORT's static QDQ on the fp32 model, or, for QAT
+    variants, from the QAT int8 TFLite file so the trained quantization ranges are kept."""
+    from toolkit.convert import onnx, tflite
+    from toolkit.errors import EdgesmithError
+
+    input_shape = tuple(model.input_shape[1:])
+    seven_bit = _reduce_range(target)
+    if precision == "fp32":
+        return onnx.export_keras(model, path, input_shape, opset, target.fixed_batch)
+    with tempfile.TemporaryDirectory(prefix="edgesmith-onnx-") as scratch:
+        scratch = Path(scratch)
+        if precision == "int8" and quantization_aware:
+            int8_tflite = tflite.convert_to_file(model, scratch / "qat.tflite", "int8", calibration_x=calibration_x,
+                                                 int8_io_dtype="int8", fixed_batch=target.fixed_batch)
+            return onnx.export_tflite(int8_tflite, path, opset, seven_bit)
+        fp32 = onnx.export_keras(model, scratch / "fp32.onnx", input_shape, opset, target.fixed_batch)
+        if precision == "int8":
+            return onnx.quantize_static(fp32, path, calibration_x, seven_bit)
+        if precision == "dynamic":
+            return onnx.quantize_dynamic(fp32, path)
+    raise EdgesmithError(f"ONNX export has no {precision} mode", "use fp32, dynamic or int8 for ONNX targets")
+
+
+def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
+    return {"fixed_batch": target.fixed_batch, "opset": opset,
+            "reduce_range": _reduce_range(target) if precision == "int8" else None}
+
+
+def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
+    from toolkit.bench.runners import OnnxRuntimeRunner
+
+    return OnnxRuntimeRunner(path, threads, validate=validate)
+
+
+def preload() -> None:
+    import onnxruntime  # noqa: F401
+
+
+def check(path: Path, target: Target) -> CompatibilityReport:
+    from toolkit.check.onnx import check_onnx
+
+    return check_onnx(path, target)
+
+
+def record_extras(path: Path, precision: str, x: np.ndarray) -> dict[str, Any]:
+    """int8: do the runtime's fused integer kernels compute the graph's exact integers on this
+    CPU? (They saturate on x86 without VNNI when weights use all 8 bits.)"""
+    if precision != "int8":
+        return {}
+    from toolkit.check.int8_kernels import kernel_agreement
+
+    return {"int8_kernels": kernel_agreement(path, x)}
+
+
+def _reduce_range(target: Target) -> bool:
+    return bool(target.options.get("reduce_range", False))
