@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.bench.runners import open_runner
+from toolkit.benchmark.runners import open_runner
 from toolkit.data import Dataset, load_dataset
 
 

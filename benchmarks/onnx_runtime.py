@@ -24,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _runs import find, goal, load_run, run_dataset  # noqa: E402
 
-from toolkit.bench.compare import interleaved_latency  # noqa: E402
-from toolkit.bench.runners import OnnxRuntimeRunner, open_runner, predict  # noqa: E402
-from toolkit.check.int8_kernels import kernel_agreement  # noqa: E402
-from toolkit.convert.onnx import export_tflite, quantize_static  # noqa: E402
+from toolkit.benchmark.compare import interleaved_latency  # noqa: E402
+from toolkit.benchmark.runners import OnnxRuntimeRunner, open_runner, predict  # noqa: E402
+from toolkit.checks.int8_kernels import kernel_agreement  # noqa: E402
+from toolkit.converters.onnx import export_tflite, quantize_static  # noqa: E402
 from toolkit.cpu_features import cpu_features, describe  # noqa: E402
 
 

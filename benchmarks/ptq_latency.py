@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _runs import goal, run_dataset  # noqa: E402
 
-from toolkit.bench.compare import interleaved_latency  # noqa: E402
+from toolkit.benchmark.compare import interleaved_latency  # noqa: E402
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from toolkit._tf import keras, tf, tfmot
-from toolkit.convert.onnx import (
+from toolkit.converters.onnx import (
     export_keras,
     export_tflite,
     load_checked,
@@ -15,7 +15,7 @@ from toolkit.convert.onnx import (
     quantize_static,
     runtime_op_counts,
 )
-from toolkit.check.int8_kernels import kernel_agreement
+from toolkit.checks.int8_kernels import kernel_agreement
 from toolkit.cpu_features import cpu_features
 from toolkit.errors import EdgesmithError
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.bench.harness import score
-from toolkit.bench.runners import LiteRTRunner, open_runner, predict
-from toolkit.convert.tflite import convert_to_file
+from toolkit.benchmark.harness import score
+from toolkit.benchmark.runners import LiteRTRunner, open_runner, predict
+from toolkit.converters.tflite import convert_to_file
 from toolkit.errors import EdgesmithError
 
 TENSOR_TYPES = {"fp32": np.float32, "fp16": np.float32, "dynamic": np.float32, "int8": np.int8}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.bench.timing import summarize, time_calls, warm_up
+from toolkit.benchmark.timing import summarize, time_calls, warm_up
 from toolkit.cache import StageCache
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.files import atomic_path
-from toolkit.select import select_best
+from toolkit.selection import select_best
 
 BEST_DIR = "best"
 

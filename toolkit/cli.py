@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from toolkit.check import check_artifact
+    from toolkit.checks import check_artifact
     from toolkit.targets import load_target
 
     if not args.model.exists():
@@ -183,8 +183,8 @@ def _check(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from toolkit.bench.harness import benchmark_file
-    from toolkit.bench.runners import open_runner
+    from toolkit.benchmark.harness import benchmark_file
+    from toolkit.benchmark.runners import open_runner
 
     runner = open_runner(args.model, args.threads)
     sample = np.random.default_rng(0).random((args.batch, *runner.input_shape), dtype=np.float32)
@@ -226,7 +226,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _select(args: argparse.Namespace) -> int:
-    from toolkit.select import select_best
+    from toolkit.selection import select_best
 
     records, _ = _load_results(args.run_dir)
     selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms or None, args.max_size_kb or None)

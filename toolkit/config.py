@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from toolkit.errors import EdgesmithError
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "npz")
+DATASETS = ("digits", "fashion-mnist", "mnist", "npz", "arrays")  # arrays: Python API only
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 DEFAULT_TARGETS = ("cpu", "gpu", "edgetpu", "onnx-cpu")
 DEFAULT_VARIANTS: tuple[tuple[str, ...], ...] = (
@@ -63,6 +63,10 @@ class Experiment:
     allow_unsafe: bool = False
 
     def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):  # the TOML loader's checks, for Experiment(...) too
+            value = getattr(self, spec.name)
+            if spec.name != "variants" or not all(isinstance(item, Variant) for item in value):
+                object.__setattr__(self, spec.name, _coerce(spec.name, value, "Experiment"))
         _check_choice("dataset", self.dataset, DATASETS)
         for precision in self.precisions:
             _check_choice("precisions", precision, PRECISIONS)

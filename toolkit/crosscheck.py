@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np
 
-from toolkit.bench.runners import open_runner, predict
+from toolkit.benchmark.runners import open_runner, predict
 from toolkit.records import Record
 
 TOLERANCE = 1e-4

@@ -9,10 +9,11 @@ import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
-from toolkit.data_files import read_idx_pair, read_npz
+from toolkit.data_files import NPZ_KEYS, read_idx_pair, read_npz
 from toolkit.errors import EdgesmithError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -76,10 +77,21 @@ def load_dataset(name: str, data: str = "", seed: int = 0) -> Dataset:
         x_test, y_test = read_idx_pair(folder, "t10k")
         return _finish(name, x_train[..., None], y_train, x_test[..., None], y_test, scale=1 / 255, seed=seed)
     if name == "npz":
-        arrays = read_npz(Path(data))
-        scale = 1 / 255 if arrays["x_train"].dtype == np.uint8 else 1.0
-        return _finish(name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale, seed)
+        return from_arrays(read_npz(Path(data)), seed, name)
+    if name == "arrays":
+        raise EdgesmithError("dataset 'arrays' has no files to load",
+                             "pass the arrays to toolkit.run(..., data={'x_train': ..., ...}), or use npz")
     raise EdgesmithError(f"unknown dataset '{name}'", "choose digits, fashion-mnist, mnist or npz")
+
+
+def from_arrays(arrays: Mapping[str, np.ndarray], seed: int = 0, name: str = "arrays") -> Dataset:
+    """A dataset from x_train, y_train, x_test, y_test arrays (uint8 images are scaled by 1/255)."""
+    missing = [key for key in NPZ_KEYS if key not in arrays]
+    if missing:
+        raise EdgesmithError(f"{name} lacks {', '.join(missing)}", "pass x_train, y_train, x_test and y_test arrays")
+    x_train, y_train, x_test, y_test = (np.asarray(arrays[key]) for key in NPZ_KEYS)
+    scale = 1 / 255 if x_train.dtype == np.uint8 else 1.0
+    return _finish(name, x_train, y_train, x_test, y_test, scale, seed)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:

@@ -44,15 +44,16 @@ class Run:
     variant_info: dict[str, Any] = field(default_factory=dict)
 
 
-def run(experiment: Experiment, log: Log = print) -> Path:
-    """Execute the experiment and return the run folder."""
+def run(experiment: Experiment, log: Log = print, dataset: Dataset | None = None) -> Path:
+    """Execute the experiment and return the run folder; `dataset` replaces loading one by name
+    (the Python API passes arrays this way)."""
     from toolkit.passes import parse_chain
 
     started = time.time()
     targets = [load_target(name) for name in experiment.targets]
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     _reject_duplicate_ids(chains)
-    data = load_dataset(experiment.dataset, experiment.data, experiment.seed)
+    data = dataset or load_dataset(experiment.dataset, experiment.data, experiment.seed)
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
     run_dir = _prepare_run_dir(experiment)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from toolkit.bench.harness import benchmark_file, score
+from toolkit.benchmark.harness import benchmark_file, score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, sha256_file, write_bytes
 from toolkit.records import Record
@@ -189,7 +189,7 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
 
 def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[str, Any]:
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
-    from toolkit.check import check_artifact, compiler_available
+    from toolkit.checks import check_artifact, compiler_available
     from toolkit.cpu_features import cpu_features, describe
     from toolkit.runtimes import runtime_named
 

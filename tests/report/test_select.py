@@ -1,7 +1,7 @@
 import pytest
 
 from toolkit.errors import EdgesmithError
-from toolkit.select import artifact_name, compare_p50, select_best
+from toolkit.selection import artifact_name, compare_p50, select_best
 
 
 def latency(p50, ci=None):

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from toolkit.passes.steps import control_variant, is_sparsifying
 from toolkit.records import as_records
-from toolkit.select import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
+from toolkit.selection import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
 
 MIN_EFFECT = 0.05  # smallest relative latency difference reported as faster/slower
 _DROP_WARNING_PP = 2.0
@@ -242,7 +242,7 @@ def _range(values: list[float]) -> str:
 
 def _int8_kernels(records: list[dict], run_info: dict) -> list[str]:
     """int8 ONNX files whose fused kernels change predictions on this CPU, with cause and fix."""
-    from toolkit.check.int8_kernels import MIN_TOP1
+    from toolkit.checks.int8_kernels import MIN_TOP1
     from toolkit.cpu_features import describe
 
     cpu = run_info.get("cpu") or {}

@@ -14,7 +14,7 @@ from toolkit.records import as_records
 from toolkit.report.flags import findings
 from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
 from toolkit.report.pareto import Point, frontier, scatter_svg
-from toolkit.select import KB, artifact_name, describe, format_ms, p50
+from toolkit.selection import KB, artifact_name, describe, format_ms, p50
 
 _PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b"}
 _OTHER_COLOR = "#7a6fb0"

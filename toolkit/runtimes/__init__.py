@@ -19,8 +19,8 @@ from toolkit.runtimes import litert, onnxruntime
 if TYPE_CHECKING:
     import numpy as np
 
-    from toolkit.bench.runners import Runner
-    from toolkit.check.report import CompatibilityReport
+    from toolkit.benchmark.runners import Runner
+    from toolkit.checks.report import CompatibilityReport
     from toolkit.targets import Target
 
 Fail = Callable[[str, str, str], Exception]  # (key, problem, fix) -> the error to raise

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from toolkit.bench.runners import Runner
-    from toolkit.check.report import CompatibilityReport
+    from toolkit.benchmark.runners import Runner
+    from toolkit.checks.report import CompatibilityReport
     from toolkit.targets import Target
 
 NAME = "litert"
@@ -27,7 +27,7 @@ ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"tensor_types": (list, True)}
 
 
 def sniff(head: bytes, path: Path) -> bool:
-    from toolkit.check.flatbuffer import is_tflite
+    from toolkit.checks.flatbuffer import is_tflite
 
     return is_tflite(head)
 
@@ -36,7 +36,7 @@ def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> 
     """A LiteRT profile lists the builtin ops its accelerator runs and the tensor types it computes."""
     from difflib import get_close_matches
 
-    from toolkit.check.flatbuffer import builtin_op_names
+    from toolkit.checks.flatbuffer import builtin_op_names
 
     if not top.get("ops"):
         raise fail("ops", "is missing or empty", 'list the builtin ops the accelerator runs, e.g. CONV_2D = "any"')
@@ -53,7 +53,7 @@ def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> 
 def export(model: Any, path: Path, target: Target, precision: str, calibration_x: np.ndarray,
            opset: int, quantization_aware: bool) -> Path:
     """The TensorFlow converter at `precision`, with the target's integer I/O type and batch."""
-    from toolkit.convert import tflite
+    from toolkit.converters import tflite
 
     return tflite.convert_to_file(model, path, precision, calibration_x=calibration_x,
                                   int8_io_dtype=target.int8_io_dtype, fixed_batch=target.fixed_batch)
@@ -65,7 +65,7 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.bench.runners import LiteRTRunner
+    from toolkit.benchmark.runners import LiteRTRunner
 
     return LiteRTRunner(path, threads)
 
@@ -77,7 +77,7 @@ def preload() -> None:
 def check(path: Path, target: Target) -> CompatibilityReport:
     """Static op placement; for a target with a real compiler (Edge TPU) where it is installed,
     that compiler's verdict too."""
-    from toolkit.check.tflite import check_tflite
+    from toolkit.checks.tflite import check_tflite
 
     report = check_tflite(path, target)
     if target.accelerator.compiler == "edgetpu_compiler":
@@ -101,7 +101,7 @@ def record_extras(path: Path, precision: str, x: np.ndarray) -> dict[str, Any]:
 
 def _compile_edgetpu(path: Path) -> dict:
     """The compiler's own verdict; its output goes to a scratch folder (the check writes nothing)."""
-    from toolkit.convert.edgetpu import compile_edgetpu
+    from toolkit.converters.edgetpu import compile_edgetpu
 
     with tempfile.TemporaryDirectory(prefix="edgesmith-edgetpu-") as scratch:
         result = compile_edgetpu(path, Path(scratch))

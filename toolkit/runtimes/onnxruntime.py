@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from toolkit.bench.runners import Runner
-    from toolkit.check.report import CompatibilityReport
+    from toolkit.benchmark.runners import Runner
+    from toolkit.checks.report import CompatibilityReport
     from toolkit.targets import Target
 
 NAME = "onnxruntime"
@@ -38,7 +38,7 @@ def export(model: Any, path: Path, target: Target, precision: str, calibration_x
            opset: int, quantization_aware: bool) -> Path:
     """fp32 straight from Keras; int8 by ORT's static QDQ on the fp32 model, or, for QAT
     variants, from the QAT int8 TFLite file so the trained quantization ranges are kept."""
-    from toolkit.convert import onnx, tflite
+    from toolkit.converters import onnx, tflite
     from toolkit.errors import EdgesmithError
 
     input_shape = tuple(model.input_shape[1:])
@@ -65,7 +65,7 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.bench.runners import OnnxRuntimeRunner
+    from toolkit.benchmark.runners import OnnxRuntimeRunner
 
     return OnnxRuntimeRunner(path, threads, validate=validate)
 
@@ -75,7 +75,7 @@ def preload() -> None:
 
 
 def check(path: Path, target: Target) -> CompatibilityReport:
-    from toolkit.check.onnx import check_onnx
+    from toolkit.checks.onnx import check_onnx
 
     return check_onnx(path, target)
 
@@ -85,7 +85,7 @@ def record_extras(path: Path, precision: str, x: np.ndarray) -> dict[str, Any]:
     CPU? (They saturate on x86 without VNNI when weights use all 8 bits.)"""
     if precision != "int8":
         return {}
-    from toolkit.check.int8_kernels import kernel_agreement
+    from toolkit.checks.int8_kernels import kernel_agreement
 
     return {"int8_kernels": kernel_agreement(path, x)}
 

@@ -1,7 +1,7 @@
 """GPU delegate: unsupported ops are named; only the largest supported run is delegated."""
 from __future__ import annotations
 
-from toolkit.check import check_artifact
+from toolkit.checks import check_artifact
 from toolkit.targets import load_target
 
 

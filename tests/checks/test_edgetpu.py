@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from toolkit.check import check_artifact
-from toolkit.convert.edgetpu import NOT_FOUND, compile_edgetpu, parse_compiler_output
+from toolkit.checks import check_artifact
+from toolkit.converters.edgetpu import NOT_FOUND, compile_edgetpu, parse_compiler_output
 from toolkit.targets import load_target
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from toolkit.check.flatbuffer import OpInfo, TFLiteGraph
+from toolkit.checks.flatbuffer import OpInfo, TFLiteGraph
 
 
 def op_macs(op: OpInfo, graph: TFLiteGraph) -> int:

@@ -22,7 +22,7 @@ def peak_memory_mb(path: Path, threads: int = 1) -> dict[str, float]:
     """{'baseline_rss_mb', 'peak_rss_mb', 'model_mb'} for loading `path` and running it."""
     try:
         completed = subprocess.run(
-            [sys.executable, "-m", "toolkit.bench.memory", str(path), str(threads)],
+            [sys.executable, "-m", "toolkit.benchmark.memory", str(path), str(threads)],
             capture_output=True, text=True, timeout=300,
         )
     except subprocess.TimeoutExpired:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolkit.check.report import ACCELERATOR, NOWHERE, CompatibilityReport, OpPlacement
+from toolkit.checks.report import ACCELERATOR, NOWHERE, CompatibilityReport, OpPlacement
 from toolkit.errors import EdgesmithError, first_line
 from toolkit.targets import Target
 

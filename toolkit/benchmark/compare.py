@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.bench.runners import open_runner
-from toolkit.bench.timing import Latency, summarize, time_calls, warm_up
+from toolkit.benchmark.runners import open_runner
+from toolkit.benchmark.timing import Latency, summarize, time_calls, warm_up
 
 
 def interleaved_latency(

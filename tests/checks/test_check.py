@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from toolkit.check import check_artifact
+from toolkit.checks import check_artifact
 from toolkit.errors import EdgesmithError
 from toolkit.targets import load_target, targets_dir
 

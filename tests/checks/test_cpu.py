@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.check import check_artifact
+from toolkit.checks import check_artifact
 from toolkit.targets import load_target
 
 

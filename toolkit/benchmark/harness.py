@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.bench.runners import open_runner, predict
-from toolkit.bench.timing import SETTLE_BLOCK, Latency, summarize, time_calls, warm_up
+from toolkit.benchmark.runners import open_runner, predict
+from toolkit.benchmark.timing import SETTLE_BLOCK, Latency, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
 SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
@@ -53,7 +53,7 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
 
     Every figure carries the settings it was measured with, so rows stay comparable.
     """
-    from toolkit.bench.memory import peak_memory_mb
+    from toolkit.benchmark.memory import peak_memory_mb
     from toolkit.cpu_features import cpu_features, describe
 
     single = BenchSettings(runs=runs, threads=threads, batch=1)

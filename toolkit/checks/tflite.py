@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolkit.check.flatbuffer import TFLiteGraph, read_tflite
-from toolkit.check.macs import op_macs
-from toolkit.check.placement import model_blockers, place
-from toolkit.check.report import ACCELERATOR, CPU, CompatibilityReport, OpPlacement
+from toolkit.checks.flatbuffer import TFLiteGraph, read_tflite
+from toolkit.checks.macs import op_macs
+from toolkit.checks.placement import model_blockers, place
+from toolkit.checks.report import ACCELERATOR, CPU, CompatibilityReport, OpPlacement
 from toolkit.targets import Target
 
 

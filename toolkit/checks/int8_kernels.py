@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.bench.runners import OnnxRuntimeRunner, predict
+from toolkit.benchmark.runners import OnnxRuntimeRunner, predict
 
 SAMPLES = 1000  # enough to see a 1% disagreement, cheap enough for every int8 artifact
 MIN_TOP1 = 0.99  # below this the fused kernels change predictions: a finding says why

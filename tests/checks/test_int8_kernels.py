@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.check.int8_kernels import kernel_agreement
-from toolkit.convert.onnx_quant import reduce_weight_range
+from toolkit.checks.int8_kernels import kernel_agreement
+from toolkit.converters.onnx_quant import reduce_weight_range
 from toolkit.cpu_features import cpu_features, describe
 from toolkit.report.flags import findings
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from toolkit._tf import tf
-from toolkit.convert.onnx_quant import (
+from toolkit.converters.onnx_quant import (
     TensorQuant,
     make_qdq_fusable,
     quantize_dynamic,

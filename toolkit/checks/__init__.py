@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from toolkit.check.report import CompatibilityReport, OpPlacement
+from toolkit.checks.report import CompatibilityReport, OpPlacement
 from toolkit.errors import EdgesmithError
 from toolkit.targets import Target, format_target_list
 

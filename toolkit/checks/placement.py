@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from toolkit.check.flatbuffer import OpInfo, TFLiteGraph
+from toolkit.checks.flatbuffer import OpInfo, TFLiteGraph
 from toolkit.targets import Target
 
 INTEGER_TYPES = ("int8", "uint8")

@@ -269,7 +269,7 @@ def _pre_process(fp32_path: Path, folder: Path) -> Path:
     """ONNX Runtime's recommended shape inference + graph clean-up before quantizing."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from toolkit.convert.onnx import load_checked
+    from toolkit.converters.onnx import load_checked
 
     load_checked(fp32_path)
     prepared = folder / "prepared.onnx"

@@ -1,0 +1,147 @@
+"""The Python API: what the CLI does, as functions a notebook or a script can call.
+
+Nothing prints unless asked (`verbose=True`); every function returns data (records, reports,
+paths) and raises `EdgesmithError` with the problem and the fix on bad input, like the CLI.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from toolkit.config import Experiment, from_dict, load_experiment
+from toolkit.errors import EdgesmithError
+from toolkit.records import Record, as_records, load_results
+from toolkit.targets import Target, load_target
+
+ExperimentLike = Experiment | Mapping[str, Any] | str | Path
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: its folder, one Record per artifact, the best pick per target, run.json."""
+
+    run_dir: Path
+    records: list[Record]
+    best: dict[str, str | None]
+    info: dict[str, Any]
+
+    def record(self, variant: str, target: str, precision: str) -> Record:
+        """The record of one artifact, e.g. result.record("qat", "cpu", "int8")."""
+        for record in self.records:
+            if (record.variant, record.target, record.precision) == (variant, target, precision):
+                return record
+        raise EdgesmithError(f"the run has no {variant} {precision} artifact for {target}",
+                             "see result.records for what the run produced")
+
+
+def run(experiment: ExperimentLike = None, *, data: Mapping[str, np.ndarray] | None = None,
+        verbose: bool = False) -> RunResult:
+    """Run the whole pipeline. `experiment`: an Experiment, a dict of its keys, or a TOML path
+    (None: the defaults). `data`: arrays x_train, y_train, x_test, y_test to use instead of a
+    named dataset (uint8 images are scaled by 1/255, other dtypes used as they are)."""
+    from toolkit.data import from_arrays
+    from toolkit.pipeline import run as run_pipeline
+
+    exp = _experiment(experiment)
+    dataset = None
+    if data is not None:
+        name = exp.name or f"arrays-{Path(exp.model).stem}"
+        exp = dataclasses.replace(exp, dataset="arrays", name=name)
+        dataset = from_arrays(data, exp.seed)
+    run_dir = run_pipeline(exp, log=print if verbose else _quiet, dataset=dataset)
+    records, info = load_results(run_dir)
+    return RunResult(run_dir, records, dict(info.get("best") or {}), info)
+
+
+def check(path: str | Path, target: str | Target) -> Any:
+    """Will this .tflite/.onnx file run fully on `target`? Returns a CompatibilityReport
+    (`.compatible`, `.blockers`, `.ops`, `.to_dict()`, `.format_text()`)."""
+    from toolkit.checks import check_artifact
+
+    return check_artifact(Path(path), _target(target))
+
+
+def bench(path: str | Path, *, threads: int = 1, batch: int = 1, runs: int = 300,
+          inputs: np.ndarray | None = None) -> dict[str, Any]:
+    """Latency (p50/p90/p99 with intervals), all-core latency, throughput at `batch` and memory
+    of one model file, with the same method as `run`. `inputs`: real samples shaped like the
+    model's input (float, preprocessed as in training); default: uniform random values."""
+    from toolkit.benchmark.harness import benchmark_file
+    from toolkit.benchmark.runners import open_runner
+
+    path = Path(path)
+    shape = open_runner(path).input_shape
+    if inputs is None:
+        inputs = np.random.default_rng(0).random((max(batch, 1), *shape), dtype=np.float32)
+    inputs = np.asarray(inputs, dtype=np.float32)
+    if tuple(inputs.shape[1:]) != shape:
+        raise EdgesmithError(f"inputs are shaped {inputs.shape} but {path.name} takes (n, {', '.join(map(str, shape))})",
+                             "pass samples shaped (n, *input_shape)")
+    return benchmark_file(path, inputs, runs, threads, batch)
+
+
+def convert(model: Any, target: str | Target, precision: str, *, calibration: np.ndarray | None = None,
+            output: str | Path | None = None, opset: int = 17, quantization_aware: bool = False) -> Path:
+    """Export a tf_keras model for `target` at `precision` (fp32, fp16, dynamic, int8) and
+    return the file. int8 needs `calibration`: a few hundred preprocessed training samples.
+    `quantization_aware`: the model came out of QAT (exported from its trained ranges)."""
+    from toolkit.config import PRECISIONS
+    from toolkit.runtimes import runtime_named
+
+    target = _target(target)
+    if precision not in PRECISIONS:
+        raise EdgesmithError(f"unknown precision '{precision}'", f"use one of: {', '.join(PRECISIONS)}")
+    if precision == "int8" and calibration is None:
+        raise EdgesmithError("int8 needs calibration samples", "pass calibration=x_train[:256] (preprocessed)")
+    runtime = runtime_named(target.runtime)
+    output = Path(output) if output else Path(f"{getattr(model, 'name', 'model')}__{precision}.{runtime.SUFFIX}")
+    samples = None if calibration is None else np.asarray(calibration, dtype=np.float32)
+    return runtime.export(model, output, target, precision, samples, opset, quantization_aware)
+
+
+def select(run_or_records: RunResult | str | Path | Sequence[Mapping[str, Any]], target: str, *,
+           max_accuracy_drop: float = 1.0, max_latency_ms: float | None = None,
+           max_size_kb: float | None = None) -> Any:
+    """The artifact to ship on `target` within the budgets (a Selection: `.winner`, `.reasons`,
+    `.format_text()`), from a RunResult, a run folder or a list of records."""
+    from toolkit.selection import select_best
+
+    if isinstance(run_or_records, RunResult):
+        records = run_or_records.records
+    elif isinstance(run_or_records, (str, Path)):
+        records, _ = load_results(Path(run_or_records))
+    else:
+        records = as_records(run_or_records)
+    return select_best(records, target, max_accuracy_drop, max_latency_ms, max_size_kb)
+
+
+def load_model(path: str | Path, allow_unsafe: bool = False) -> Any:
+    """A Keras model file (.keras, .h5, SavedModel folder) as a tf_keras model, refusing files
+    that contain code (Lambda layers) unless `allow_unsafe`."""
+    from toolkit.model_files import load_user_model
+
+    return load_user_model(Path(path), allow_unsafe)
+
+
+def _experiment(experiment: ExperimentLike) -> Experiment:
+    if experiment is None:
+        return Experiment()
+    if isinstance(experiment, Experiment):
+        return experiment
+    if isinstance(experiment, Mapping):
+        return from_dict(experiment, source="experiment dict")
+    if isinstance(experiment, (str, Path)):
+        return load_experiment(Path(experiment))
+    raise EdgesmithError(f"cannot run a {type(experiment).__name__}", "pass an Experiment, a dict or a TOML path")
+
+
+def _target(target: str | Target) -> Target:
+    return target if isinstance(target, Target) else load_target(str(target))
+
+
+def _quiet(message: str) -> None:
+    """The pipeline's log when the caller did not ask for progress."""
