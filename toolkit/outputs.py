@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.best import choose_and_copy
 from toolkit.cpu_features import describe
@@ -16,8 +16,11 @@ from toolkit.records import records_json
 from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
 
+if TYPE_CHECKING:
+    from toolkit.pipeline import Run
 
-def write_outputs(state: Any, started: float) -> None:
+
+def write_outputs(state: Run, started: float) -> None:
     """results.json/.csv, run.json, report.md, report.html and manifest.json; print the table."""
     run_dir: Path = state.run_dir
     records = state.records
@@ -54,7 +57,7 @@ def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, 
     write_report(run_dir, records, info)
 
 
-def run_info(state: Any, started: float) -> dict[str, Any]:
+def run_info(state: Run, started: float) -> dict[str, Any]:
     from toolkit.cpu_features import cpu_features
 
     exp = state.experiment

@@ -9,8 +9,8 @@ import os
 import platform
 
 from toolkit.cpu_features import cpu_features, describe
+from toolkit.runtimes import runtime_packages
 
-RUNTIME_PACKAGES = ("ai-edge-litert", "onnxruntime", "numpy")
 
 
 def probe() -> dict:
@@ -22,7 +22,7 @@ def probe() -> dict:
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "runtimes": {name: _version(name) for name in RUNTIME_PACKAGES},
+        "runtimes": {name: _version(name) for name in ("numpy", *runtime_packages(on_device=True))},
         "onnxruntime_providers": _onnxruntime_providers(),
     }
 

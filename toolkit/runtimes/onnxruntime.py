@@ -17,7 +17,8 @@ NAME = "onnxruntime"
 SUFFIX = "onnx"
 FILE_KIND = "an .onnx"  # how error messages name the file
 LABEL = "an ONNX"
-PACKAGES = ("onnxruntime", "onnx", "tf2onnx")
+PACKAGES = ("onnxruntime", "onnx", "tf2onnx")  # versions that shape its artifacts and timings
+DEVICE_PACKAGES = ("onnxruntime",)  # what a device needs to run its files
 REFERENCE = False
 # reduce_range: int8 weights in 7 bits, so u8×s8 kernels never saturate (toolkit.cpu_features)
 TARGET_KEYS: dict[str, tuple[Any, bool]] = {"reduce_range": (bool, False)}
