@@ -87,7 +87,7 @@ class OnnxRuntimeRunner:
         import onnxruntime as ort
 
         if validate:  # a corrupt file gets our one-line error instead of ORT's
-            from toolkit.converters.onnx import load_checked
+            from toolkit.converters.onnx_files import load_checked
 
             load_checked(path)
         options = ort.SessionOptions()
