@@ -57,7 +57,8 @@ def artifact_progress() -> Iterator[Callable[[int, int], None]]:
 
         columns = (TextColumn("artifacts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                    TimeRemainingColumn())
-        with Bar(*columns, console=console, redirect_stdout=False) as bar:
+        # ETA from the whole run's pace: one slow stage (training a student) must not blank it
+        with Bar(*columns, console=console, redirect_stdout=False, speed_estimate_period=24 * 3600) as bar:
             task = bar.add_task("artifacts", total=None)
             yield lambda finished, planned: bar.update(task, completed=finished, total=planned)
     else:
