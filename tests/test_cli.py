@@ -142,6 +142,15 @@ def test_bench_rejects_inputs_that_do_not_fit_the_model(small_tflite, tmp_path, 
     assert message in err
 
 
+def test_targets_dir_reaches_check_and_run(small_tflite, tmp_path, capsys):
+    (tmp_path / "pi4.toml").write_text((targets_dir() / "cpu.toml").read_text().replace('name = "cpu"', 'name = "pi4"'))
+    assert main(["check", str(small_tflite), "--target", "pi4", "--targets-dir", str(tmp_path), "--json"]) in (0, 1)
+    assert json.loads(capsys.readouterr().out)["target"] == "pi4"
+    output = tmp_path / "runs"
+    assert main(["run", "--targets", "pi4", "--targets-dir", str(tmp_path / "missing"), "--output", str(output)]) == 2
+    assert "targets folder" in capsys.readouterr().err and not output.exists()
+
+
 def _env_after(code: str, **env: str) -> str:
     clean = {key: value for key, value in os.environ.items() if key != "CUDA_VISIBLE_DEVICES"}
     done = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=120, cwd=ROOT)
