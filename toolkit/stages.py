@@ -89,6 +89,7 @@ def export_and_bench_variant(state: Run, steps: tuple, variant: Variant, baselin
         exp.batch_size, exp.learning_rate, exp.finetune_learning_rate, exp.seed,
     ))
     built = _VariantModel(state, variant_id, variant_key, steps, baseline)
+    finished = 0
     try:
         for target in state.targets:
             for precision in _precisions(target, variant, steps):
@@ -97,11 +98,19 @@ def export_and_bench_variant(state: Run, steps: tuple, variant: Variant, baselin
                 state.records.append(
                     Record.from_dict({**measured, "variant": variant_id, "chain": variant.chain, "params": built.params()})
                 )
+                finished += 1
+                state.artifacts_finished()
         if steps:
             state.variant_info[variant_id] = built.details()
     except PassNotApplicable as exc:
         state.log(f"[{variant_id}] skipped: {exc}")
         state.skipped.append({"variant": variant_id, "reason": str(exc)})
+        state.artifacts_finished(planned_artifacts(state.targets, variant, steps) - finished)
+
+
+def planned_artifacts(targets: list[Target], variant: Variant, steps: tuple) -> int:
+    """How many files one variant is exported to (one per target and precision)."""
+    return sum(len(_precisions(target, variant, steps)) for target in targets)
 
 
 def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.benchmark.runners import open_runner, predict
-from toolkit.benchmark.timing import SETTLE_BLOCK, Latency, summarize, time_calls, warm_up
+from toolkit.benchmark.timing import Latency, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
 SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
@@ -22,7 +22,7 @@ class BenchSettings:
     runs: int = 300
     threads: int = 1
     batch: int = 1
-    budget_s: float = DEFAULT_BUDGET_S
+    budget_s: float | None = DEFAULT_BUDGET_S  # None: time every run however long it takes
 
     def to_dict(self) -> dict:
         return {"runs": self.runs, "threads": self.threads, "batch": self.batch, "budget_s": self.budget_s}
@@ -33,30 +33,44 @@ def all_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def session_runs(runs: int) -> list[int]:
+    """How `runs` timed calls split over sessions: SESSIONS of them (fewer when `runs` is
+    smaller, one call each at least), the remainder one extra call each in the first ones."""
+    sessions = min(SESSIONS, runs)
+    return [runs // sessions + (index < runs % sessions) for index in range(sessions)]
+
+
 def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings) -> Latency:
-    """Time `settings.runs` invokes of one prepared input of `settings.batch`, spread over
-    SESSIONS freshly loaded copies of the model, each warmed up until its timings settle."""
+    """Time `settings.runs` invokes of one prepared input of `settings.batch`, spread over up to
+    SESSIONS freshly loaded copies of the model, each warmed up until its timings settle.
+
+    With a `budget_s`, a session of a slow model stops early once it is spent (after
+    20 calls at least), so the run count can fall short; without one it is exact.
+    """
     batch = np.repeat(sample[:1], settings.batch, axis=0) if len(sample) < settings.batch else sample[: settings.batch]
-    per_session = max(SETTLE_BLOCK, -(-settings.runs // SESSIONS))
+    counts = session_runs(settings.runs)
+    session_budget = None if settings.budget_s is None else settings.budget_s / len(counts)
     sessions, warmup_runs = [], 0
-    for session in range(SESSIONS):
+    for session, count in enumerate(counts):
         runner = open_runner(path, settings.threads)
         runner.set_input(batch)
         warmup_runs += warm_up(runner.invoke, FIRST_WARMUP_S if session == 0 else 0.0)
-        sessions.append(time_calls(runner.invoke, per_session, settings.budget_s / SESSIONS))
+        sessions.append(time_calls(runner.invoke, count, session_budget))
     return summarize(sessions, warmup_runs)
 
 
-def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int) -> dict:
+def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
+                   budget_s: float | None = DEFAULT_BUDGET_S) -> dict:
     """The full method for one artifact: latency at batch 1 on `threads` and on all cores,
     throughput at `batch` (when the batch dimension is dynamic) and peak memory.
 
     Every figure carries the settings it was measured with, so rows stay comparable.
+    `budget_s=None` times exactly `runs` calls per latency figure however slow the model.
     """
     from toolkit.benchmark.memory import peak_memory_mb
     from toolkit.cpu_features import cpu_features, describe
 
-    single = BenchSettings(runs=runs, threads=threads, batch=1)
+    single = BenchSettings(runs=runs, threads=threads, batch=1, budget_s=budget_s)
     latency = measure_latency(path, sample, single)
     result = {
         "latency_ms": latency.to_dict(),
@@ -71,10 +85,10 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
     }
     cores = all_cores()
     if cores != threads:
-        many = BenchSettings(runs=runs, threads=cores, batch=1)
+        many = BenchSettings(runs=runs, threads=cores, batch=1, budget_s=budget_s)
         result["latency_ms_all_cores"] = {**measure_latency(path, sample, many).to_dict(), "threads": cores}
     if batch > 1 and supports_batch(path):
-        batched = BenchSettings(runs=max(20, runs // 10), threads=cores, batch=batch)
+        batched = BenchSettings(runs=max(20, runs // 10), threads=cores, batch=batch, budget_s=budget_s)
         timing = measure_latency(path, sample, batched)
         result["throughput"] = {
             "batch": batch,
