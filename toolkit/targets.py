@@ -167,10 +167,13 @@ def format_target_list(targets: list[Target]) -> str:
 
 def target_summary(target: Target) -> dict[str, Any]:
     """One profile as data (`edgesmith targets --json`): what it exports and where it is measured."""
+    from toolkit.runtimes import runtime_named
+
     return {
         "name": target.name, "summary": target.summary, "runtime": target.runtime,
-        "format": RUNTIME_FORMATS[target.runtime], "precisions": list(target.precisions),
+        "format": runtime_named(target.runtime).SUFFIX, "precisions": list(target.precisions),
         "int8_io_dtype": target.int8_io_dtype, "fixed_batch": target.fixed_batch, "measured_on": target.measured_on,
+        "latency_on_device": target.latency_on_device, "options": dict(target.options),
         "accelerator": target.accelerator.name, "source": str(target.source),
         "built_in": is_built_in(target),
     }
