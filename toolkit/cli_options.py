@@ -41,9 +41,13 @@ def add_targets_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def print_json(data: Any) -> None:
-    """One JSON document on stdout (paths and other objects as strings)."""
-    json.dump(data, sys.stdout, indent=2, default=str)
+    """One JSON document on stdout (records as their stored form, paths and the rest as strings)."""
+    json.dump(data, sys.stdout, indent=2, default=_jsonable)
     sys.stdout.write("\n")
+
+
+def _jsonable(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else str(value)
 
 
 def print_result(as_json: bool, data: Any, text: Callable[[], str]) -> None:

@@ -110,9 +110,9 @@ def _experiment(args: argparse.Namespace) -> Experiment:
 
 def _run(args: argparse.Namespace) -> int:
     from toolkit.cli_log import artifact_progress
-    from toolkit.records import load_results
     from toolkit.outputs import summary_text
     from toolkit.pipeline import run
+    from toolkit.records import load_results
 
     experiment = _experiment(args)
     logging.getLogger("toolkit.cli").debug("experiment: %s", json.dumps(experiment.to_dict()))
