@@ -15,16 +15,18 @@ from typing import Any, Sequence
 
 from toolkit import cli_artifact, cli_info, cli_results, cli_run
 from toolkit.cli_log import configure_logging
-from toolkit.errors import EdgesmithError, first_line
+from toolkit.errors import EdgesmithError, first_line, write_failure
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_CANNOT_WRITE = 4
 EXIT_INTERRUPTED = 130
 EXIT_CODES = """exit codes:
   0    done
   1    a negative answer: `check` found the model incompatible, `select` found nothing within the budget
   2    bad input (a file, a flag, a dataset): one line names the problem and the fix
   3    internal error: a bug in edgesmith; --debug shows the traceback
+  4    cannot write the output (disk full, quota, read-only, permission): one line names the path and the fix
   130  interrupted (Ctrl-C, SIGTERM): finished stages are kept, the same command resumes"""
 REPORT_BUG = "please report this at the project's issue tracker with the command you ran; --debug shows the traceback"
 
@@ -82,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # anything else is our bug: one line, not a traceback
         if debug:
             raise
+        cannot_write = write_failure(error) if isinstance(error, OSError) else None
+        if cannot_write:  # disk full, read-only, permission: the environment, not a bug
+            print(f"edgesmith: error: {cannot_write}", file=sys.stderr)
+            return EXIT_CANNOT_WRITE
         print(f"edgesmith: internal error: {type(error).__name__}: {first_line(error)} — {REPORT_BUG}", file=sys.stderr)
         return EXIT_INTERNAL
 

@@ -27,6 +27,7 @@ HELP = {
     "targets_dir": TARGETS_DIR_HELP,
     "variants": "a compression chain, steps joined by '+', e.g. 'prune:0.8+qat' (repeatable; replaces the defaults)",
     "force": "rebuild every stage instead of reusing cached ones",
+    "no_wait": "if another run is using the run folder, stop with an error instead of waiting for it",
     "max_accuracy_drop": "budget for best/: accuracy drop in percentage points (default 1.0)",
     "max_latency_ms": "budget for best/: p50 latency in ms (0 = no limit)",
     "max_size_kb": "budget for best/: file size in KB (0 = no limit)",

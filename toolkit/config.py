@@ -61,6 +61,7 @@ class Experiment:
     max_size_kb: float = 0.0
     output: str = "runs"
     force: bool = False
+    no_wait: bool = False
     allow_unsafe: bool = False
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from toolkit.data_files import NPZ_KEYS, read_idx_pair, read_npz
+from toolkit.data_sanity import check_labels
 from toolkit.errors import EdgesmithError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -142,6 +143,7 @@ def _finish(name, x_train, y_train, x_test, y_test, scale: float, seed: int) -> 
     num_classes = int(labels.max()) + 1
     if num_classes < 2:
         raise EdgesmithError(f"{name}: labels hold a single class", "provide labels of at least two classes")
+    check_labels(name, y_train, y_test)
     x_train = x_train.astype(np.float32) * np.float32(scale)
     x_test = x_test.astype(np.float32) * np.float32(scale)
     x_fit, y_fit, x_val, y_val = _split(x_train, y_train.astype(np.int64), VALIDATION_FRACTION, seed)

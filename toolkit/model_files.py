@@ -5,6 +5,9 @@ explicitly allows it, and every way a file can be wrong maps to one clear messag
 """
 from __future__ import annotations
 
+import os
+import re
+
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -79,9 +82,20 @@ def _explain_load_failure(path: Path, exc: Exception) -> EdgesmithError:
 
 
 def save_model(model: Any, path: Path) -> None:
-    """Save a tf_keras model atomically (HDF5 keeps tfmot-stripped models loadable)."""
+    """Save a tf_keras model atomically (HDF5 keeps tfmot-stripped models loadable).
+
+    HDF5 reports a failed write (disk full, file size limit) as a RuntimeError whose text holds
+    the errno; it is raised again as the OSError it is, naming the file, so the user gets the
+    same one-line "cannot write" message as for any other file."""
     with atomic_path(path) as tmp:
-        model.save(tmp, include_optimizer=False)
+        try:
+            model.save(tmp, include_optimizer=False)
+        except RuntimeError as error:
+            found = re.search(r"errno = (\d+)", str(error))
+            if found is None:
+                raise
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(path)) from error
 
 
 def load_saved(path: Path) -> Any:

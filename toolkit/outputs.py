@@ -64,6 +64,7 @@ def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, 
 
 def run_info(state: Run, started: float) -> dict[str, Any]:
     from toolkit.cpu_features import cpu_features
+    from toolkit.data_sanity import label_warnings
 
     exp = state.experiment
     return {
@@ -79,6 +80,7 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         "targets": [target.name for target in state.targets],
         "measured_on": {target.name: target.measured_on for target in state.targets},
         "cpu": cpu_features(),
+        "data_warnings": label_warnings(state.data.y_train),
         "skipped": state.skipped,
         "variants": state.variant_info,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -19,6 +19,7 @@ from toolkit.config import Experiment, Variant
 from toolkit.data import Dataset, load_dataset
 from toolkit.errors import EdgesmithError
 from toolkit.records import Record
+from toolkit.run_lock import run_lock
 from toolkit.targets import Target, load_target
 
 Log = Callable[[str], None]
@@ -72,24 +73,32 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
     run_dir = _prepare_run_dir(experiment)
-    cache = StageCache(run_dir, enabled=not experiment.force)
-    from toolkit.stages import baseline_stage, export_and_bench_variant, planned_artifacts
+    with run_lock(run_dir, wait=not experiment.no_wait, log=log):
+        if experiment.force:  # only once the folder is ours: another run may be using the cache
+            shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
+        from toolkit.stages import planned_artifacts
 
-    plan = [(Variant(chain=(), precisions=experiment.precisions), ()), *chains]
-    planned = sum(planned_artifacts(targets, variant, steps) for variant, steps in plan)
-    state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, planned=planned, progress=progress)
+        plan = [(Variant(chain=(), precisions=experiment.precisions), ()), *chains]
+        planned = sum(planned_artifacts(targets, variant, steps) for variant, steps in plan)
+        cache = StageCache(run_dir, enabled=not experiment.force)
+        state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, planned=planned,
+                    progress=progress)
+        _execute(state, plan, user_model, started)
+    return run_dir
+
+
+def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | None, started: float) -> None:
+    """The stages, in order, then the cross-check and the run's top-level files."""
+    from toolkit.crosscheck import add_fp32_crosscheck
+    from toolkit.outputs import write_outputs
+    from toolkit.stages import baseline_stage, export_and_bench_variant
+
     state.artifacts_finished(0)  # tells the caller how many artifacts are planned
     baseline = baseline_stage(state, user_model)
     for variant, steps in plan:
         export_and_bench_variant(state, steps, variant, baseline)
-
-    from toolkit.crosscheck import add_fp32_crosscheck
-    from toolkit.outputs import write_outputs
-
-    state.records = add_fp32_crosscheck(run_dir, state.records, data.x_test)
-
+    state.records = add_fp32_crosscheck(state.run_dir, state.records, state.data.x_test)
     write_outputs(state, started)
-    return run_dir
 
 
 def _with_controls(chains: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:
@@ -147,7 +156,7 @@ def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:
 
 
 def _prepare_run_dir(experiment: Experiment) -> Path:
-    """Create (or reuse) the run folder; `force` drops the stage cache, not the folder."""
+    """Create (or reuse) the run folder and check it is writable."""
     run_dir = Path(experiment.output) / experiment.run_name
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +168,4 @@ def _prepare_run_dir(experiment: Experiment) -> Path:
             f"cannot write to the output folder {run_dir} ({exc.strerror})",
             "pass --output DIR with a folder you can write to",
         ) from None
-    if experiment.force:
-        shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
     return run_dir

@@ -43,6 +43,7 @@ def export_keras(
 
     batch = 1 if fixed_batch else None
     signature = (tensorflow.TensorSpec((batch, *input_shape), tensorflow.float32, name=INPUT_NAME),)
+    _restart_generated_names()
     try:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
     except Exception as error:  # tf2onnx raises many types; all mean "this model did not convert"
@@ -66,6 +67,7 @@ def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17, reduce_ran
 
     tflite_path = Path(tflite_path)
     io_quant = _tflite_io_quantization(tflite_path)
+    _restart_generated_names()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
@@ -122,6 +124,18 @@ def _tflite_io_quantization(tflite_path: Path) -> dict[str, TensorQuant]:
         for item in details
         if np.issubdtype(item["dtype"], np.integer) and item["quantization"][0] > 0
     }
+
+
+def _restart_generated_names() -> None:
+    """tf2onnx numbers the names it invents (`scale__16`) with one counter for the whole process,
+    so the same Keras model converted after other models got other names and other bytes. Each
+    conversion builds a new graph, so restarting the counter keeps names unique and makes the
+    same input give the same file whatever was converted before. (from_tflite also hands out
+    its numbers in a varying order, so QAT → ONNX files differ in names between exports; the
+    run folder's lock keeps each record's hash that of the file it points to.)"""
+    import tf2onnx.utils
+
+    tf2onnx.utils.INTERNAL_NAME = 1
 
 
 def _finish(proto: Any, path: Path) -> Path:

@@ -30,6 +30,7 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
             + _distillation(records)
             + _large_drops(records)
             + _int8_kernels(records, run_info)
+            + list(run_info.get("data_warnings") or [])
             + _skipped(run_info))
 
 
