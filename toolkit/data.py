@@ -143,7 +143,7 @@ def _finish(name, x_train, y_train, x_test, y_test, scale: float, seed: int) -> 
     num_classes = int(labels.max()) + 1
     if num_classes < 2:
         raise EdgesmithError(f"{name}: labels hold a single class", "provide labels of at least two classes")
-    check_labels(name, y_train, y_test)
+    check_labels(name, y_train)
     x_train = x_train.astype(np.float32) * np.float32(scale)
     x_test = x_test.astype(np.float32) * np.float32(scale)
     x_fit, y_fit, x_val, y_val = _split(x_train, y_train.astype(np.int64), VALIDATION_FRACTION, seed)

@@ -80,7 +80,7 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         "targets": [target.name for target in state.targets],
         "measured_on": {target.name: target.measured_on for target in state.targets},
         "cpu": cpu_features(),
-        "data_warnings": label_warnings(state.data.y_train),
+        "data_warnings": label_warnings(state.data.y_train, state.data.y_test),
         "skipped": state.skipped,
         "variants": state.variant_info,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
