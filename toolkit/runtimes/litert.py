@@ -65,13 +65,13 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.benchmark.runners import LiteRTRunner
+    from toolkit.benchmark.device_bench import BenchError, LiteRTRunner
+    from toolkit.errors import EdgesmithError
 
-    return LiteRTRunner(path, threads)
-
-
-def preload() -> None:
-    import ai_edge_litert.interpreter  # noqa: F401
+    try:
+        return LiteRTRunner(path, threads)
+    except BenchError as error:  # a file LiteRT cannot load: the loader's one-line reason
+        raise EdgesmithError(error.problem, error.fix) from None
 
 
 def check(path: Path, target: Target) -> CompatibilityReport:
