@@ -31,6 +31,8 @@ HELP = {
     "max_latency_ms": "budget for best/: p50 latency in ms (0 = no limit)",
     "max_size_kb": "budget for best/: file size in KB (0 = no limit)",
     "allow_unsafe": "allow loading model files that contain code (Lambda layers)",
+    "devices": "time a target on a device: TARGET=ssh://user@host[:port] (repeatable; overrides the profile's device)",
+    "device_accuracy": "also run the test split on each device and report agreement with this machine's outputs",
 }
 
 
@@ -95,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_positive_int, default=1)
     bench.add_argument("--batch", type=_positive_int, default=32, help="batch for the throughput figure")
     bench.add_argument("--json", action="store_true", help="machine-readable output")
+    bench.add_argument("--device", help="measure on this device instead: ssh://user@host[:port]")
     bench.set_defaults(handler=_bench)
 
     report = add("report", "rebuild a run's reports from its results.json")
@@ -114,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
 
     device = add("device", "what a device is and what it can run")
     device_commands = device.add_subparsers(dest="device_command", required=True)
-    probe = device_commands.add_parser("probe", help="CPU model and int8 features, OS, Python, runtimes", parents=[common])
+    probe = device_commands.add_parser("probe", help="CPU model and int8 features, OS, Python, runtimes, delegates", parents=[common])
+    probe.add_argument("device", nargs="?", help="a device to probe, ssh://user@host[:port] (default: this machine)")
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     probe.set_defaults(handler=_probe)
     return parser
@@ -124,7 +128,9 @@ def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(Experiment):
         flag = "--" + field.name.replace("_", "-")
         help_text = HELP.get(field.name, f"default: {field.default!r}")
-        if field.name == "variants":
+        if field.name == "devices":
+            parser.add_argument("--device", dest="devices", action="append", default=argparse.SUPPRESS, help=HELP["devices"])
+        elif field.name == "variants":
             parser.add_argument("--variant", dest="variants", action="append", default=argparse.SUPPRESS, help=HELP["variants"])
             parser.add_argument("--no-variants", dest="variants", action="store_const", const=[], default=argparse.SUPPRESS, help="benchmark the full model only")
         elif isinstance(field.default, bool):
@@ -183,17 +189,18 @@ def _check(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from toolkit.benchmark.harness import benchmark_file
     from toolkit.benchmark.runners import open_runner
+    from toolkit.devices import bench_file
 
     runner = open_runner(args.model, args.threads)
     sample = np.random.default_rng(0).random((args.batch, *runner.input_shape), dtype=np.float32)
-    result = benchmark_file(args.model, sample, args.runs, args.threads, args.batch)
+    result = bench_file(args.model, sample, args.runs, args.threads, args.batch, args.device)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     latency = result["latency_ms"]
     print(f"{args.model}: batch 1, {args.threads} thread(s), {latency['runs']} runs after {latency['warmup_runs']} warm-up")
+    print(f"  on: {result['latency_measured_on']}")
     print(f"  CPU: {result['latency_cpu']}")
     print(f"  p50 {latency['p50']:.4f} ms (95% CI {latency['ci95_p50'][0]:.4f}–{latency['ci95_p50'][1]:.4f})  "
           f"p90 {latency['p90']:.4f}  p99 {latency['p99']:.4f}  mean {latency['mean']:.4f} ± {latency['std']:.4f}")
@@ -242,9 +249,10 @@ def _targets(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from toolkit.devices import open_device
     from toolkit.probe import format_probe, probe
 
-    facts = probe()
+    facts = open_device(args.device).facts if args.device else probe()
     print(json.dumps(facts, indent=2) if args.json else format_probe(facts))
     return 0
 

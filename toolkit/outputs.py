@@ -56,6 +56,7 @@ def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, 
 
 def run_info(state: Any, started: float) -> dict[str, Any]:
     from toolkit.cpu_features import cpu_features
+    from toolkit.devices.local import LOCAL
 
     exp = state.experiment
     return {
@@ -69,7 +70,8 @@ def run_info(state: Any, started: float) -> dict[str, Any]:
         },
         "preprocessing": state.data.preprocessing,
         "targets": [target.name for target in state.targets],
-        "measured_on": {target.name: target.measured_on for target in state.targets},
+        "measured_on": {target.name: state.devices.get(target.name, LOCAL).measured_on(target) for target in state.targets},
+        "devices": {name: {"url": device.url, "facts": device.facts} for name, device in state.devices.items()},
         "cpu": cpu_features(),
         "skipped": state.skipped,
         "variants": state.variant_info,

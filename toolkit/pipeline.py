@@ -42,6 +42,7 @@ class Run:
     records: list[Record] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     variant_info: dict[str, Any] = field(default_factory=dict)
+    devices: dict[str, Any] = field(default_factory=dict)  # target name → the device it is timed on
 
 
 def run(experiment: Experiment, log: Log = print, dataset: Dataset | None = None) -> Path:
@@ -53,12 +54,15 @@ def run(experiment: Experiment, log: Log = print, dataset: Dataset | None = None
     targets = [load_target(name) for name in experiment.targets]
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     _reject_duplicate_ids(chains)
+    from toolkit.devices import connect_devices
+
+    devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
     data = dataset or load_dataset(experiment.dataset, experiment.data, experiment.seed)
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
     run_dir = _prepare_run_dir(experiment)
     cache = StageCache(run_dir, enabled=not experiment.force)
-    state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration)
+    state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, devices=devices)
 
     from toolkit.stages import baseline_stage, export_and_bench_variant
 

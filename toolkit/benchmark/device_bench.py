@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ctypes
 import importlib
 import io
 import json
@@ -35,9 +36,8 @@ SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summari
 FIRST_WARMUP_S = 0.2  # lets an idle CPU reach its working clock before anything is timed
 EVAL_CHUNK = 256
 MEMORY_RUNS = 20
-# (module to import, the package that installs it)
-LITERT = ("ai_edge_litert.interpreter", "ai-edge-litert")
-ORT = ("onnxruntime", "onnxruntime")
+# file suffix → (module to import, the package that installs it)
+RUNTIMES = {".tflite": ("ai_edge_litert.interpreter", "ai-edge-litert"), ".onnx": ("onnxruntime", "onnxruntime")}
 # LiteRT delegates a target profile can ask for (`[accelerator] delegate = ...`), and the
 # library each loads. Loaded explicitly: if it does not load, nothing is timed.
 DELEGATES = {
@@ -79,8 +79,9 @@ def load_delegate(kind: str) -> Any:
     """The LiteRT delegate a profile asks for; a delegate that does not load is an error, never a
     silent fallback to the CPU."""
     name, library = DELEGATES[kind]
-    interpreter = _require(*LITERT)
+    interpreter = _require(*RUNTIMES[".tflite"])
     try:
+        ctypes.CDLL(library)  # first, as LiteRT's loader leaves a half-built object that warns on exit
         return interpreter.load_delegate(library)
     except (OSError, ValueError, RuntimeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -92,7 +93,7 @@ class LiteRTRunner:
     """LiteRT interpreter (XNNPACK on by default, or the given delegate), as shipped on Android and Linux."""
 
     def __init__(self, path: Path, threads: int = 1, delegate: str | None = None) -> None:
-        interpreter = _require(*LITERT)
+        interpreter = _require(*RUNTIMES[".tflite"])
         delegates = [load_delegate(delegate)] if delegate else None
         if delegate == "edgetpu" and b"edgetpu-custom-op" not in Path(path).read_bytes():
             raise BenchError(f"{Path(path).name} is not compiled for the Edge TPU (it has no edgetpu-custom-op)",
@@ -131,7 +132,7 @@ class OnnxRuntimeRunner:
 
     def __init__(self, path: Path, threads: int = 1, fuse_qdq: bool = True) -> None:
         """`fuse_qdq=False` keeps Q/DQ nodes unfused: exact integer math in float kernels."""
-        ort = _require(*ORT)
+        ort = _require(*RUNTIMES[".onnx"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -159,10 +160,15 @@ class OnnxRuntimeRunner:
         return self._result
 
 
+def runtime_suffix(path: Path) -> str:
+    """The key of RUNTIMES that runs `path`: ONNX files by extension, anything else is TFLite (the
+    host's runtime registry sniffs contents; a device only receives files it recognised)."""
+    return ".onnx" if Path(path).suffix.lower() == ".onnx" else ".tflite"
+
+
 def open_runner(path: Path, threads: int = 1, delegate: str | None = None) -> Runner:
-    """A runner for a .tflite or .onnx file (the host's runtime registry sniffs files; a device
-    only ever receives files the host already recognised, under their extension)."""
-    if Path(path).suffix == ".onnx":
+    """A runner for a .tflite or .onnx file, with the given LiteRT delegate if any."""
+    if runtime_suffix(path) == ".onnx":
         if delegate:
             raise BenchError(f"a delegate ({delegate}) was asked for an ONNX file", "drop the delegate")
         return OnnxRuntimeRunner(path, threads)
@@ -288,7 +294,7 @@ def last_json(stdout: str) -> dict:
 
 def _memory_here(path: Path, threads: int, delegate: str | None) -> dict[str, float]:
     """The child's side of peak_memory_mb: /proc's RSS high-water mark around loading and running."""
-    _require(*(ORT if path.suffix == ".onnx" else LITERT))  # imports are not the model's
+    _require(*RUNTIMES[runtime_suffix(path)])  # imports are not the model's
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current RSS
     before = _status_kb("VmRSS")
     runner = open_runner(path, threads, delegate)

@@ -23,7 +23,7 @@ LABEL = "a TFLite"
 PACKAGES = ("ai-edge-litert", "tensorflow")
 REFERENCE = True
 TARGET_KEYS: dict[str, tuple[Any, bool]] = {}
-ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"tensor_types": (list, True)}
+ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"tensor_types": (list, True), "delegate": (str, False)}
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -48,6 +48,10 @@ def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> 
             raise fail(f"ops.{op}", "is not a TFLite builtin op", f"{hint}custom ops go under [custom_ops]")
     if not accelerator.get("tensor_types"):
         raise fail("accelerator.tensor_types", "is empty", 'list the tensor types it computes, e.g. ["int8"]')
+    from toolkit.benchmark.device_bench import DELEGATES
+
+    if accelerator.get("delegate") not in (None, *DELEGATES):
+        raise fail("accelerator.delegate", f"is '{accelerator['delegate']}'", f"use one of: {', '.join(DELEGATES)}")
 
 
 def export(model: Any, path: Path, target: Target, precision: str, calibration_x: np.ndarray,
