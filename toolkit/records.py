@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from toolkit.errors import EdgesmithError
 
-SCHEMA_VERSION = 3  # 3: latency_error, device_accuracy; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first
+SCHEMA_VERSION = 3  # 3: latency_error, device_host, device_accuracy; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first
 REQUIRED = ("variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp",
             "latency_ms", "size_bytes", "gzip_bytes")
 
@@ -54,6 +54,7 @@ class Record(Mapping):
     latency_on_device: bool = True
     latency_cpu: str | None = None
     latency_error: str | None = None
+    device_host: str | None = None  # the device's hostname where timed on one (toolkit.devices); None: this machine
     device_accuracy: Mapping[str, Any] | None = None
     compatibility: Mapping[str, Any] = field(default_factory=dict)
     sparsity: float | None = None

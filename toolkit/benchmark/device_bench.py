@@ -86,7 +86,7 @@ def load_delegate(kind: str) -> Any:
     except (OSError, ValueError, RuntimeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BenchError(f"{name} not available: {library} does not load ({reason})",
-                         f"install {library} and its driver on this machine, or drop this target's device") from None
+                         f"install {library} and its driver on the device, or time this target on the host") from None
 
 
 class LiteRTRunner:

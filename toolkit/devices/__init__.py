@@ -102,7 +102,8 @@ def measure(device: Device, path: Path, x: np.ndarray, y: np.ndarray, settings: 
     """The timing fields of one artifact's record, measured on `device`; a failed measurement
     becomes `latency_ms: None` with `latency_error`, never a figure from somewhere else."""
     delegate = target.accelerator.delegate if device.remote else None  # the host times a stand-in CPU
-    where = {"latency_measured_on": device.measured_on(target), "latency_on_device": device.on_device(target)}
+    where = {"latency_measured_on": device.measured_on(target), "latency_on_device": device.on_device(target),
+             "device_host": device.facts["hostname"] if device.remote else None}
     try:
         timing = device.benchmark(path, x, settings["runs"], settings["threads"], settings["batch"], delegate)
         if device_accuracy and device.remote:

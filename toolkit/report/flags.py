@@ -193,7 +193,8 @@ def _precision_speed(records: list[dict]) -> list[str]:
         numbers = f"(p50 {_ms(record)} vs {_ms(fp32)} ms)"
         verdict = _speed_verdict(record["latency_ms"], fp32["latency_ms"])
         if verdict > 0:
-            finding = f"{quantized} is slower than {fmt} fp32 on this machine {numbers}"
+            where = f"on {record['device_host']}" if record.get("device_host") else "on this machine"
+            finding = f"{quantized} is slower than {fmt} fp32 {where} {numbers}"
         elif verdict < 0:
             ratio = p50(fp32) / p50(record)
             finding = f"{quantized} is {ratio:.1f}× faster than {fmt} fp32 {numbers}"
