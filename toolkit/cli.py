@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_positive_int, default=1)
     bench.add_argument("--batch", type=_positive_int, default=32, help="batch for the throughput figure")
     bench.add_argument("--json", action="store_true", help="machine-readable output")
-    bench.add_argument("--device", help="measure on this device instead: ssh://user@host[:port]")
+    bench.add_argument("--device", metavar="URL", help="measure on this device instead: ssh://user@host[:port]")
     bench.set_defaults(handler=_bench)
 
     report = add("report", "rebuild a run's reports from its results.json")
@@ -129,7 +129,8 @@ def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
         flag = "--" + field.name.replace("_", "-")
         help_text = HELP.get(field.name, f"default: {field.default!r}")
         if field.name == "devices":
-            parser.add_argument("--device", dest="devices", action="append", default=argparse.SUPPRESS, help=HELP["devices"])
+            parser.add_argument("--device", dest="devices", action="append", default=argparse.SUPPRESS, metavar="TARGET=URL",
+                                help=HELP["devices"])
         elif field.name == "variants":
             parser.add_argument("--variant", dest="variants", action="append", default=argparse.SUPPRESS, help=HELP["variants"])
             parser.add_argument("--no-variants", dest="variants", action="store_const", const=[], default=argparse.SUPPRESS, help="benchmark the full model only")
