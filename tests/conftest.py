@@ -1,10 +1,15 @@
 """Shared fixtures: the digits data and a tiny trained model, built once per session."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from toolkit.data import load_dataset
+
+# In-process tests run on the CPU like the `edgesmith` command (deterministic kernels, CPU timings).
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 
 @pytest.fixture(scope="session")

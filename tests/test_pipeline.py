@@ -108,6 +108,31 @@ def test_commands_on_a_finished_run(finished_run):
 
 
 @pytest.mark.slow
+def test_json_output_and_log_levels_on_a_cached_rerun(finished_run):
+    run_dir, _ = finished_run
+    again = ("run", *TINY, "--name", "tiny", "--variant", "prune:0.5+qat", "--output", str(run_dir.parent))
+    quiet = edgesmith(*again, "--json", "-q", cwd=run_dir.parent)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    answer = json.loads(quiet.stdout)
+    assert set(answer) == {"run_dir", "baseline", "best", "records"}
+    assert answer["records"] == json.loads((run_dir / "results.json").read_text())
+    assert answer["best"] == json.loads((run_dir / "run.json").read_text())["best"]
+    assert "[baseline]" not in quiet.stderr and "artifacts]" not in quiet.stderr, "-q silences progress"
+
+    verbose = edgesmith(*again, "-v", cwd=run_dir.parent)
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    planned = len(answer["records"])
+    assert "[baseline] cached" in verbose.stderr and f"[{planned}/{planned} artifacts]" in verbose.stderr
+    assert "debug: experiment:" in verbose.stderr and "debug:" not in verbose.stdout
+    assert "p50 ms" in verbose.stdout and "[baseline]" not in verbose.stdout, "the table on stdout, progress on stderr"
+
+    select = edgesmith("select", str(run_dir), "--target", "cpu", "--max-accuracy-drop", "5", "--json", cwd=run_dir)
+    choice = json.loads(select.stdout)
+    assert set(choice) == {"target", "budget", "winner", "rejected"} and choice["target"] == "cpu"
+    assert choice["winner"]["path"] and all({"artifact", "reason"} <= set(item) for item in choice["rejected"])
+
+
+@pytest.mark.slow
 def test_manifest_and_record_details(finished_run):
     run_dir, _ = finished_run
     manifest = json.loads((run_dir / "manifest.json").read_text())

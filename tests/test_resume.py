@@ -34,7 +34,7 @@ def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path, sig):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     benched = 0
-    for line in process.stdout:
+    for line in process.stderr:  # progress messages go to stderr
         benched += line.startswith("[bench]")
         if benched == 3:
             process.send_signal(sig)
@@ -48,7 +48,7 @@ def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path, sig):
 
     resumed = _run(tmp_path, "--variant", "qat", "--targets", "cpu,onnx-cpu")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "[baseline] cached" in resumed.stdout
+    assert "[baseline] cached" in resumed.stderr
     assert _reused(resumed.stdout) >= 1 + 3, "the baseline and the finished artifacts are reused"
     records = json.loads((run_dir / "results.json").read_text())
     assert {r["variant"] for r in records} == {"baseline", "qat"}
@@ -71,5 +71,5 @@ def test_changing_one_pass_redoes_only_that_variant(tmp_path):
     assert _run(tmp_path, "--variant", "prune:0.5", "--variant", "qat", "--targets", "cpu", "--precisions", "fp32").returncode == 0
     changed = _run(tmp_path, "--variant", "prune:0.6", "--variant", "qat", "--targets", "cpu", "--precisions", "fp32")
     assert changed.returncode == 0, changed.stderr[-2000:]
-    assert "[prune60] applying" in changed.stdout
-    assert "[qat] applying" not in changed.stdout and "[baseline] cached" in changed.stdout
+    assert "[prune60] applying" in changed.stderr
+    assert "[qat] applying" not in changed.stderr and "[baseline] cached" in changed.stderr

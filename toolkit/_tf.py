@@ -11,7 +11,7 @@ from types import ModuleType
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# GPUs stay visible to a program that imports the package; the `edgesmith` command hides them (cli.py).
 
 
 def tf() -> ModuleType:

@@ -50,6 +50,7 @@ class Experiment:
     precisions: tuple[str, ...] = PRECISIONS
     variants: tuple[Variant, ...] = tuple(Variant(chain) for chain in DEFAULT_VARIANTS)
     targets: tuple[str, ...] = DEFAULT_TARGETS
+    targets_dir: str = ""  # a folder of extra target profiles, searched before the built-ins
     calibration_samples: int = 256
     bench_runs: int = 300
     bench_threads: int = 1

@@ -4,12 +4,15 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolkit.pipeline import Run
 
 CORE_LIBRARIES = ("edgesmith", "tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy", "scikit-learn")
 
 
-def build_manifest(state: Any) -> dict[str, Any]:
+def build_manifest(state: Run) -> dict[str, Any]:
     return {
         "config": state.experiment.to_dict(),
         "dataset": {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.best import choose_and_copy
 from toolkit.cpu_features import describe
@@ -16,9 +16,12 @@ from toolkit.records import records_json
 from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
 
+if TYPE_CHECKING:
+    from toolkit.pipeline import Run
 
-def write_outputs(state: Any, started: float) -> None:
-    """results.json/.csv, run.json, report.md, report.html and manifest.json; print the table."""
+
+def write_outputs(state: Run, started: float) -> None:
+    """results.json/.csv, run.json, report.md, report.html and manifest.json."""
     run_dir: Path = state.run_dir
     records = state.records
     info = run_info(state, started)
@@ -33,17 +36,22 @@ def write_outputs(state: Any, started: float) -> None:
     write_json(run_dir / "run.json", info)
     write_reports(run_dir, records, info)
     write_json(run_dir / "manifest.json", build_manifest(state))
-    state.log("")
-    state.log(text_table(records))
-    for sentence in findings(records, info):
-        state.log(f"· {sentence}")
-    state.log("")
+
+
+def summary_text(run_dir: Path, records: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    """What a finished run tells a person: the table, the findings, the pick per target.
+
+    Built from results.json and run.json alone, so it always matches the files on disk.
+    """
+    lines = ["", text_table(records), *[f"· {sentence}" for sentence in findings(records, info)], ""]
+    budget = info["budget"]["max_accuracy_drop_pp"]
     for target, best in info["best"].items():
         picked = f"{best} (copied to best/{target}/)" if best else "nothing meets the budget"
-        state.log(f"best for {target} (drop ≤ {state.experiment.max_accuracy_drop:g} pp): {picked}")
-    state.log(f"\nhost CPU: {describe(info['cpu'])}")
-    state.log(f"full model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
-              f"· {info['seconds']:.0f} s · stages reused {len(state.cache.reused)}, built {state.cache.built}")
+        lines.append(f"best for {target} (drop ≤ {budget:g} pp): {picked}")
+    lines.append(f"\nhost CPU: {describe(info['cpu'])}")
+    lines.append(f"full model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
+                 f"· {info['seconds']:.0f} s · stages reused {info['stages']['reused']}, built {info['stages']['built']}")
+    return "\n".join(lines)
 
 
 def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, Any]) -> None:
@@ -54,7 +62,7 @@ def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, 
     write_report(run_dir, records, info)
 
 
-def run_info(state: Any, started: float) -> dict[str, Any]:
+def run_info(state: Run, started: float) -> dict[str, Any]:
     from toolkit.cpu_features import cpu_features
     from toolkit.devices.local import LOCAL
 
@@ -77,6 +85,7 @@ def run_info(state: Any, started: float) -> dict[str, Any]:
         "variants": state.variant_info,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.time() - started, 1),
+        "stages": {"reused": len(state.cache.reused), "built": state.cache.built},
     }
 
 

@@ -22,6 +22,7 @@ from toolkit.records import Record
 from toolkit.targets import Target, load_target
 
 Log = Callable[[str], None]
+Progress = Callable[[int, int], None]  # (artifacts finished, artifacts planned)
 
 
 @dataclass
@@ -42,16 +43,30 @@ class Run:
     records: list[Record] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     variant_info: dict[str, Any] = field(default_factory=dict)
+    planned: int = 0
+    finished: int = 0
+    progress: Progress | None = None
     devices: dict[str, Any] = field(default_factory=dict)  # target name → the device it is timed on
 
+    def artifacts_finished(self, count: int = 1) -> None:
+        """Count `count` planned artifacts as done (benchmarked, cached or skipped) and report it."""
+        self.finished += count
+        if self.progress is not None:
+            self.progress(self.finished, self.planned)
 
-def run(experiment: Experiment, log: Log = print, dataset: Dataset | None = None) -> Path:
-    """Execute the experiment and return the run folder; `dataset` replaces loading one by name
-    (the Python API passes arrays this way)."""
+
+def run(experiment: Experiment, log: Log = print, progress: Progress | None = None,
+        dataset: Dataset | None = None) -> Path:
+    """Execute the experiment and return the run folder.
+
+    `log` gets one line per step; `progress(finished, planned)` is called as each artifact
+    (one variant × target × precision) finishes, so a caller can show how far the run is;
+    `dataset` replaces loading one by name (the Python API passes arrays this way).
+    """
     from toolkit.passes import parse_chain
 
     started = time.time()
-    targets = [load_target(name) for name in experiment.targets]
+    targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     _reject_duplicate_ids(chains)
     from toolkit.devices import connect_devices
@@ -62,13 +77,15 @@ def run(experiment: Experiment, log: Log = print, dataset: Dataset | None = None
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
     run_dir = _prepare_run_dir(experiment)
     cache = StageCache(run_dir, enabled=not experiment.force)
-    state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, devices=devices)
+    from toolkit.stages import baseline_stage, export_and_bench_variant, planned_artifacts
 
-    from toolkit.stages import baseline_stage, export_and_bench_variant
-
+    plan = [(Variant(chain=(), precisions=experiment.precisions), ()), *chains]
+    planned = sum(planned_artifacts(targets, variant, steps) for variant, steps in plan)
+    state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, planned=planned,
+                progress=progress, devices=devices)
+    state.artifacts_finished(0)  # tells the caller how many artifacts are planned
     baseline = baseline_stage(state, user_model)
-    export_and_bench_variant(state, (), Variant(chain=(), precisions=experiment.precisions), baseline)
-    for variant, steps in chains:
+    for variant, steps in plan:
         export_and_bench_variant(state, steps, variant, baseline)
 
     from toolkit.crosscheck import add_fp32_crosscheck

@@ -10,17 +10,17 @@ import importlib.metadata
 import json
 import os
 import platform
+import sys
 
 if __package__:  # imported as part of edgesmith
     from toolkit.cpu_features import cpu_features, describe
 else:  # run as a script on a device, from the folder holding copies of the device modules
     from cpu_features import cpu_features, describe
 
-RUNTIME_PACKAGES = ("ai-edge-litert", "onnxruntime", "numpy")
 
-
-def probe() -> dict:
-    """Facts about this machine; a runtime that is missing is reported as None, not an error."""
+def probe(packages: tuple[str, ...]) -> dict:
+    """Facts about this machine, with the versions of `packages` (the runtimes a device needs,
+    from the host's runtime registry); a package that is missing is None, not an error."""
     return {
         "hostname": platform.node(),
         "cpu": cpu_features(),
@@ -28,7 +28,7 @@ def probe() -> dict:
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "runtimes": {name: _version(name) for name in RUNTIME_PACKAGES},
+        "runtimes": {name: _version(name) for name in packages},
         "onnxruntime_providers": _onnxruntime_providers(),
         "accelerators": _accelerators(),
     }
@@ -41,7 +41,7 @@ def format_probe(facts: dict) -> str:
     int8 = ("ONNX Runtime u8×s8 int8 kernels can saturate here (no VNNI): use reduce_range (7-bit weights)"
             if cpu["u8s8_saturation"] else "int8 kernels accumulate in 32 bits here")
     accelerators = [f"{item['name']}: loads ({item['library']})" if item["loads"] else item["problem"]
-                    for item in facts["accelerators"].values()] or ["unknown: trying them needs numpy and ai-edge-litert"]
+                    for item in facts["accelerators"].values()] or ["unknown: trying them needs numpy"]
     return "\n".join([
         f"host       {facts['hostname']}",
         f"cpu        {describe(cpu)}",
@@ -74,10 +74,9 @@ def _onnxruntime_providers() -> list[str]:
 
 def _accelerators() -> dict[str, dict]:
     """{kind: name, library, loads, problem} for each LiteRT delegate a target profile can ask for,
-    by really loading it; {} where numpy or ai-edge-litert is missing."""
+    by really loading it; {} where numpy is missing."""
     try:
         bench = importlib.import_module("toolkit.benchmark.device_bench" if __package__ else "device_bench")
-        importlib.import_module(bench.RUNTIMES[".tflite"][0])
     except ImportError:
         return {}
     found = {}
@@ -90,5 +89,5 @@ def _accelerators() -> dict[str, dict]:
     return found
 
 
-if __name__ == "__main__":
-    print(json.dumps(probe()))
+if __name__ == "__main__":  # on a device: python3 probe.py PACKAGE...
+    print(json.dumps(probe(tuple(sys.argv[1:]))))

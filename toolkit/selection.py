@@ -79,6 +79,17 @@ class Selection:
             parts.append(f"size ≤ {self.max_size_kb:g} KB")
         return ", ".join(parts)
 
+    def to_dict(self) -> dict:
+        """The answer as data (`select --json`): the winning record and why each other one lost."""
+        return {
+            "target": self.target,
+            "budget": {"max_accuracy_drop_pp": self.max_accuracy_drop_pp, "max_latency_ms": self.max_latency_ms,
+                       "max_size_kb": self.max_size_kb},
+            "winner": self.winner,
+            "rejected": [{"artifact": artifact_name(record), "path": record.get("path"), "reason": reason}
+                         for record, reason in self.rejected],
+        }
+
     def format_text(self) -> str:
         lines = [f"Best for {self.target} (budget: {self.budget_text()}):"]
         if self.winner is None:

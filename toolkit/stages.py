@@ -10,7 +10,7 @@ import io
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -18,7 +18,11 @@ from toolkit.benchmark.harness import score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, sha256_file, write_bytes
 from toolkit.records import Record
+from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, VariantSpec, spec_key
 from toolkit.targets import Target
+
+if TYPE_CHECKING:
+    from toolkit.pipeline import Run
 
 QAT_PRECISIONS = ("int8",)
 # Pruning needs optimizer steps to recover, not epochs: on a small dataset (digits: 21 steps per
@@ -28,7 +32,7 @@ EXPORT_FORMAT = 2  # bump when the export code changes the bytes it writes
 RECORD_FORMAT = 3  # bump when bench_stage records gain fields, so cached records are rebuilt
 
 
-def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
+def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
     """Train (or take) the full model once; return a loader for it; set reference predictions."""
     from toolkit.model_files import load_saved, save_model
 
@@ -38,11 +42,11 @@ def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
     path = state.run_dir / "baseline" / "model.h5"
     reference = state.run_dir / "baseline" / "reference_top1.npy"
     if user_model is not None:  # evaluated as-is: training settings do not matter
-        key = state.cache.key("baseline", data.fingerprint, sha256_file(Path(exp.model)))
+        spec = BaselineSpec(data.fingerprint, exp.model, file_sha256=sha256_file(Path(exp.model)))
     else:
-        key = state.cache.key(
-            "baseline", data.fingerprint, exp.model, exp.epochs, exp.batch_size, exp.learning_rate, exp.patience, exp.seed
-        )
+        spec = BaselineSpec(data.fingerprint, exp.model, epochs=exp.epochs, batch_size=exp.batch_size,
+                            learning_rate=exp.learning_rate, patience=exp.patience, seed=exp.seed)
+    key = spec_key(state.cache, "baseline", spec)
     state.baseline_key = key
     cached = state.cache.get(key)
     if cached is None:
@@ -61,7 +65,7 @@ def baseline_stage(state: Any, user_model: Any | None) -> Callable[[], Any]:
     return lru_cache(maxsize=1)(lambda: load_saved(path))
 
 
-def _train_baseline(state: Any) -> Any:
+def _train_baseline(state: Run) -> Any:
     from toolkit._tf import seed_everything
     from toolkit.models import build
     from toolkit.train import fit
@@ -74,17 +78,18 @@ def _train_baseline(state: Any) -> Any:
     return model
 
 
-def export_and_bench_variant(state: Any, steps: tuple, variant: Variant, baseline: Callable[[], Any]) -> None:
+def export_and_bench_variant(state: Run, steps: tuple, variant: Variant, baseline: Callable[[], Any]) -> None:
     """Build one variant (lazily), export it for every target, check and benchmark each file."""
     from toolkit.passes import PassNotApplicable, chain_id
 
     variant_id = chain_id(steps)  # the empty chain is "baseline"
     exp = state.experiment
-    variant_key = state.baseline_key if not steps else state.cache.key(
-        "variant", state.baseline_key, [step.spec() for step in steps], exp.finetune_epochs, exp.epochs,
+    variant_key = state.baseline_key if not steps else spec_key(state.cache, "variant", VariantSpec(
+        state.baseline_key, tuple(step.spec() for step in steps), exp.finetune_epochs, exp.epochs,
         exp.batch_size, exp.learning_rate, exp.finetune_learning_rate, exp.seed,
-    )
+    ))
     built = _VariantModel(state, variant_id, variant_key, steps, baseline)
+    finished = 0
     try:
         for target in state.targets:
             for precision in _precisions(target, variant, steps):
@@ -93,11 +98,19 @@ def export_and_bench_variant(state: Any, steps: tuple, variant: Variant, baselin
                 state.records.append(
                     Record.from_dict({**measured, "variant": variant_id, "chain": variant.chain, "params": built.params()})
                 )
+                finished += 1
+                state.artifacts_finished()
         if steps:
             state.variant_info[variant_id] = built.details()
     except PassNotApplicable as exc:
         state.log(f"[{variant_id}] skipped: {exc}")
         state.skipped.append({"variant": variant_id, "reason": str(exc)})
+        state.artifacts_finished(planned_artifacts(state.targets, variant, steps) - finished)
+
+
+def planned_artifacts(targets: list[Target], variant: Variant, steps: tuple) -> int:
+    """How many files one variant is exported to (one per target and precision)."""
+    return sum(len(_precisions(target, variant, steps)) for target in targets)
 
 
 def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:
@@ -110,7 +123,7 @@ def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:
 class _VariantModel:
     """The variant's Keras model, built (fine-tuned) or reloaded only when an export needs it."""
 
-    def __init__(self, state: Any, variant_id: str, key: str, steps: tuple, baseline: Callable[[], Any]) -> None:
+    def __init__(self, state: Run, variant_id: str, key: str, steps: tuple, baseline: Callable[[], Any]) -> None:
         self.state, self.variant_id, self.key, self.steps, self.baseline = state, variant_id, key, steps, baseline
         self.path = state.run_dir / "variants" / variant_id / "model.h5"
         self._model = None
@@ -153,7 +166,7 @@ class _VariantModel:
         return result.model
 
 
-def _pass_context(state: Any, teacher: Any) -> Any:
+def _pass_context(state: Run, teacher: Any) -> Any:
     from toolkit.passes.context import PassContext
 
     exp, data = state.experiment, state.data
@@ -167,7 +180,7 @@ def _pass_context(state: Any, teacher: Any) -> Any:
     )
 
 
-def export_stage(state: Any, built: _VariantModel, target: Target, precision: str) -> Path:
+def export_stage(state: Run, built: _VariantModel, target: Target, precision: str) -> Path:
     """Write `<target>/<variant>__<precision>.<ext>` unless an intact cached copy exists."""
     from toolkit.passes import is_qat_chain
     from toolkit.runtimes import runtime_named
@@ -175,11 +188,10 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
     exp = state.experiment
     runtime = runtime_named(target.runtime)
     path = state.run_dir / target.name / f"{built.variant_id}__{precision}.{runtime.SUFFIX}"
-    calibrated = precision == "int8"
-    key = state.cache.key(
-        "export", EXPORT_FORMAT, built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset),
-        (exp.calibration_samples, exp.seed) if calibrated else None, str(path.relative_to(state.run_dir)),
-    )
+    key = spec_key(state.cache, "export", ExportSpec(
+        EXPORT_FORMAT, built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset),
+        (exp.calibration_samples, exp.seed) if precision == "int8" else None, str(path.relative_to(state.run_dir)),
+    ))
     if state.cache.get(key) is None:
         runtime.export(built.model(), path, target, precision, state.calibration, exp.opset, is_qat_chain(built.steps))
         state.cache.put(key, {}, [path])
@@ -187,7 +199,7 @@ def export_stage(state: Any, built: _VariantModel, target: Target, precision: st
     return path
 
 
-def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[str, Any]:
+def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[str, Any]:
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
     from toolkit.checks import check_artifact, compiler_available
     from toolkit.devices import measure
@@ -200,10 +212,10 @@ def bench_stage(state: Any, path: Path, target: Target, precision: str) -> dict[
     settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
-    key = state.cache.key(
-        "bench", RECORD_FORMAT, digest, relative, settings, state.baseline_key, target.name,
+    key = spec_key(state.cache, "bench", BenchSpec(
+        RECORD_FORMAT, digest, relative, settings, state.baseline_key, target.name,
         sha256_file(target.source), compiler_available(target), device.identity(), exp.device_accuracy and device.remote,
-    )
+    ))
     record = state.cache.get(key)
     if record is None:
         quality = score(path, data.x_test, data.y_test, state.reference_top1)

@@ -1,8 +1,9 @@
-"""Target profiles: one TOML file per device in `targets/`, validated into a frozen `Target`.
+"""Target profiles: one TOML file per device, validated into a frozen `Target`.
 
-A target is data, not code: a user adds a device by dropping `<name>.toml` into `targets/` (or
-into a folder named by EDGESMITH_TARGETS_DIR). Every mistake in such a file is reported with
-the file, the key and the fix, because a typo silently ignored would turn into a wrong verdict.
+A target is data, not code. The built-in profiles ship inside the package (`toolkit/profiles/`,
+so an installed wheel has them); a user adds a device by dropping `<name>.toml` into a folder
+named by `--targets-dir` or EDGESMITH_TARGETS_DIR. Every mistake in such a file is reported
+with the file, the key and the fix, because a typo silently ignored would turn into a wrong verdict.
 """
 from __future__ import annotations
 
@@ -88,44 +89,57 @@ class Target:
 
 
 def targets_dir() -> Path:
-    """The built-in profiles shipped with edgesmith."""
-    return Path(__file__).resolve().parent.parent / "targets"
+    """The built-in profiles, package data of edgesmith (present in an installed wheel)."""
+    return Path(__file__).resolve().parent / "profiles"
 
 
-def _search_dirs() -> list[Path]:
-    extra = [Path(p).expanduser() for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p]
-    return [*extra, targets_dir()]
+def _search_dirs(extra_dir: str | Path = "") -> list[Path]:
+    """`extra_dir` (a user's --targets-dir) first, then EDGESMITH_TARGETS_DIR, then the built-ins."""
+    found = [Path(p).expanduser() for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p]
+    if extra_dir:
+        folder = Path(extra_dir).expanduser()
+        if not folder.is_dir():
+            raise EdgesmithError(f"targets folder {folder} does not exist", "pass a folder of <name>.toml profiles")
+        found.insert(0, folder)
+    return [*found, targets_dir()]
 
 
-def _target_files() -> dict[str, Path]:
+def _target_files(extra_dir: str | Path = "") -> dict[str, Path]:
     """name -> file; a folder earlier in the search order shadows later ones."""
     found: dict[str, Path] = {}
-    for folder in reversed(_search_dirs()):
+    for folder in reversed(_search_dirs(extra_dir)):
         if folder.is_dir():
             found.update({path.stem: path for path in sorted(folder.glob("*.toml"))})
     return dict(sorted(found.items()))
 
 
-def list_targets() -> list[Target]:
-    """Every target profile found, sorted by name."""
-    return [_load_file(path) for path in _target_files().values()]
+def target_names(extra_dir: str | Path = "") -> list[str]:
+    """Names of the profiles found, without reading them (cheap enough for `--help`)."""
+    return list(_target_files(extra_dir))
 
 
-def load_target(name_or_path: str) -> Target:
-    """Load a target by name (`targets/<name>.toml`) or from a path to a .toml file."""
+def list_targets(extra_dir: str | Path = "") -> list[Target]:
+    """Every target profile found, sorted by name; `extra_dir` adds a folder of profiles."""
+    return [_load_file(path) for path in _target_files(extra_dir).values()]
+
+
+def load_target(name_or_path: str, extra_dir: str | Path = "") -> Target:
+    """Load a target by name (looked up in `extra_dir`, EDGESMITH_TARGETS_DIR, then the
+    built-in profiles) or from a path to a .toml file."""
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text or "/" in text:
         path = Path(text).expanduser()
         if not path.is_file():
             raise EdgesmithError(f"target file {path} does not exist", "check the path, or pass a target name")
         return _load_file(path)
-    files = _target_files()
+    files = _target_files(extra_dir)
     if text not in files:
         close = difflib.get_close_matches(text, files, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise EdgesmithError(
             f"unknown target '{text}'",
-            f"{hint}available targets: {', '.join(files) or '(none)'}; add one as {targets_dir()}/{text}.toml",
+            f"{hint}available targets: {', '.join(files) or '(none)'}; add {text}.toml to a folder "
+            f"given by --targets-dir or ${ENV_DIRS}",
         )
     return _load_file(files[text])
 
@@ -148,9 +162,28 @@ def format_target_list(targets: list[Target]) -> str:
                      target.measured_on, target.summary))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
-    custom = [f"  {t.name}: {t.source}" for t in targets if t.source.parent != targets_dir()]
-    lines.append(f"\nbuilt-in profiles: {targets_dir()}; add one by dropping <name>.toml there or in ${ENV_DIRS}")
+    custom = [f"  {t.name}: {t.source}" for t in targets if not is_built_in(t)]
+    lines.append(f"\nbuilt-in profiles: {targets_dir()}; add one as <name>.toml in a folder given by --targets-dir or ${ENV_DIRS}")
     return "\n".join(lines + (["profiles from elsewhere:", *custom] if custom else []))
+
+
+def target_summary(target: Target) -> dict[str, Any]:
+    """One profile as data (`edgesmith targets --json`): what it exports and where it is measured."""
+    from toolkit.runtimes import runtime_named
+
+    return {
+        "name": target.name, "summary": target.summary, "runtime": target.runtime,
+        "format": runtime_named(target.runtime).SUFFIX, "precisions": list(target.precisions),
+        "int8_io_dtype": target.int8_io_dtype, "fixed_batch": target.fixed_batch, "measured_on": target.measured_on,
+        "latency_on_device": target.latency_on_device, "options": dict(target.options),
+        "accelerator": target.accelerator.name, "source": str(target.source),
+        "built_in": is_built_in(target),
+    }
+
+
+def is_built_in(target: Target) -> bool:
+    """Whether the profile is one shipped with edgesmith (not a user's own file)."""
+    return target.source.parent == targets_dir()
 
 
 class _TargetParser:

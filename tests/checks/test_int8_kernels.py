@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from toolkit.checks.int8_kernels import kernel_agreement
-from toolkit.converters.onnx_quant import reduce_weight_range
+from toolkit.converters.onnx_graph import reduce_weight_range
 from toolkit.cpu_features import cpu_features, describe
 from toolkit.report.flags import findings
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import base64
 import ctypes
-import importlib
 import io
 import json
 import os
@@ -27,17 +26,15 @@ from typing import Any, Protocol
 import numpy as np
 
 if __package__:  # imported as part of edgesmith
-    from toolkit.benchmark.timing import SETTLE_BLOCK, Latency, summarize, time_calls, warm_up
+    from toolkit.benchmark.timing import Latency, summarize, time_calls, warm_up
 else:  # run as a script, here or on a device, next to timing.py
-    from timing import SETTLE_BLOCK, Latency, summarize, time_calls, warm_up
+    from timing import Latency, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
 SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
 FIRST_WARMUP_S = 0.2  # lets an idle CPU reach its working clock before anything is timed
 EVAL_CHUNK = 256
 MEMORY_RUNS = 20
-# file suffix → (module to import, the package that installs it)
-RUNTIMES = {".tflite": ("ai_edge_litert.interpreter", "ai-edge-litert"), ".onnx": ("onnxruntime", "onnxruntime")}
 # LiteRT delegates a target profile can ask for (`[accelerator] delegate = ...`), and the
 # library each loads. Loaded explicitly: if it does not load, nothing is timed.
 DELEGATES = {
@@ -67,11 +64,19 @@ class Runner(Protocol):
     def output(self) -> np.ndarray: ...
 
 
-def _require(module: str, package: str) -> Any:
-    """Import a runtime, or say which package this Python lacks (on a device, the usual fault)."""
+def _runtime(suffix: str) -> Any:
+    """The runtime module for ".tflite" or ".onnx" files, or which package this Python lacks (on
+    a device, the usual fault; the host checks first, from its runtime registry)."""
     try:
-        return importlib.import_module(module)
+        if suffix == ".onnx":
+            import onnxruntime
+
+            return onnxruntime
+        from ai_edge_litert import interpreter
+
+        return interpreter
     except ImportError as exc:
+        package = (exc.name or "the runtime").split(".")[0].replace("_", "-")
         raise BenchError(f"{package} is not installed for {sys.executable} ({exc})", f"pip install {package}") from None
 
 
@@ -79,7 +84,7 @@ def load_delegate(kind: str) -> Any:
     """The LiteRT delegate a profile asks for; a delegate that does not load is an error, never a
     silent fallback to the CPU."""
     name, library = DELEGATES[kind]
-    interpreter = _require(*RUNTIMES[".tflite"])
+    interpreter = _runtime(".tflite")
     try:
         ctypes.CDLL(library)  # first, as LiteRT's loader leaves a half-built object that warns on exit
         return interpreter.load_delegate(library)
@@ -93,7 +98,7 @@ class LiteRTRunner:
     """LiteRT interpreter (XNNPACK on by default, or the given delegate), as shipped on Android and Linux."""
 
     def __init__(self, path: Path, threads: int = 1, delegate: str | None = None) -> None:
-        interpreter = _require(*RUNTIMES[".tflite"])
+        interpreter = _runtime(".tflite")
         delegates = [load_delegate(delegate)] if delegate else None
         if delegate == "edgetpu" and b"edgetpu-custom-op" not in Path(path).read_bytes():
             raise BenchError(f"{Path(path).name} is not compiled for the Edge TPU (it has no edgetpu-custom-op)",
@@ -132,7 +137,7 @@ class OnnxRuntimeRunner:
 
     def __init__(self, path: Path, threads: int = 1, fuse_qdq: bool = True) -> None:
         """`fuse_qdq=False` keeps Q/DQ nodes unfused: exact integer math in float kernels."""
-        ort = _require(*RUNTIMES[".onnx"])
+        ort = _runtime(".onnx")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -161,8 +166,8 @@ class OnnxRuntimeRunner:
 
 
 def runtime_suffix(path: Path) -> str:
-    """The key of RUNTIMES that runs `path`: ONNX files by extension, anything else is TFLite (the
-    host's runtime registry sniffs contents; a device only receives files it recognised)."""
+    """".onnx" or ".tflite": which runtime runs `path`. ONNX files by extension, anything else is
+    TFLite (the host's runtime registry sniffs contents; a device only gets files it recognised)."""
     return ".onnx" if Path(path).suffix.lower() == ".onnx" else ".tflite"
 
 
@@ -210,7 +215,7 @@ class BenchSettings:
     runs: int = 300
     threads: int = 1
     batch: int = 1
-    budget_s: float = DEFAULT_BUDGET_S
+    budget_s: float | None = DEFAULT_BUDGET_S  # None: time every run however long it takes
 
     def to_dict(self) -> dict:
         return {"runs": self.runs, "threads": self.threads, "batch": self.batch, "budget_s": self.budget_s}
@@ -221,28 +226,41 @@ def all_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def session_runs(runs: int) -> list[int]:
+    """How `runs` timed calls split over sessions: SESSIONS of them (fewer when `runs` is
+    smaller, one call each at least), the remainder one extra call each in the first ones."""
+    sessions = min(SESSIONS, runs)
+    return [runs // sessions + (index < runs % sessions) for index in range(sessions)]
+
+
 def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings, delegate: str | None = None) -> Latency:
-    """Time `settings.runs` invokes of one prepared input of `settings.batch`, spread over
-    SESSIONS freshly loaded copies of the model, each warmed up until its timings settle."""
+    """Time `settings.runs` invokes of one prepared input of `settings.batch`, spread over up to
+    SESSIONS freshly loaded copies of the model, each warmed up until its timings settle.
+
+    With a `budget_s`, a session of a slow model stops early once it is spent (after
+    20 calls at least), so the run count can fall short; without one it is exact.
+    """
     batch = np.repeat(sample[:1], settings.batch, axis=0) if len(sample) < settings.batch else sample[: settings.batch]
-    per_session = max(SETTLE_BLOCK, -(-settings.runs // SESSIONS))
+    counts = session_runs(settings.runs)
+    session_budget = None if settings.budget_s is None else settings.budget_s / len(counts)
     sessions, warmup_runs = [], 0
-    for session in range(SESSIONS):
+    for session, count in enumerate(counts):
         runner = open_runner(path, settings.threads, delegate)
         runner.set_input(batch)
         warmup_runs += warm_up(runner.invoke, FIRST_WARMUP_S if session == 0 else 0.0)
-        sessions.append(time_calls(runner.invoke, per_session, settings.budget_s / SESSIONS))
+        sessions.append(time_calls(runner.invoke, count, session_budget))
     return summarize(sessions, warmup_runs)
 
 
 def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                   delegate: str | None = None) -> dict:
+                   delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict:
     """The full method for one artifact: latency at batch 1 on `threads` and on all cores,
     throughput at `batch` (when the batch dimension is dynamic) and peak memory.
 
     Every figure carries the settings it was measured with, so rows stay comparable.
+    `budget_s=None` times exactly `runs` calls per latency figure however slow the model.
     """
-    single = BenchSettings(runs=runs, threads=threads, batch=1)
+    single = BenchSettings(runs=runs, threads=threads, batch=1, budget_s=budget_s)
     latency = measure_latency(path, sample, single, delegate)
     result = {
         "latency_ms": latency.to_dict(), "latency_method": single.to_dict(), "threads": threads, "batch": 1,
@@ -251,10 +269,10 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
     }
     cores = all_cores()
     if cores != threads:
-        many = BenchSettings(runs=runs, threads=cores, batch=1)
+        many = BenchSettings(runs=runs, threads=cores, batch=1, budget_s=budget_s)
         result["latency_ms_all_cores"] = {**measure_latency(path, sample, many, delegate).to_dict(), "threads": cores}
     if batch > 1 and open_runner(path, 1, delegate).batch_dynamic:
-        batched = BenchSettings(runs=max(20, runs // 10), threads=cores, batch=batch)
+        batched = BenchSettings(runs=max(20, runs // 10), threads=cores, batch=batch, budget_s=budget_s)
         timing = measure_latency(path, sample, batched, delegate)
         result["throughput"] = {"batch": batch, "threads": cores, "samples_per_s": batch / (timing.p50 / 1000),
                                 "p50_ms": timing.p50}
@@ -294,7 +312,7 @@ def last_json(stdout: str) -> dict:
 
 def _memory_here(path: Path, threads: int, delegate: str | None) -> dict[str, float]:
     """The child's side of peak_memory_mb: /proc's RSS high-water mark around loading and running."""
-    _require(*RUNTIMES[runtime_suffix(path)])  # imports are not the model's
+    _runtime(runtime_suffix(path))  # imports are not the model's
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current RSS
     before = _status_kb("VmRSS")
     runner = open_runner(path, threads, delegate)
@@ -327,7 +345,8 @@ def _run(args: argparse.Namespace) -> dict:
     if x is None:
         shape = open_runner(args.model, 1, args.delegate).input_shape
         x = np.random.default_rng(0).random((args.batch, *shape), dtype=np.float32)
-    return benchmark_file(args.model, x, args.runs, args.threads, args.batch, args.delegate)
+    budget_s = None if args.exact else DEFAULT_BUDGET_S
+    return benchmark_file(args.model, x, args.runs, args.threads, args.batch, args.delegate, budget_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1, help="batch for the throughput figure")
     parser.add_argument("--delegate", choices=sorted(DELEGATES), help="load this LiteRT delegate (or fail)")
+    parser.add_argument("--exact", action="store_true", help="time exactly --runs calls, with no time budget")
     parser.add_argument("--predict", action="store_true", help="the scores of every --inputs sample, as base64 .npy")
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)  # peak_memory_mb's child
     parser.add_argument("--json", action="store_true", help="one line of JSON (default: indented)")

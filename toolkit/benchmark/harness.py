@@ -10,18 +10,19 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.benchmark import device_bench
-from toolkit.benchmark.device_bench import all_cores
+from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, all_cores
 from toolkit.benchmark.runners import open_runner, predict
 from toolkit.errors import EdgesmithError
 
 
-def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int) -> dict:
+def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
+                   budget_s: float | None = DEFAULT_BUDGET_S) -> dict:
     """device_bench.benchmark_file on this machine, plus the CPU it ran on (int8 speed and
-    results depend on its flags)."""
+    results depend on its flags). `budget_s=None` times exactly `runs` calls however slow."""
     from toolkit.cpu_features import cpu_features, describe
 
     try:
-        result = device_bench.benchmark_file(path, sample, runs, threads, batch)
+        result = device_bench.benchmark_file(path, sample, runs, threads, batch, budget_s=budget_s)
     except device_bench.BenchError as error:
         raise EdgesmithError(error.problem, error.fix) from None
     return {**result, "latency_cpu": describe(cpu_features())}
@@ -35,4 +36,3 @@ def score(path: Path, x: np.ndarray, y: np.ndarray, reference_top1: np.ndarray) 
         "accuracy": float((top1 == y).mean()),
         "agreement": float((top1 == reference_top1).mean()),
     }
-

@@ -2,7 +2,8 @@
 
 Every exported model takes float32 `input` and returns float32 `output`, whatever its precision,
 so one ONNX Runtime runner serves all of them; int8 models quantize inside the graph.
-The quantizers live in `onnx_quant` and are re-exported here as the one ONNX entry point.
+Quantizers (`onnx_quant`), graph rewrites (`onnx_graph`) and loading (`onnx_files`) are re-exported
+here as the one ONNX entry point.
 """
 from __future__ import annotations
 
@@ -13,14 +14,9 @@ from typing import Any
 import numpy as np
 
 from toolkit._tf import tf
-from toolkit.converters.onnx_quant import (
-    TensorQuant,
-    make_qdq_fusable,
-    quantize_dynamic,
-    quantize_static,
-    reduce_weight_range,
-    wrap_integer_io,
-)
+from toolkit.converters.onnx_files import REEXPORT_FIX, load_checked
+from toolkit.converters.onnx_graph import TensorQuant, make_qdq_fusable, reduce_weight_range, wrap_integer_io
+from toolkit.converters.onnx_quant import quantize_dynamic, quantize_static
 from toolkit.errors import EdgesmithError, first_line
 from toolkit.files import write_bytes
 
@@ -36,7 +32,6 @@ __all__ = [
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
-REEXPORT_FIX = "re-export it (delete the file and run the conversion again)"
 
 
 def export_keras(
@@ -85,24 +80,6 @@ def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17, reduce_ran
     if reduce_range:
         reduce_weight_range(proto)
     return _finish(proto, Path(out_path))
-
-
-def load_checked(path: Path) -> Any:
-    """Load an .onnx file, turning a missing, truncated or foreign file into a one-line error."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise EdgesmithError(f"{path} does not exist", "check the path, or run the conversion first")
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as error:  # protobuf DecodeError, onnx ValidationError, ...
-        raise EdgesmithError(
-            f"{path.name} is not a valid ONNX model (truncated or corrupt: {first_line(error)})",
-            REEXPORT_FIX,
-        ) from error
-    return model
 
 
 def runtime_op_counts(path: Path) -> dict[str, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class MeasurementFailed(EdgesmithError):
 
 class Device(Protocol):
     """What a measurement needs from a device. Remote ones also have `url`, `facts` (what
-    `toolkit.probe` says there), `require(suffixes, why)` and `predict(path, x)`."""
+    `toolkit.probe` says there), `require(packages, why)` and `predict(path, x)`."""
 
     remote: bool
 
@@ -42,7 +43,7 @@ class Device(Protocol):
     def on_device(self, target: Target | None) -> bool: ...
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                  delegate: str | None = None) -> dict[str, Any]: ...
+                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]: ...
 
 
 def check_url(url: str) -> str:
@@ -59,12 +60,22 @@ def open_device(url: str) -> Device:
     return importlib.import_module(KINDS[urlsplit(check_url(url)).scheme]).connect(url)
 
 
-def bench_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int, url: str | None = None) -> dict[str, Any]:
+def bench_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int, url: str | None = None,
+               budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
     """One file with the run's method (`edgesmith bench`, `toolkit.bench`), here or on the device at `url`."""
     from toolkit.devices.local import LOCAL
 
     device = open_device(url) if url else LOCAL
-    return {**device.benchmark(path, sample, runs, threads, batch), "latency_measured_on": device.measured_on(None)}
+    timing = device.benchmark(path, sample, runs, threads, batch, budget_s=budget_s)
+    return {**timing, "latency_measured_on": device.measured_on(None)}
+
+
+def device_packages() -> tuple[str, ...]:
+    """What a device's Python may need, whose versions the probe reports: numpy and every
+    registered runtime's DEVICE_PACKAGES."""
+    from toolkit.runtimes import runtime_packages
+
+    return ("numpy", *runtime_packages(on_device=True))
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -91,7 +102,7 @@ def connect_devices(targets: list[Target], assignments: tuple[str, ...]) -> dict
     for url in dict.fromkeys(urls.values()):
         device = open_device(url)
         served = [target for target in targets if urls.get(target.name) == url]
-        device.require({f".{runtime_named(target.runtime).SUFFIX}" for target in served},
+        device.require({package for target in served for package in runtime_named(target.runtime).DEVICE_PACKAGES},
                        f"for target {', '.join(target.name for target in served)}")
         devices.update({target.name: device for target in served})
     return devices

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -33,11 +35,11 @@ class LocalDevice:
         return target.latency_on_device if target else True
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                  delegate: str | None = None) -> dict[str, Any]:
+                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
         """The method on this CPU; `delegate` is ignored (the stand-in is labelled by the target)."""
         from toolkit.benchmark.harness import benchmark_file
 
-        return benchmark_file(path, sample, runs, threads, batch)
+        return benchmark_file(path, sample, runs, threads, batch, budget_s)
 
 
 LOCAL = LocalDevice()

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from toolkit.benchmark.device_bench import DELEGATES, RUNTIMES, last_json, runtime_suffix
+from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, DELEGATES, last_json, runtime_suffix
 from toolkit.cpu_features import describe
-from toolkit.devices import MeasurementFailed, check_url
+from toolkit.devices import MeasurementFailed, check_url, device_packages
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ def connect(url: str) -> SshDevice:
     files = json.dumps({Path(name).name: (package / name).read_text() for name in KIT}, sort_keys=True).encode()
     kit = f"{REMOTE_CACHE}/kit-{hashlib.sha256(files).hexdigest()[:16]}"
     python = address.python_command()
-    remote = f"mkdir -p {kit} && cd {kit} && {python} -c {shlex.quote(UNPACK)} && {python} probe.py"
+    packages = " ".join(shlex.quote(package) for package in device_packages())
+    remote = f"mkdir -p {kit} && cd {kit} && {python} -c {shlex.quote(UNPACK)} && {python} probe.py {packages}"
     completed = run_ssh(address, remote, files, CONNECT_TIMEOUT_S)
     facts = last_json(completed.stdout.decode(errors="replace"))
     if completed.returncode != 0 or "python" not in facts:
@@ -141,21 +142,24 @@ class SshDevice:
     def on_device(self, target: Target | None) -> bool:
         return True
 
-    def require(self, suffixes: set[str], why: str) -> None:
-        """The device's Python must have numpy and the runtime of every file it will be sent."""
-        packages = ["numpy", *sorted(RUNTIMES[suffix][1] for suffix in suffixes)]
-        missing = [package for package in packages if not self.facts["runtimes"].get(package)]
+    def require(self, packages: set[str], why: str) -> None:
+        """The device's Python must have numpy and the runtime packages of every file it is sent."""
+        missing = [package for package in ("numpy", *sorted(packages)) if not self.facts["runtimes"].get(package)]
         if missing:
             raise EdgesmithError(f"{self.url}: {self.address.python} on the device lacks {', '.join(missing)} ({why})",
                                  f"on the device: pip install {' '.join(missing)} (or name a Python that has it with ?python=PATH)")
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                  delegate: str | None = None) -> dict[str, Any]:
-        """device_bench's method on the device, on the inputs the local harness would use."""
-        self.require({runtime_suffix(path)}, f"for {Path(path).name}")
+                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
+        """device_bench's method on the device, on the inputs the local harness would use;
+        `budget_s` is DEFAULT_BUDGET_S or None (exactly `runs` calls)."""
+        from toolkit.runtimes import runtime_for_file
+
+        self.require(set(runtime_for_file(path, trust_extension=True).DEVICE_PACKAGES), f"for {Path(path).name}")
         model, inputs = self._copy(Path(path)), self._copy_array(sample[: max(batch, 1)])
         arguments = [f"../{model}", "--inputs", f"../{inputs}", "--runs", str(runs), "--threads", str(threads),
-                     "--batch", str(batch), *(["--delegate", delegate] if delegate else [])]
+                     "--batch", str(batch), *(["--delegate", delegate] if delegate else []),
+                     *(["--exact"] if budget_s is None else [])]
         return {**self._device_bench(arguments), "latency_cpu": describe(self.facts["cpu"])}
 
     def predict(self, path: Path, x: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ class Runtime(Protocol):
     LABEL: str
     FILE_KIND: str
     PACKAGES: tuple[str, ...]
+    DEVICE_PACKAGES: tuple[str, ...]
     REFERENCE: bool
     TARGET_KEYS: dict[str, tuple[Any, bool]]
     ACCELERATOR_KEYS: dict[str, tuple[Any, bool]]
@@ -97,6 +98,8 @@ def reference_runtime() -> Any:
     return next(runtime for runtime in RUNTIMES.values() if runtime.REFERENCE)
 
 
-def runtime_packages() -> tuple[str, ...]:
-    """Distributions of every registered runtime (their versions go into the manifest)."""
-    return tuple(package for runtime in RUNTIMES.values() for package in runtime.PACKAGES)
+def runtime_packages(on_device: bool = False) -> tuple[str, ...]:
+    """Distributions of every registered runtime: all that shape artifacts (for the manifest),
+    or `on_device`, only those a device needs to run the files."""
+    return tuple(package for runtime in RUNTIMES.values()
+                 for package in (runtime.DEVICE_PACKAGES if on_device else runtime.PACKAGES))

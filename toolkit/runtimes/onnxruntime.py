@@ -17,7 +17,8 @@ NAME = "onnxruntime"
 SUFFIX = "onnx"
 FILE_KIND = "an .onnx"  # how error messages name the file
 LABEL = "an ONNX"
-PACKAGES = ("onnxruntime", "onnx", "tf2onnx")
+PACKAGES = ("onnxruntime", "onnx", "tf2onnx")  # versions that shape its artifacts and timings
+DEVICE_PACKAGES = ("onnxruntime",)  # what a device needs to run its files
 REFERENCE = False
 # reduce_range: int8 weights in 7 bits, so u8×s8 kernels never saturate (toolkit.cpu_features)
 TARGET_KEYS: dict[str, tuple[Any, bool]] = {"reduce_range": (bool, False)}
@@ -68,7 +69,7 @@ def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
     from toolkit.benchmark.device_bench import OnnxRuntimeRunner
 
     if validate:  # a corrupt file gets our one-line error instead of ORT's
-        from toolkit.converters.onnx import load_checked
+        from toolkit.converters.onnx_files import load_checked
 
         load_checked(path)
     return OnnxRuntimeRunner(path, threads)

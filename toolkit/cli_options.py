@@ -1,0 +1,54 @@
+"""Options and value types shared by several `edgesmith` commands, so each is spelled once."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+TARGETS_DIR_HELP = "a folder of extra target profiles (<name>.toml), searched before $EDGESMITH_TARGETS_DIR and the built-ins"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def budget(text: str) -> float:
+    """argparse type: a limit that is 0 (no limit) or positive."""
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value:g} is negative; use 0 for no limit")
+    return value
+
+
+def comma_list(text: str) -> list[str]:
+    """argparse type: `a,b , c` → ["a", "b", "c"]."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def add_json(parser: argparse.ArgumentParser, what: str, note: str = "") -> None:
+    """`--json`: machine-readable stdout; messages stay on stderr."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout{note}")
+
+
+def add_targets_dir(parser: argparse.ArgumentParser) -> None:
+    """`--targets-dir DIR`: a folder of the user's own target profiles (`run` gets it from Experiment)."""
+    parser.add_argument("--targets-dir", default="", metavar="DIR", help=TARGETS_DIR_HELP)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (paths and other objects as strings)."""
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def print_result(as_json: bool, data: Any, text: Callable[[], str]) -> None:
+    """A command's answer on stdout: `data` as JSON with --json, else the human-readable `text()`."""
+    if as_json:
+        print_json(data)
+    else:
+        print(text())

@@ -1,0 +1,48 @@
+"""`edgesmith report` and `edgesmith select`: commands on the folder of a finished run."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from toolkit.cli_options import add_json, budget, print_result
+from toolkit.errors import EdgesmithError
+from toolkit.records import load_results
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add `report` and `select` to the command parser."""
+    report = commands.add_parser("report", help="rebuild a run's reports from its results.json", parents=[common],
+                                 description="Rewrite report.md and report.html of a run folder from its results.json and run.json.")
+    report.add_argument("run_dir", type=Path, help="the folder of a finished `edgesmith run`")
+    report.set_defaults(handler=_report)
+
+    select = commands.add_parser("select", help="pick the best variant of a finished run for a target and budget", parents=[common],
+                                 description="Choose the artifact to ship on one target, and say why every other one lost.")
+    select.add_argument("run_dir", type=Path, help="the folder of a finished `edgesmith run`")
+    select.add_argument("--target", required=True, help="a target the run exported for")
+    select.add_argument("--max-accuracy-drop", type=budget, required=True, metavar="PP", help="accuracy drop budget in percentage points")
+    select.add_argument("--max-latency-ms", type=budget, default=0.0, metavar="MS", help="p50 latency budget (0 = no limit)")
+    select.add_argument("--max-size-kb", type=budget, default=0.0, metavar="KB", help="file size budget (0 = no limit)")
+    add_json(select, "the winner (a result record, or null) and the reason each other artifact lost")
+    select.set_defaults(handler=_select)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from toolkit.outputs import write_reports
+
+    records, info = load_results(args.run_dir)
+    try:
+        write_reports(args.run_dir, records, info)
+    except OSError as exc:
+        raise EdgesmithError(f"cannot write the reports into {args.run_dir} ({exc.strerror})", "check the folder's permissions") from None
+    print(f"rebuilt {args.run_dir / 'report.md'} and {args.run_dir / 'report.html'}")
+    return 0
+
+
+def _select(args: argparse.Namespace) -> int:
+    from toolkit.selection import select_best
+
+    records, _ = load_results(args.run_dir)
+    selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms or None, args.max_size_kb or None)
+    print_result(args.json, selection.to_dict(), selection.format_text)
+    return 0 if selection.winner is not None else 1
