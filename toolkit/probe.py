@@ -76,7 +76,7 @@ def _accelerators() -> dict[str, dict]:
     """{kind: name, library, loads, problem} for each LiteRT delegate a target profile can ask for,
     by really loading it; {} where numpy is missing."""
     try:
-        bench = importlib.import_module("toolkit.benchmark.device_bench" if __package__ else "device_bench")
+        bench = importlib.import_module("toolkit.benchmark.device_runners" if __package__ else "device_runners")
     except ImportError:
         return {}
     found = {}

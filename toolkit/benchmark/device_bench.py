@@ -1,9 +1,11 @@
-"""The benchmark that runs where the model will run: runners, the timing method, memory.
+"""The benchmark that runs where the model will run: the timing method, memory, as a script.
 
-Self-contained on purpose: numpy, the runtimes (ai-edge-litert, onnxruntime) and its sibling
-`timing.py` (the statistics), nothing else. `toolkit.devices.ssh` copies the two files to a
-Raspberry Pi or a Jetson and runs this one there, and the local harness imports the very same
-code, so a latency measured on a device and one measured here come from one method.
+Self-contained on purpose: numpy, the runtimes (ai-edge-litert, onnxruntime) and its siblings
+`device_runners.py` (the runners) and `timing.py` (the statistics), nothing else.
+`toolkit.devices.ssh` copies the three files to a Raspberry Pi or a Jetson and runs this one
+there, and the local harness imports the very same code, so a latency measured on a device and
+one measured here come from one method (warm-up, sessions, percentiles, intervals, all cores,
+memory).
 
     python3 device_bench.py MODEL [--inputs X.npy] [--runs N] [--threads T] [--batch B]
                                   [--delegate gpu|edgetpu] --json
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import io
 import json
 import os
@@ -21,191 +22,20 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
 if __package__:  # imported as part of edgesmith
+    from toolkit.benchmark.device_runners import DELEGATES, BenchError, open_runner, predict, runtime, runtime_suffix
     from toolkit.benchmark.timing import Latency, summarize, time_calls, warm_up
-else:  # run as a script, here or on a device, next to timing.py
+else:  # run as a script, here or on a device, next to its sibling modules
+    from device_runners import DELEGATES, BenchError, open_runner, predict, runtime, runtime_suffix
     from timing import Latency, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
 SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
 FIRST_WARMUP_S = 0.2  # lets an idle CPU reach its working clock before anything is timed
-EVAL_CHUNK = 256
 MEMORY_RUNS = 20
-# LiteRT delegates a target profile can ask for (`[accelerator] delegate = ...`), and the
-# library each loads. Loaded explicitly: if it does not load, nothing is timed.
-DELEGATES = {
-    "gpu": ("LiteRT GPU delegate", "libtensorflowlite_gpu_delegate.so"),
-    "edgetpu": ("Edge TPU", "libedgetpu.so.1"),
-}
-
-
-class BenchError(Exception):
-    """A problem the user can fix, as one line: what went wrong and what to do."""
-
-    def __init__(self, problem: str, fix: str) -> None:
-        self.problem, self.fix = problem, fix
-        super().__init__(f"{problem} — {fix}")
-
-
-class Runner(Protocol):
-    """What the method needs: load once, set an input, invoke, read scores."""
-
-    batch_dynamic: bool
-    input_shape: tuple[int, ...]
-
-    def set_input(self, x: np.ndarray) -> None: ...
-
-    def invoke(self) -> None: ...
-
-    def output(self) -> np.ndarray: ...
-
-
-def _runtime(suffix: str) -> Any:
-    """The runtime module for ".tflite" or ".onnx" files, or which package this Python lacks (on
-    a device, the usual fault; the host checks first, from its runtime registry)."""
-    try:
-        if suffix == ".onnx":
-            import onnxruntime
-
-            return onnxruntime
-        from ai_edge_litert import interpreter
-
-        return interpreter
-    except ImportError as exc:
-        package = (exc.name or "the runtime").split(".")[0].replace("_", "-")
-        raise BenchError(f"{package} is not installed for {sys.executable} ({exc})", f"pip install {package}") from None
-
-
-def load_delegate(kind: str) -> Any:
-    """The LiteRT delegate a profile asks for; a delegate that does not load is an error, never a
-    silent fallback to the CPU."""
-    name, library = DELEGATES[kind]
-    interpreter = _runtime(".tflite")
-    try:
-        ctypes.CDLL(library)  # first, as LiteRT's loader leaves a half-built object that warns on exit
-        return interpreter.load_delegate(library)
-    except (OSError, ValueError, RuntimeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BenchError(f"{name} not available: {library} does not load ({reason})",
-                         f"install {library} and its driver on the device, or time this target on the host") from None
-
-
-class LiteRTRunner:
-    """LiteRT interpreter (XNNPACK on by default, or the given delegate), as shipped on Android and Linux."""
-
-    def __init__(self, path: Path, threads: int = 1, delegate: str | None = None) -> None:
-        interpreter = _runtime(".tflite")
-        delegates = [load_delegate(delegate)] if delegate else None
-        if delegate == "edgetpu" and b"edgetpu-custom-op" not in Path(path).read_bytes():
-            raise BenchError(f"{Path(path).name} is not compiled for the Edge TPU (it has no edgetpu-custom-op)",
-                             "compile it with edgetpu_compiler; as it is, every op would run on the CPU")
-        try:
-            self.interpreter = interpreter.Interpreter(model_path=str(path), num_threads=threads,
-                                                       experimental_delegates=delegates)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise BenchError(f"{path} is not a loadable TFLite model ({reason})", "re-export the .tflite file") from None
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self.batch_dynamic = int(self._input["shape_signature"][0]) == -1
-        self._batch = int(self._input["shape"][0])
-        self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
-
-    def set_input(self, x: np.ndarray) -> None:
-        if len(x) != self._batch:
-            if not self.batch_dynamic:
-                raise BenchError(f"this model's batch is fixed to {self._batch}", "feed one sample at a time")
-            self.interpreter.resize_tensor_input(self._input["index"], [len(x), *self._input["shape"][1:]])
-            self.interpreter.allocate_tensors()
-            self._batch = len(x)
-        self.interpreter.set_tensor(self._input["index"], _quantize(x, self._input))
-
-    def invoke(self) -> None:
-        self.interpreter.invoke()
-
-    def output(self) -> np.ndarray:
-        return _dequantize(self.interpreter.get_tensor(self._output["index"]), self._output)
-
-
-class OnnxRuntimeRunner:
-    """ONNX Runtime CPU provider with the same thread setting as LiteRT."""
-
-    def __init__(self, path: Path, threads: int = 1, fuse_qdq: bool = True) -> None:
-        """`fuse_qdq=False` keeps Q/DQ nodes unfused: exact integer math in float kernels."""
-        ort = _runtime(".onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        if not fuse_qdq:  # the QDQ fusions into integer kernels start at the EXTENDED level
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        model_input = self.session.get_inputs()[0]
-        self._input_name = model_input.name
-        self._output_name = self.session.get_outputs()[0].name
-        self.batch_dynamic = not isinstance(model_input.shape[0], int)
-        self.input_shape = tuple(int(d) for d in model_input.shape[1:])
-        self._feed: dict[str, np.ndarray] = {}
-        self._result: np.ndarray | None = None
-
-    def set_input(self, x: np.ndarray) -> None:
-        self._feed = {self._input_name: np.ascontiguousarray(x, dtype=np.float32)}
-
-    def invoke(self) -> None:
-        self._result = self.session.run([self._output_name], self._feed)[0]
-
-    def output(self) -> np.ndarray:
-        assert self._result is not None, "invoke() before output()"
-        return self._result
-
-
-def runtime_suffix(path: Path) -> str:
-    """".onnx" or ".tflite": which runtime runs `path`. ONNX files by extension, anything else is
-    TFLite (the host's runtime registry sniffs contents; a device only gets files it recognised)."""
-    return ".onnx" if Path(path).suffix.lower() == ".onnx" else ".tflite"
-
-
-def open_runner(path: Path, threads: int = 1, delegate: str | None = None) -> Runner:
-    """A runner for a .tflite or .onnx file, with the given LiteRT delegate if any."""
-    if runtime_suffix(path) == ".onnx":
-        if delegate:
-            raise BenchError(f"a delegate ({delegate}) was asked for an ONNX file", "drop the delegate")
-        return OnnxRuntimeRunner(path, threads)
-    return LiteRTRunner(path, threads, delegate)
-
-
-def predict(runner: Runner, x: np.ndarray) -> np.ndarray:
-    """Scores for every sample: in chunks where the batch is dynamic, one by one otherwise."""
-    step = EVAL_CHUNK if runner.batch_dynamic else 1
-    outputs = []
-    for start in range(0, len(x), step):
-        runner.set_input(x[start : start + step])
-        runner.invoke()
-        outputs.append(runner.output())
-    return np.concatenate(outputs)
-
-
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Float input → the model's input dtype using its scale/zero-point (identity for float)."""
-    dtype = detail["dtype"]
-    if np.issubdtype(dtype, np.floating):
-        return x.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    if np.issubdtype(y.dtype, np.floating):
-        return y.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -312,7 +142,7 @@ def last_json(stdout: str) -> dict:
 
 def _memory_here(path: Path, threads: int, delegate: str | None) -> dict[str, float]:
     """The child's side of peak_memory_mb: /proc's RSS high-water mark around loading and running."""
-    _runtime(runtime_suffix(path))  # imports are not the model's
+    runtime(runtime_suffix(path))  # imports are not the model's
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current RSS
     before = _status_kb("VmRSS")
     runner = open_runner(path, threads, delegate)

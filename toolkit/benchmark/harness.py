@@ -11,6 +11,7 @@ import numpy as np
 
 from toolkit.benchmark import device_bench
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, all_cores
+from toolkit.benchmark.device_runners import BenchError
 from toolkit.benchmark.runners import open_runner, predict
 from toolkit.errors import EdgesmithError
 
@@ -23,7 +24,7 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
 
     try:
         result = device_bench.benchmark_file(path, sample, runs, threads, batch, budget_s=budget_s)
-    except device_bench.BenchError as error:
+    except BenchError as error:
         raise EdgesmithError(error.problem, error.fix) from None
     return {**result, "latency_cpu": describe(cpu_features())}
 

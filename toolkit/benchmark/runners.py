@@ -1,6 +1,6 @@
 """Runtimes behind one interface, so LiteRT and ONNX Runtime rows are measured the same way.
 
-The runners themselves live in `device_bench`, the self-contained module that also runs on
+The runners themselves live in `device_runners`, self-contained because it also runs on
 devices; here a file is opened through the runtime registry, which recognises it by content
 and gives a corrupt file a one-line error. A runner owns the (de)quantization of integer I/O:
 callers always pass float inputs scaled as in training and get float scores back, so accuracy
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolkit.benchmark.device_bench import LiteRTRunner, OnnxRuntimeRunner, Runner, predict
+from toolkit.benchmark.device_runners import LiteRTRunner, OnnxRuntimeRunner, Runner, predict
 
 __all__ = ["LiteRTRunner", "OnnxRuntimeRunner", "Runner", "open_runner", "predict"]
 

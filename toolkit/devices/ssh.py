@@ -4,7 +4,7 @@ The `ssh` command rather than a Python SSH library, so ~/.ssh/config, keys, agen
 ProxyJump work as the user set them up. It never prompts (BatchMode) and every call has a
 timeout, so a dead link fails one measurement instead of hanging the run. The device needs
 Python ≥ 3.9 with numpy and the runtimes, not TensorFlow and not edgesmith: the modules that
-run there (device_bench, timing, probe, cpu_features) are copied on every connect, artifacts
+run there (device_bench, device_runners, timing, probe, cpu_features) are copied on every connect, artifacts
 once by content hash, to ~/.cache/edgesmith/<sha256>.<ext>, and reused from there.
 
 URL settings: `?python=PATH` (the device's interpreter, e.g. a venv's; default python3) and
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, DELEGATES, last_json, runtime_suffix
+from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
+from toolkit.benchmark.device_runners import DELEGATES, runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, check_url, device_packages
 from toolkit.errors import EdgesmithError
@@ -41,7 +42,8 @@ OPTIONS_ENV = "EDGESMITH_SSH_OPTIONS"
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
                "-o", "ServerAliveCountMax=3")
 REMOTE_CACHE = '"$HOME"/.cache/edgesmith'
-KIT = ("benchmark/device_bench.py", "benchmark/timing.py", "probe.py", "cpu_features.py")  # under toolkit/
+KIT = ("benchmark/device_bench.py", "benchmark/device_runners.py", "benchmark/timing.py", "probe.py",
+       "cpu_features.py")  # under toolkit/, flat on the device
 UNPACK = "import json,sys; [open(n, 'w').write(t) for n, t in json.load(sys.stdin).items()]"
 CONNECT_TIMEOUT_S = 120  # copy the modules and probe: imports both runtimes, slow from an SD card
 LIST_TIMEOUT_S = 60

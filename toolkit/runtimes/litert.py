@@ -49,7 +49,7 @@ def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> 
             raise fail(f"ops.{op}", "is not a TFLite builtin op", f"{hint}custom ops go under [custom_ops]")
     if not accelerator.get("tensor_types"):
         raise fail("accelerator.tensor_types", "is empty", 'list the tensor types it computes, e.g. ["int8"]')
-    from toolkit.benchmark.device_bench import DELEGATES
+    from toolkit.benchmark.device_runners import DELEGATES
 
     if accelerator.get("delegate") not in (None, *DELEGATES):
         raise fail("accelerator.delegate", f"is '{accelerator['delegate']}'", f"use one of: {', '.join(DELEGATES)}")
@@ -70,7 +70,7 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.benchmark.device_bench import BenchError, LiteRTRunner
+    from toolkit.benchmark.device_runners import BenchError, LiteRTRunner
     from toolkit.errors import EdgesmithError
 
     try:

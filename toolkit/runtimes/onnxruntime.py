@@ -66,7 +66,7 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.benchmark.device_bench import OnnxRuntimeRunner
+    from toolkit.benchmark.device_runners import OnnxRuntimeRunner
 
     if validate:  # a corrupt file gets our one-line error instead of ORT's
         from toolkit.converters.onnx_files import load_checked
