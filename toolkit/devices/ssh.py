@@ -84,9 +84,11 @@ class SshAddress:
         return f"ssh {port}{self.user + '@' if self.user else ''}{self.host}"
 
     def command(self, remote: str) -> list[str]:
+        """The ssh call; `remote` runs in sh whatever the device user's login shell is."""
         extra = shlex.split(os.environ.get(OPTIONS_ENV, ""))
         port = ["-p", str(self.port)] if self.port else []
-        return ["ssh", *extra, *SSH_OPTIONS, *port, f"{self.user}@{self.host}" if self.user else self.host, remote]
+        login = f"{self.user}@{self.host}" if self.user else self.host
+        return ["ssh", *extra, *SSH_OPTIONS, *port, login, f"sh -c {shlex.quote(remote)}"]
 
     def python_command(self) -> str:
         """The interpreter as a remote shell word; a leading ~/ still means the device's home."""
