@@ -144,7 +144,7 @@ def test_an_unreachable_device_stops_the_run_before_training(tmp_path):
     result = _edgesmith("--device", f"cpu=ssh://127.0.0.1:{_closed_port()}", "--output", str(tmp_path), cwd=tmp_path,
                         env=dict(os.environ))
     assert result.returncode == 2 and "cannot reach the device" in result.stderr, result.stderr[-2000:]
-    assert "[baseline]" not in result.stdout and not list(tmp_path.iterdir())
+    assert "[baseline]" not in result.stderr and not list(tmp_path.iterdir())
     assert time.monotonic() - started < 60
 
 
@@ -170,22 +170,22 @@ def test_a_device_lost_mid_run_costs_only_its_measurements(own_sshd, device_pyth
                "--name", "lost", "--output", str(tmp_path)]
     process = subprocess.Popen(command, cwd=tmp_path, env=_env(own_sshd), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    for line in process.stdout:
+    for line in process.stderr:  # progress messages go to stderr
         if line.startswith("[bench]"):
             own_sshd.stop()  # the device goes away after its first measurement
             break
-    rest, err = process.communicate(timeout=600)
+    summary, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
     records = json.loads((tmp_path / "lost" / "results.json").read_text())
     missing = [r for r in records if r["latency_ms"] is None]
     assert 1 <= len(missing) < len(records), "the measurement before the loss is kept"
     assert all("cannot reach the device" in r["latency_error"] for r in missing)
-    assert "not timed" in rest and "the same command measures them" in rest
+    assert "not timed" in summary and "the same command measures them" in summary
 
     own_sshd.start()
     again = subprocess.run(command, cwd=tmp_path, env=_env(own_sshd), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    measured = [line for line in again.stdout.splitlines() if line.startswith("[bench]")]
+    measured = [line for line in again.stderr.splitlines() if line.startswith("[bench]")]
     assert len(measured) == len(missing), "only what was missing is measured again"
     records = json.loads((tmp_path / "lost" / "results.json").read_text())
     assert all(r["latency_ms"] is not None and r["latency_error"] is None for r in records)

@@ -22,7 +22,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
@@ -44,7 +44,7 @@ SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAli
 REMOTE_CACHE = '"$HOME"/.cache/edgesmith'
 KIT = ("benchmark/device_bench.py", "benchmark/device_runners.py", "benchmark/timing.py", "probe.py",
        "cpu_features.py")  # under toolkit/, flat on the device
-UNPACK = "import json,sys; [open(n, 'w').write(t) for n, t in json.load(sys.stdin).items()]"
+UNPACK = "import json,sys; [open(n, 'w', encoding='utf-8').write(t) for n, t in json.load(sys.stdin).items()]"
 CONNECT_TIMEOUT_S = 120  # copy the modules and probe: imports both runtimes, slow from an SD card
 LIST_TIMEOUT_S = 60
 DEFAULT_TIMEOUT_S = 900  # one artifact's whole method; a slow model on a small board takes minutes
@@ -78,10 +78,10 @@ class SshAddress:
         return cls(url, parts.hostname, parts.username, port, settings.get("python", ["python3"])[0], timeout)
 
     @property
-    def login(self) -> str:
-        """The ssh command a person would type to reach the device (for messages)."""
+    def address_words(self) -> str:
+        """`-p PORT user@host` as a person types it after ssh or ssh-copy-id (for messages)."""
         port = f"-p {self.port} " if self.port else ""
-        return f"ssh {port}{self.user + '@' if self.user else ''}{self.host}"
+        return f"{port}{self.user + '@' if self.user else ''}{self.host}"
 
     def command(self, remote: str) -> list[str]:
         """The ssh call; `remote` runs in sh whatever the device user's login shell is."""
@@ -206,7 +206,7 @@ class SshDevice:
             self._copy_missing(name, lambda: data)
         return name
 
-    def _copy_missing(self, name: str, read: Any) -> None:
+    def _copy_missing(self, name: str, read: Callable[[], bytes]) -> None:
         present = self._call(f'mkdir -p {REMOTE_CACHE} && cd {REMOTE_CACHE} && [ -f {name} ] && echo present || true',
                              timeout=LIST_TIMEOUT_S)
         if b"present" not in present.stdout:
@@ -233,7 +233,7 @@ def run_ssh(address: SshAddress, remote: str, data: bytes, timeout: float) -> su
         raise EdgesmithError("the OpenSSH client `ssh` is not installed", "install it (Debian: apt install openssh-client)") from None
     except subprocess.TimeoutExpired:
         raise LinkError(f"{address.url}: no answer within {timeout:.0f} s",
-                        f"check the device and the link (`{address.login}`); a slow model needs ?timeout=SECONDS") from None
+                        f"check the device and the link (`ssh {address.address_words}`); a slow model needs ?timeout=SECONDS") from None
     if completed.returncode == 255:
         raise LinkError(*_explain(address, completed.stderr.decode(errors="replace")))
     if completed.returncode == 127:
@@ -244,7 +244,7 @@ def run_ssh(address: SshAddress, remote: str, data: bytes, timeout: float) -> su
 
 def _explain(address: SshAddress, stderr: str) -> tuple[str, str]:
     """(problem, fix) for an ssh failure, from what the client printed."""
-    url, login, last = address.url, address.login, _last_line(stderr.encode())
+    url, login, last = address.url, f"ssh {address.address_words}", _last_line(stderr.encode())
     if "IDENTIFICATION HAS CHANGED" in stderr:
         known = f"[{address.host}]:{address.port}" if address.port else address.host
         return (f"{url}: the device's host key has changed since the last connection",
@@ -255,7 +255,7 @@ def _explain(address: SshAddress, stderr: str) -> tuple[str, str]:
                 f"connect once with `{login}` and accept it, or set StrictHostKeyChecking accept-new for it in ~/.ssh/config")
     if "Permission denied" in stderr or "Too many authentication failures" in stderr:
         return (f"{url}: the device refused the login ({last})",
-                f"install your public key there with `ssh-copy-id {login[4:]}`, or name the key in ~/.ssh/config "
+                f"install your public key there with `ssh-copy-id {address.address_words}`, or name the key in ~/.ssh/config "
                 "(edgesmith never types passwords)")
     return f"{url}: cannot reach the device ({last})", f"check that it is on and that `{login}` works"
 
