@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _runs import goal, zero_input  # noqa: E402
 
-from toolkit.benchmark.harness import BenchSettings, measure_latency  # noqa: E402
+from toolkit.benchmark.device_bench import BenchSettings, measure_latency  # noqa: E402
 
 LITERT_PROBE = """
 import json, statistics, sys

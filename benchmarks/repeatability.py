@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _runs import goal, zero_input  # noqa: E402
 
-from toolkit.benchmark.harness import BenchSettings, measure_latency  # noqa: E402
+from toolkit.benchmark.device_bench import BenchSettings, measure_latency  # noqa: E402
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from toolkit import cli_run
-from toolkit.benchmark.harness import SESSIONS, session_runs
+from toolkit.benchmark.device_bench import SESSIONS, session_runs
 from toolkit.cli import build_parser, main
 from toolkit.passes import parse_chain
 from toolkit.targets import list_targets, targets_dir

@@ -84,6 +84,14 @@ def test_a_dropped_in_file_is_a_new_target(tmp_path, monkeypatch):
     assert "pi4" in format_target_list(list_targets())
 
 
+def test_a_profile_can_name_its_device(tmp_path):
+    text = (targets_dir() / "cpu.toml").read_text()
+    path = tmp_path / "cpu.toml"
+    path.write_text(text.replace("fixed_batch = false", 'fixed_batch = false\n# measured there\ndevice = "ssh://pi@raspberrypi.local"'))
+    assert load_target(str(path)).device == "ssh://pi@raspberrypi.local"
+    assert load_target("cpu").device is None and load_target("gpu").accelerator.delegate == "gpu"
+
+
 def broken(tmp_path, old: str, new: str):
     text = (targets_dir() / "cpu.toml").read_text()
     assert old in text
@@ -106,6 +114,8 @@ def broken(tmp_path, old: str, new: str):
     ('name = "cpu"', 'name = "laptop"', r"key 'name' is 'laptop' but the file is cpu.toml — set name = \"cpu\""),
     ('name = "cpu"', 'name = "cpu', r"invalid TOML"),
     ('precisions = ["fp32", "fp16", "dynamic", "int8"]', "precisions = []", r"key 'precisions' is empty — list what"),
+    ("fixed_batch = false", 'fixed_batch = false\ndevice = "pi@raspberrypi"', r"key 'device' 'pi@raspberrypi' is not a device address — write it as ssh://"),
+    ('partitioning = "all_supported"', 'partitioning = "all_supported"\ndelegate = "npu"', r"key 'accelerator.delegate' is 'npu' — use one of: gpu, edgetpu"),
 ])
 def test_malformed_file_names_file_key_and_fix(tmp_path, old, new, expected):
     path = broken(tmp_path, old, new)

@@ -66,12 +66,13 @@ def check(path: str | Path, target: str | Target) -> Any:
 
 
 def bench(path: str | Path, *, threads: int = 1, batch: int = 1, runs: int = 300,
-          inputs: np.ndarray | None = None) -> dict[str, Any]:
+          inputs: np.ndarray | None = None, device: str | None = None) -> dict[str, Any]:
     """Latency (p50/p90/p99 with intervals), all-core latency, throughput at `batch` and memory
     of one model file, with the same method as `run`. `inputs`: real samples shaped like the
-    model's input (float, preprocessed as in training); default: uniform random values."""
-    from toolkit.benchmark.harness import benchmark_file
+    model's input (float, preprocessed as in training); default: uniform random values.
+    `device`: measure on that device instead of here (`ssh://user@host[:port]`)."""
     from toolkit.benchmark.runners import open_runner
+    from toolkit.devices import bench_file
 
     path = Path(path)
     shape = open_runner(path).input_shape
@@ -81,7 +82,7 @@ def bench(path: str | Path, *, threads: int = 1, batch: int = 1, runs: int = 300
     if tuple(inputs.shape[1:]) != shape:
         raise EdgesmithError(f"inputs are shaped {inputs.shape} but {path.name} takes (n, {', '.join(map(str, shape))})",
                              "pass samples shaped (n, *input_shape)")
-    return benchmark_file(path, inputs, runs, threads, batch)
+    return bench_file(path, inputs, runs, threads, batch, device)
 
 
 def convert(model: Any, target: str | Target, precision: str, *, calibration: np.ndarray | None = None,

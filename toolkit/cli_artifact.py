@@ -37,6 +37,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     bench.add_argument("--input", type=Path, metavar="X.npy",
                        help="real inputs: a float32 array shaped (n, *input_shape) or input_shape, scaled as in training "
                             "(default: uniform random in [0, 1))")
+    bench.add_argument("--device", metavar="URL", help="measure on this device instead: ssh://user@host[:port]")
     add_json(bench, "every figure")
     bench.set_defaults(handler=_bench)
 
@@ -53,15 +54,15 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from toolkit.benchmark.harness import benchmark_file
     from toolkit.benchmark.runners import open_runner
+    from toolkit.devices import bench_file
 
     runner = open_runner(args.model, args.threads)
     if args.input is None:
         sample = np.random.default_rng(0).random((args.batch, *runner.input_shape), dtype=np.float32)
     else:
         sample = load_inputs(args.input, runner.input_shape)
-    result = benchmark_file(args.model, sample, args.runs, args.threads, args.batch, budget_s=None)
+    result = bench_file(args.model, sample, args.runs, args.threads, args.batch, args.device, budget_s=None)
     result["input"] = str(args.input) if args.input else "random"
     print_result(args.json, result, lambda: _bench_text(args.model, result))
     return 0
@@ -93,6 +94,7 @@ def _bench_text(model: Path, result: dict) -> str:
     lines = [
         f"{model}: batch 1, {result['threads']} thread(s), {latency['runs']} runs after {latency['warmup_runs']} warm-up, "
         f"{result['input']} input",
+        f"  on: {result['latency_measured_on']}",
         f"  CPU: {result['latency_cpu']}",
         f"  p50 {latency['p50']:.4f} ms (95% CI {latency['ci95_p50'][0]:.4f}–{latency['ci95_p50'][1]:.4f})  "
         f"p90 {latency['p90']:.4f}  p99 {latency['p99']:.4f}  mean {latency['mean']:.4f} ± {latency['std']:.4f}",

@@ -17,7 +17,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     device = commands.add_parser("device", help="what a device is and what it can run", parents=[common])
     device_commands = device.add_subparsers(dest="device_command", required=True, help="what to ask")
-    probe = device_commands.add_parser("probe", help="CPU model and int8 features, OS, Python, runtimes", parents=[common])
+    probe = device_commands.add_parser("probe", help="CPU model and int8 features, OS, Python, runtimes, delegates",
+                                       parents=[common])
+    probe.add_argument("device", nargs="?", metavar="URL", help="a device to probe, ssh://user@host[:port] (default: this machine)")
     add_json(probe, "the facts")
     probe.set_defaults(handler=_probe)
 
@@ -31,8 +33,9 @@ def _targets(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from toolkit.devices import device_packages, open_device
     from toolkit.probe import format_probe, probe
 
-    facts = probe()
+    facts = open_device(args.device).facts if args.device else probe(device_packages())
     print_result(args.json, facts, lambda: format_probe(facts))
     return 0

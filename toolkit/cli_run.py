@@ -32,6 +32,8 @@ HELP = {
     "max_latency_ms": "budget for best/: p50 latency in ms (0 = no limit)",
     "max_size_kb": "budget for best/: file size in KB (0 = no limit)",
     "allow_unsafe": "allow loading model files that contain code (Lambda layers)",
+    "devices": "time a target on a device: TARGET=ssh://user@host[:port] (repeatable; overrides the profile's device)",
+    "device_accuracy": "also run the test split on each device and report agreement with this machine's outputs",
 }
 # What `run --help` shows for the step syntax; a test parses every one of them.
 STEP_EXAMPLES = (
@@ -88,7 +90,10 @@ def _add_experiment_options(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(Experiment):
         flag = "--" + field.name.replace("_", "-")
         help_text = HELP.get(field.name, f"default: {field.default!r}")
-        if field.name == "variants":
+        if field.name == "devices":
+            parser.add_argument("--device", dest="devices", action="append", default=argparse.SUPPRESS, metavar="TARGET=URL",
+                                help=HELP["devices"])
+        elif field.name == "variants":
             parser.add_argument("--variant", dest="variants", action="append", default=argparse.SUPPRESS, help=HELP["variants"])
             parser.add_argument("--no-variants", dest="variants", action="store_const", const=[], default=argparse.SUPPRESS,
                                 help="benchmark the full model only")

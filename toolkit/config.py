@@ -59,6 +59,8 @@ class Experiment:
     max_accuracy_drop: float = 1.0
     max_latency_ms: float = 0.0
     max_size_kb: float = 0.0
+    devices: tuple[str, ...] = ()  # "TARGET=ssh://user@host[:port]": time that target there
+    device_accuracy: bool = False  # also run the test split on each device, against the host's outputs
     output: str = "runs"
     force: bool = False
     no_wait: bool = False
@@ -99,6 +101,10 @@ class Experiment:
             raise EdgesmithError("dataset 'npz' needs a file", "pass --data FILE.npz")
         if not self.targets:
             raise EdgesmithError("no targets given", "list at least one target, e.g. targets = [\"cpu\"]")
+        from toolkit.devices import parse_assignment
+
+        for assignment in self.devices:
+            parse_assignment(assignment)
 
     @property
     def run_name(self) -> str:
@@ -115,7 +121,7 @@ class Experiment:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
-LIST_FIELDS = ("precisions", "targets")
+LIST_FIELDS = ("precisions", "targets", "devices")
 
 
 def from_dict(raw: Mapping[str, Any], source: str = "experiment") -> Experiment:

@@ -65,6 +65,7 @@ def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, 
 def run_info(state: Run, started: float) -> dict[str, Any]:
     from toolkit.cpu_features import cpu_features
     from toolkit.data_sanity import label_warnings
+    from toolkit.devices.local import LOCAL
 
     exp = state.experiment
     return {
@@ -78,7 +79,8 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         },
         "preprocessing": state.data.preprocessing,
         "targets": [target.name for target in state.targets],
-        "measured_on": {target.name: target.measured_on for target in state.targets},
+        "measured_on": {target.name: state.devices.get(target.name, LOCAL).measured_on(target) for target in state.targets},
+        "devices": {name: {"url": device.url, "facts": device.facts} for name, device in state.devices.items()},
         "cpu": cpu_features(),
         "data_warnings": label_warnings(state.data.y_train, state.data.y_test),
         "skipped": state.skipped,

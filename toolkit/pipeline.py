@@ -47,6 +47,7 @@ class Run:
     planned: int = 0
     finished: int = 0
     progress: Progress | None = None
+    devices: dict[str, Any] = field(default_factory=dict)  # target name → the device it is timed on
 
     def artifacts_finished(self, count: int = 1) -> None:
         """Count `count` planned artifacts as done (benchmarked, cached or skipped) and report it."""
@@ -69,6 +70,9 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
     targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     _reject_duplicate_ids(chains)
+    from toolkit.devices import connect_devices
+
+    devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
     data = dataset or load_dataset(experiment.dataset, experiment.data, experiment.seed)
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
@@ -82,7 +86,7 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
         planned = sum(planned_artifacts(targets, variant, steps) for variant, steps in plan)
         cache = StageCache(run_dir, enabled=not experiment.force)
         state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, planned=planned,
-                    progress=progress)
+                    progress=progress, devices=devices)
         _execute(state, plan, user_model, started)
     return run_dir
 

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from toolkit.errors import EdgesmithError
 
-SCHEMA_VERSION = 2  # 2: latency_on_device, latency_cpu, int8_kernels; 1: the first release
+SCHEMA_VERSION = 3  # 3: latency_error, device_host, device_accuracy; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first
 REQUIRED = ("variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp",
             "latency_ms", "size_bytes", "gzip_bytes")
 
@@ -35,7 +35,7 @@ class Record(Mapping):
     path: str
     accuracy: float
     accuracy_drop_pp: float
-    latency_ms: Mapping[str, Any]
+    latency_ms: Mapping[str, Any] | None  # None: not measured, `latency_error` says why
     size_bytes: int
     gzip_bytes: int
     chain: tuple[str, ...] = ()
@@ -53,6 +53,9 @@ class Record(Mapping):
     latency_measured_on: str = ""
     latency_on_device: bool = True
     latency_cpu: str | None = None
+    latency_error: str | None = None
+    device_host: str | None = None  # the device's hostname where timed on one (toolkit.devices); None: this machine
+    device_accuracy: Mapping[str, Any] | None = None
     compatibility: Mapping[str, Any] = field(default_factory=dict)
     sparsity: float | None = None
     sparsity_per_layer: tuple[Mapping[str, Any], ...] | None = None

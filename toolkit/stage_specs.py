@@ -55,7 +55,8 @@ class ExportSpec:
 @dataclass(frozen=True)
 class BenchSpec:
     """One record: the artifact's bytes, how it is measured, the data it is scored against, the
-    target profile it is checked against, and the CPU that times it."""
+    target profile it is checked against, and the machine that times it (this CPU, or a device
+    with its CPU, runtimes and delegates; `toolkit.devices`)."""
 
     format_version: int
     sha256: str
@@ -65,7 +66,8 @@ class BenchSpec:
     target: str
     target_file_sha256: str
     compiler_available: bool
-    cpu: str
+    timed_on: str
+    device_accuracy: bool = False
 
 
 def spec_key(cache: Any, stage: str, spec: Any) -> str:

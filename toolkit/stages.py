@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from toolkit.benchmark.harness import benchmark_file, score
+from toolkit.benchmark.harness import score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, sha256_file, write_bytes
 from toolkit.records import Record
@@ -202,23 +202,25 @@ def export_stage(state: Run, built: _VariantModel, target: Target, precision: st
 def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[str, Any]:
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
     from toolkit.checks import check_artifact, compiler_available
-    from toolkit.cpu_features import cpu_features, describe
+    from toolkit.devices import measure
+    from toolkit.devices.local import LOCAL
     from toolkit.runtimes import runtime_named
 
     exp, data = state.experiment, state.data
     runtime = runtime_named(target.runtime)
+    device = state.devices.get(target.name, LOCAL)
     settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
     key = spec_key(state.cache, "bench", BenchSpec(
         RECORD_FORMAT, digest, relative, settings, state.baseline_key, target.name,
-        sha256_file(target.source), compiler_available(target), describe(cpu_features()),
+        sha256_file(target.source), compiler_available(target), device.identity(), exp.device_accuracy and device.remote,
     ))
     record = state.cache.get(key)
     if record is None:
         quality = score(path, data.x_test, data.y_test, state.reference_top1)
         compatibility = check_artifact(path, target).to_dict()
-        timing = benchmark_file(path, data.x_test, exp.bench_runs, exp.bench_threads, exp.bench_batch)
+        timing = measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy)
         record = {
             "target": target.name,
             "format": runtime.SUFFIX,
@@ -230,8 +232,6 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "accuracy_drop_pp": round((state.baseline_accuracy - quality["accuracy"]) * 100, 4),
             "agreement": quality["agreement"],
             **timing,
-            "latency_measured_on": target.measured_on,
-            "latency_on_device": target.latency_on_device,
             "compatibility": compatibility,
             "macs": compatibility.get("macs_total"),
             "sha256": digest,
@@ -240,11 +240,11 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "int8_kernels": None,
             **runtime.record_extras(path, precision, data.x_test),
         }
-        state.cache.put(key, record, [path])
-        state.log(
-            f"[bench] {record['path']}: acc {record['accuracy']:.4f}  p50 {record['latency_ms']['p50']:.4f} ms  "
-            f"{record['size_bytes'] / 1024:.1f} KB"
-        )
+        if record["latency_ms"] is not None:  # a failed measurement is taken again by the next run
+            state.cache.put(key, record, [path])
+        latency = f"p50 {record['latency_ms']['p50']:.4f} ms" if record["latency_ms"] else "not timed"
+        state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {latency}  {record['size_bytes'] / 1024:.1f} KB"
+                  + (f"  ({record['latency_error']})" if record.get("latency_error") else ""))
     return dict(record)
 
 

@@ -30,7 +30,7 @@ _TOP_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "summary": (str, True), "runtime": (str, True), "precisions": (list, True),
     "int8_io_dtype": (str, True), "fixed_batch": (bool, True), "measured_on": (str, True),
     "latency_on_device": (bool, True), "accelerator": (dict, True), "ops": (dict, False),
-    "custom_ops": (dict, False),
+    "custom_ops": (dict, False), "device": (str, False),
 }
 _ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "fallback": (str, True), "partitioning": (str, True), "requires_quantized": (bool, False),
@@ -65,6 +65,7 @@ class Accelerator:
     param_cache_bytes: int | None = None
     compiler: str | None = None
     op_domains: tuple[str, ...] = ()
+    delegate: str | None = None  # LiteRT delegate loaded where the target is timed on its device
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Target:
     custom_ops: Mapping[str, OpRule] = field(default_factory=dict, hash=False)
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the runtime's own keys
     source: Path = field(default=Path(), compare=False)
+    device: str | None = None  # "ssh://user@host[:port]": time this target there (toolkit.devices)
 
 
 def targets_dir() -> Path:
@@ -218,6 +220,7 @@ class _TargetParser:
             fixed_batch=top["fixed_batch"], measured_on=top["measured_on"],
             latency_on_device=top["latency_on_device"], accelerator=accelerator, ops=ops, custom_ops=custom,
             options={key: top[key] for key in runtime.TARGET_KEYS if key in top}, source=self.path,
+            device=self.device(top.get("device")),
         )
 
     def accelerator(self, data: dict[str, Any], runtime: Any) -> Accelerator:
@@ -232,6 +235,14 @@ class _TargetParser:
         table["tensor_types"] = tuple(self.choices("accelerator.tensor_types", types, TENSOR_TYPES))
         table["op_domains"] = tuple(self.strings("accelerator.op_domains", table.get("op_domains", [])))
         return Accelerator(**table)
+
+    def device(self, url: str | None) -> str | None:
+        from toolkit.devices import check_url
+
+        try:
+            return None if url is None else check_url(url)
+        except EdgesmithError as error:
+            raise self.fail("device", error.problem, error.fix) from None
 
     def op_rule(self, key: str, value: Any) -> OpRule:
         if isinstance(value, dict):

@@ -1,102 +1,32 @@
-"""One benchmark method for every runtime: accuracy, agreement and latency of an artifact."""
+"""One benchmark method for every runtime: accuracy, agreement and latency of an artifact.
+
+The method itself (sessions, warm-up, percentiles, intervals, all cores, memory) is
+`device_bench`, the same code a device runs; this adds what only the host knows.
+"""
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from toolkit.benchmark import device_bench
+from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, all_cores
+from toolkit.benchmark.device_runners import BenchError
 from toolkit.benchmark.runners import open_runner, predict
-from toolkit.benchmark.timing import Latency, summarize, time_calls, warm_up
-
-DEFAULT_BUDGET_S = 5.0
-SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
-FIRST_WARMUP_S = 0.2  # lets an idle CPU reach its working clock before anything is timed
-
-
-@dataclass(frozen=True)
-class BenchSettings:
-    """How latency is measured; stored next to every figure so it can be reproduced."""
-
-    runs: int = 300
-    threads: int = 1
-    batch: int = 1
-    budget_s: float | None = DEFAULT_BUDGET_S  # None: time every run however long it takes
-
-    def to_dict(self) -> dict:
-        return {"runs": self.runs, "threads": self.threads, "batch": self.batch, "budget_s": self.budget_s}
-
-
-def all_cores() -> int:
-    """Cores this process may use (respects CPU affinity, unlike os.cpu_count)."""
-    return len(os.sched_getaffinity(0))
-
-
-def session_runs(runs: int) -> list[int]:
-    """How `runs` timed calls split over sessions: SESSIONS of them (fewer when `runs` is
-    smaller, one call each at least), the remainder one extra call each in the first ones."""
-    sessions = min(SESSIONS, runs)
-    return [runs // sessions + (index < runs % sessions) for index in range(sessions)]
-
-
-def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings) -> Latency:
-    """Time `settings.runs` invokes of one prepared input of `settings.batch`, spread over up to
-    SESSIONS freshly loaded copies of the model, each warmed up until its timings settle.
-
-    With a `budget_s`, a session of a slow model stops early once it is spent (after
-    20 calls at least), so the run count can fall short; without one it is exact.
-    """
-    batch = np.repeat(sample[:1], settings.batch, axis=0) if len(sample) < settings.batch else sample[: settings.batch]
-    counts = session_runs(settings.runs)
-    session_budget = None if settings.budget_s is None else settings.budget_s / len(counts)
-    sessions, warmup_runs = [], 0
-    for session, count in enumerate(counts):
-        runner = open_runner(path, settings.threads)
-        runner.set_input(batch)
-        warmup_runs += warm_up(runner.invoke, FIRST_WARMUP_S if session == 0 else 0.0)
-        sessions.append(time_calls(runner.invoke, count, session_budget))
-    return summarize(sessions, warmup_runs)
+from toolkit.errors import EdgesmithError
 
 
 def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
                    budget_s: float | None = DEFAULT_BUDGET_S) -> dict:
-    """The full method for one artifact: latency at batch 1 on `threads` and on all cores,
-    throughput at `batch` (when the batch dimension is dynamic) and peak memory.
-
-    Every figure carries the settings it was measured with, so rows stay comparable.
-    `budget_s=None` times exactly `runs` calls per latency figure however slow the model.
-    """
-    from toolkit.benchmark.memory import peak_memory_mb
+    """device_bench.benchmark_file on this machine, plus the CPU it ran on (int8 speed and
+    results depend on its flags). `budget_s=None` times exactly `runs` calls however slow."""
     from toolkit.cpu_features import cpu_features, describe
 
-    single = BenchSettings(runs=runs, threads=threads, batch=1, budget_s=budget_s)
-    latency = measure_latency(path, sample, single)
-    result = {
-        "latency_ms": latency.to_dict(),
-        "latency_method": single.to_dict(),
-        "threads": threads,
-        "batch": 1,
-        "runs": latency.runs,
-        "throughput": None,
-        "latency_ms_all_cores": None,
-        "peak_memory_mb": peak_memory_mb(path, threads)["model_mb"],
-        "latency_cpu": describe(cpu_features()),  # int8 speed and results depend on these flags
-    }
-    cores = all_cores()
-    if cores != threads:
-        many = BenchSettings(runs=runs, threads=cores, batch=1, budget_s=budget_s)
-        result["latency_ms_all_cores"] = {**measure_latency(path, sample, many).to_dict(), "threads": cores}
-    if batch > 1 and supports_batch(path):
-        batched = BenchSettings(runs=max(20, runs // 10), threads=cores, batch=batch, budget_s=budget_s)
-        timing = measure_latency(path, sample, batched)
-        result["throughput"] = {
-            "batch": batch,
-            "threads": cores,
-            "samples_per_s": batch / (timing.p50 / 1000),
-            "p50_ms": timing.p50,
-        }
-    return result
+    try:
+        result = device_bench.benchmark_file(path, sample, runs, threads, batch, budget_s=budget_s)
+    except BenchError as error:
+        raise EdgesmithError(error.problem, error.fix) from None
+    return {**result, "latency_cpu": describe(cpu_features())}
 
 
 def score(path: Path, x: np.ndarray, y: np.ndarray, reference_top1: np.ndarray) -> dict[str, float]:
@@ -107,8 +37,3 @@ def score(path: Path, x: np.ndarray, y: np.ndarray, reference_top1: np.ndarray) 
         "accuracy": float((top1 == y).mean()),
         "agreement": float((top1 == reference_top1).mean()),
     }
-
-
-def supports_batch(path: Path) -> bool:
-    """Whether the artifact accepts batches larger than 1 (fixed-batch exports do not)."""
-    return open_runner(path, threads=1).batch_dynamic

@@ -22,7 +22,7 @@ def kernel_agreement(path: Path, x: np.ndarray, samples: int = SAMPLES) -> dict:
     """Top-1 agreement and max abs output difference: fused integer kernels vs exact math."""
     x = np.asarray(x[:samples], dtype=np.float32)
     fused = predict(OnnxRuntimeRunner(path, threads=1), x)
-    exact = predict(OnnxRuntimeRunner(path, threads=1, validate=False, fuse_qdq=False), x)
+    exact = predict(OnnxRuntimeRunner(path, threads=1, fuse_qdq=False), x)
     return {
         "top1": float((fused.argmax(axis=1) == exact.argmax(axis=1)).mean()),
         "max_abs_diff": float(np.abs(fused - exact).max()),

@@ -23,7 +23,8 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
     a host-CPU stand-in says nothing about whether a GPU or Edge TPU gets faster.
     """
     records = as_records(records)
-    return (_measured_elsewhere(records)
+    return (_not_timed(records)
+            + _measured_elsewhere(records)
             + _compatibility(records)
             + _sparsity(records)
             + _precision_speed(records)
@@ -62,6 +63,16 @@ def _speed_verdict(a: dict, b: dict) -> int:
     if verdict and abs(a["p50"] - b["p50"]) < MIN_EFFECT * max(a["p50"], b["p50"]):
         return 0
     return verdict
+
+
+def _not_timed(records: list[dict]) -> list[str]:
+    """Artifacts whose measurement failed (a device lost mid-run, a delegate that does not load)."""
+    reasons: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        if record.get("latency_error"):
+            reasons[f"{record['target']}: {record['latency_error']}"].append(artifact_name(record))
+    return [f"{len(names)} artifact(s) not timed, {why} ({_join(sorted(names))}); the same command measures them "
+            "once the cause is fixed" for why, names in reasons.items()]
 
 
 def _measured_elsewhere(records: list[dict]) -> list[str]:
@@ -183,7 +194,8 @@ def _precision_speed(records: list[dict]) -> list[str]:
         numbers = f"(p50 {_ms(record)} vs {_ms(fp32)} ms)"
         verdict = _speed_verdict(record["latency_ms"], fp32["latency_ms"])
         if verdict > 0:
-            finding = f"{quantized} is slower than {fmt} fp32 on this machine {numbers}"
+            where = f"on {record['device_host']}" if record.get("device_host") else "on this machine"
+            finding = f"{quantized} is slower than {fmt} fp32 {where} {numbers}"
         elif verdict < 0:
             ratio = p50(fp32) / p50(record)
             finding = f"{quantized} is {ratio:.1f}× faster than {fmt} fp32 {numbers}"

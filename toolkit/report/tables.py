@@ -25,7 +25,7 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
     """One list of formatted cells per record, in COLUMNS order."""
     table = []
     for record in records:
-        latency = record["latency_ms"]
+        latency = record["latency_ms"] or {"p50": None, "p99": None}  # None: not timed (latency_error)
         compatibility = record.get("compatibility") or {}
         cells = {
             "variant": record["variant"],
@@ -35,14 +35,18 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
             "accuracy": f"{record['accuracy'] * 100:.2f}",
             "accuracy_drop_pp": f"{record['accuracy_drop_pp']:+.2f}",
             "agreement": f"{record['agreement'] * 100:.1f}",
-            "p50": f"{latency['p50']:.4f}",
-            "p99": f"{latency['p99']:.4f}",
+            "p50": _ms(latency["p50"]),
+            "p99": _ms(latency["p99"]),
             "size_kb": f"{record['size_bytes'] / 1024:.1f}",
             "gzip_kb": f"{record['gzip_bytes'] / 1024:.1f}",
             "on_accelerator": _accelerated(compatibility),
         }
         table.append([cells[key] for key, _ in COLUMNS])
     return table
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 def _accelerated(compatibility: dict[str, Any]) -> str:
@@ -84,10 +88,11 @@ def csv_text(records: list[dict[str, Any]]) -> str:
     for record in records:
         latency = record["latency_ms"]
         row = {key: record.get(key) for key in fields}
-        row.update(
-            p50_ms=latency["p50"], p90_ms=latency["p90"], p99_ms=latency["p99"], mean_ms=latency["mean"],
-            std_ms=latency["std"], ci95_p50_low_ms=latency["ci95_p50"][0], ci95_p50_high_ms=latency["ci95_p50"][1],
-            compatible=(record.get("compatibility") or {}).get("compatible"),
-        )
+        row["compatible"] = (record.get("compatibility") or {}).get("compatible")
+        if latency:
+            row.update(
+                p50_ms=latency["p50"], p90_ms=latency["p90"], p99_ms=latency["p99"], mean_ms=latency["mean"],
+                std_ms=latency["std"], ci95_p50_low_ms=latency["ci95_p50"][0], ci95_p50_high_ms=latency["ci95_p50"][1],
+            )
         writer.writerow(row)
     return out.getvalue()

@@ -3,7 +3,7 @@
 A runtime module knows its file format (`SUFFIX`, `sniff`), what its target profiles may say
 (`TARGET_KEYS`, `ACCELERATOR_KEYS`, `validate_profile`), how to export a variant for a target
 (`export`, with `export_spec` naming every setting that changes the bytes, for the cache), how
-to run a file (`open_runner`, `preload`), how to check it against a target (`check`) and which
+to run a file (`open_runner`), how to check it against a target (`check`) and which
 runtime-specific facts join each record (`record_extras`). Nothing outside these modules names
 a runtime: adding one is a new module plus one line in `RUNTIMES`.
 """
@@ -49,8 +49,6 @@ class Runtime(Protocol):
     def export_spec(self, target: Target, precision: str, opset: int) -> dict[str, Any]: ...
 
     def open_runner(self, path: Path, threads: int = 1, validate: bool = True) -> Runner: ...
-
-    def preload(self) -> None: ...
 
     def check(self, path: Path, target: Target) -> CompatibilityReport: ...
 

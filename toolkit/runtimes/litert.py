@@ -24,7 +24,7 @@ PACKAGES = ("ai-edge-litert", "tensorflow")  # versions that shape its artifacts
 DEVICE_PACKAGES = ("ai-edge-litert",)  # what a device needs to run its files
 REFERENCE = True
 TARGET_KEYS: dict[str, tuple[Any, bool]] = {}
-ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"tensor_types": (list, True)}
+ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"tensor_types": (list, True), "delegate": (str, False)}
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -49,6 +49,10 @@ def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> 
             raise fail(f"ops.{op}", "is not a TFLite builtin op", f"{hint}custom ops go under [custom_ops]")
     if not accelerator.get("tensor_types"):
         raise fail("accelerator.tensor_types", "is empty", 'list the tensor types it computes, e.g. ["int8"]')
+    from toolkit.benchmark.device_runners import DELEGATES
+
+    if accelerator.get("delegate") not in (None, *DELEGATES):
+        raise fail("accelerator.delegate", f"is '{accelerator['delegate']}'", f"use one of: {', '.join(DELEGATES)}")
 
 
 def export(model: Any, path: Path, target: Target, precision: str, calibration_x: np.ndarray,
@@ -66,13 +70,13 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.benchmark.runners import LiteRTRunner
+    from toolkit.benchmark.device_runners import BenchError, LiteRTRunner
+    from toolkit.errors import EdgesmithError
 
-    return LiteRTRunner(path, threads)
-
-
-def preload() -> None:
-    import ai_edge_litert.interpreter  # noqa: F401
+    try:
+        return LiteRTRunner(path, threads)
+    except BenchError as error:  # a file LiteRT cannot load: the loader's one-line reason
+        raise EdgesmithError(error.problem, error.fix) from None
 
 
 def check(path: Path, target: Target) -> CompatibilityReport:

@@ -66,13 +66,13 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.benchmark.runners import OnnxRuntimeRunner
+    from toolkit.benchmark.device_runners import OnnxRuntimeRunner
 
-    return OnnxRuntimeRunner(path, threads, validate=validate)
+    if validate:  # a corrupt file gets our one-line error instead of ORT's
+        from toolkit.converters.onnx_files import load_checked
 
-
-def preload() -> None:
-    import onnxruntime  # noqa: F401
+        load_checked(path)
+    return OnnxRuntimeRunner(path, threads)
 
 
 def check(path: Path, target: Target) -> CompatibilityReport:
