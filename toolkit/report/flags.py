@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from toolkit.raw_input import raw_input_findings
+from toolkit.report.sanity import sanity_findings
 from toolkit.select import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
 
 MIN_EFFECT = 0.05  # smallest relative latency difference reported as faster/slower
@@ -21,13 +23,15 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
     Speed findings (sparsity, precision) are made only for targets timed on the device itself:
     a host-CPU stand-in says nothing about whether a GPU or Edge TPU gets faster.
     """
-    return (_measured_elsewhere(records)
+    return (sanity_findings(records, run_info)
+            + _measured_elsewhere(records)
             + _compatibility(records)
             + _sparsity(records)
             + _precision_speed(records)
             + _distillation(records)
             + _large_drops(records)
             + _int8_kernels(records, run_info)
+            + raw_input_findings(records)
             + _skipped(run_info))
 
 
