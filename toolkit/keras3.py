@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError, first_line
-from toolkit.keras3_layers import OPERATIONS, make_layer
+from toolkit.keras3_layers import OPERATIONS, activation_name, make_layer
 
 TOLERANCE = 1e-5  # max |difference| relative to max(1, max |output|)
 VERIFY_SAMPLES = 64
@@ -118,7 +118,7 @@ def _first_divergence(original: Any, translated: Any, sample: np.ndarray) -> tup
         twin = twins.get(layer.name)
         if twin is None or hasattr(layer, "layers") or type(layer).__name__ == "InputLayer":
             continue  # nested models are compared through the layers after them
-        if _activation(layer) != _activation(twin):
+        if activation_name(_activation(layer), layer.name) != _activation(twin):
             continue  # its activation became separate layers: compared through the layers after it
         if len(layer._inbound_nodes) == 1 and len(twin._inbound_nodes) == 1:
             pairs.append((layer.name, layer.output, twin.output))

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError
-from toolkit.zoo_mobile import MOBILE_MODELS, build_mobile, parse_model
+from toolkit.zoo_mobile import MOBILE_MODELS, build_mobile, check_input
 
 ZOO_NAMES = ("mlp", "cnn", "dscnn", *MOBILE_MODELS)
 
@@ -19,11 +19,11 @@ def is_zoo(model: str) -> bool:
     return model.partition(":")[0] in ZOO_NAMES
 
 
-def check_zoo_spec(model: str) -> None:
-    """Validate a zoo model's settings before anything is written."""
+def check_zoo_spec(model: str, input_shape: tuple[int, ...]) -> None:
+    """Validate a zoo model's settings against the data before anything is written."""
     name, colon, _ = model.partition(":")
     if name in MOBILE_MODELS:
-        parse_model(model)
+        check_input(model, input_shape)
     elif colon:
         raise EdgesmithError(f"model '{model}': {name} takes no settings", f"write --model {name}")
 

@@ -110,7 +110,7 @@ def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:
     from toolkit.models import check_zoo_spec, is_zoo
 
     if is_zoo(experiment.model):
-        check_zoo_spec(experiment.model)
+        check_zoo_spec(experiment.model, data.input_shape)
         return None
     from toolkit.model_files import load_user_model
 

@@ -57,24 +57,30 @@ def parse_model(spec: str) -> tuple[str, Any]:
     return name, params
 
 
+def check_input(spec: str, input_shape: tuple[int, ...]) -> tuple[str, Any]:
+    """Parse the spec and check the samples suit it (images; MobileNets need ≥ 32×32)."""
+    name, params = parse_model(spec)
+    if len(input_shape) not in (2, 3):
+        raise EdgesmithError(f"{name} needs image input, this dataset has samples of shape {input_shape}", "use --model mlp")
+    if name != "resnet8" and min(input_shape[:2]) < MIN_SIDE:
+        raise EdgesmithError(
+            f"{name} needs images of at least {MIN_SIDE}x{MIN_SIDE} pixels, this dataset's are "
+            f"{input_shape[1]}x{input_shape[0]}",
+            'use resnet8, or an image folder with image_size = "96x96"',
+        )
+    return name, params
+
+
 def build_mobile(spec: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0) -> Any:
     """The zoo model with a separate softmax layer (logits stay available to distillation);
     `width` scales alpha (MobileNets) or the filters (ResNet-8) for smaller students."""
-    name, params = parse_model(spec)
+    name, params = check_input(spec, input_shape)
     layers = keras().layers
-    if len(input_shape) not in (2, 3):
-        raise EdgesmithError(f"{name} needs image input, this dataset has samples of shape {input_shape}", "use --model mlp")
     inputs = layers.Input(shape=input_shape, name="input")
     x = inputs if len(input_shape) == 3 else layers.Reshape((*input_shape, 1))(inputs)
     if name == "resnet8":
         features = _resnet8(layers, x, width)
     else:
-        if min(input_shape[:2]) < MIN_SIDE:
-            raise EdgesmithError(
-                f"{name} needs images of at least {MIN_SIDE}x{MIN_SIDE} pixels, this dataset's are "
-                f"{input_shape[1]}x{input_shape[0]}",
-                'use resnet8, or an image folder with image_size = "96x96"',
-            )
         application = {"mobilenet_v2": _mobilenet_v2, "mobilenet_v3_small": _mobilenet_v3_small}[name]
         features = application(keras().applications, x, params, params.alpha * width)
     logits = layers.Dense(num_classes, name="logits")(features)
