@@ -40,7 +40,7 @@ def pattern_image(label: int, size: tuple[int, int], rng: np.random.Generator) -
     return np.stack([gray, gray[::-1], 255 - gray], axis=-1).astype(np.uint8)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def write_images():
     """write_images(folder, {class: count}, size=(W, H), suffix=".png") → writes pattern images."""
     from PIL import Image
