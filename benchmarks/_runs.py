@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.benchmark.runners import open_runner
-from toolkit.data import Dataset, load_dataset
+from toolkit.data import Dataset, load_configured
 
 
 def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -33,7 +33,7 @@ def goal(met: bool) -> str:
 def run_dataset(run_dir: Path) -> Dataset:
     """The dataset a run used, split exactly as it was (same name, data path and seed)."""
     config = json.loads((run_dir / "manifest.json").read_text())["config"]
-    return load_dataset(config["dataset"], config["data"], config["seed"])
+    return load_configured(config)
 
 
 def zero_input(path: Path) -> np.ndarray:

@@ -54,7 +54,7 @@ def main() -> None:
     print(f"fp32 ONNX vs fp32 TFLite on {len(data.x_test)} test samples: max abs output difference {difference:.2e} "
           f"(goal ≤ 1e-4: {goal(difference <= 1e-4)})\n")
 
-    reference = np.load(args.run_dir / "baseline" / "reference_top1.npy")
+    reference = np.load(args.run_dir / "baseline" / "reference_outputs.npy").argmax(axis=1)
     config = json.loads((args.run_dir / "manifest.json").read_text())["config"]
     calibration = data.calibration_sample(config["calibration_samples"], config["seed"])
     qat_tflite = args.run_dir / find(records, args.qat_variant, "cpu", "int8")["path"]

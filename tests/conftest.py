@@ -30,5 +30,32 @@ def tiny_model(digits):
 
 @pytest.fixture(scope="session")
 def tiny_reference(tiny_model, digits) -> np.ndarray:
-    """Top-1 predictions of the Keras model on the test split."""
-    return tiny_model.predict(digits.x_test, verbose=0).argmax(axis=1)
+    """Raw outputs of the Keras model on the test split."""
+    return tiny_model.predict(digits.x_test, verbose=0)
+
+
+def pattern_image(label: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """An RGB uint8 image whose pattern depends on `label` (stripes of a class-specific period
+    and direction, plus noise): learnable in a few epochs, unlike random pixels."""
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    period = 2 + label // 2
+    lines = (xx if label % 2 else yy) // period % 2
+    gray = np.clip(lines * 180 + 40 + rng.normal(0, 25, (height, width)), 0, 255)
+    return np.stack([gray, gray[::-1], 255 - gray], axis=-1).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def write_images():
+    """write_images(folder, {class: count}, size=(W, H), suffix=".png") → writes pattern images."""
+    from PIL import Image
+
+    def write(folder, counts, size=(16, 16), suffix=".png", seed=0):
+        rng = np.random.default_rng(seed)
+        for label, (name, count) in enumerate(counts.items()):
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                Image.fromarray(pattern_image(label, size, rng)).save(folder / name / f"{index:03d}{suffix}")
+        return folder
+
+    return write

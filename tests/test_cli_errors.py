@@ -43,6 +43,16 @@ def bad_files(tmp_path_factory):
     np.savez(folder / "empty.npz", **{**arrays, "x_train": np.zeros((0, 8, 8, 1)), "y_train": np.zeros(0, int)})
     np.savez(folder / "few.npz", **{**arrays, "x_train": arrays["x_train"][:3], "y_train": arrays["y_train"][:3]})
     (folder / "a_file").write_text("")
+    for name in ("images", "images_empty"):
+        for label in ("a", "b"):
+            (folder / name / label).mkdir(parents=True)
+            np.save(folder / name / label / "ignored.npy", np.zeros(1))  # not an image: skipped
+    from PIL import Image
+
+    for label in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(folder / "images" / label / "fine.png")
+    (folder / "images" / "b" / "broken.png").write_bytes(b"\x89PNG not really")
+    Image.new("RGB", (8, 8)).save(folder / "images_empty" / "a" / "fine.png")
     return folder
 
 
@@ -63,6 +73,14 @@ CASES = [
     (["run", "--dataset", "npz", "--data", "{d}/shapes.npz"], "same sample shape"),
     (["run", "--dataset", "npz", "--data", "{d}/empty.npz"], "has no samples"),
     (["run", "--dataset", "npz", "--data", "{d}/few.npz"], "too few to calibrate"),
+    (["run", "--dataset", "folder", "--data", "{d}/images"], "broken.png is not a readable image"),
+    (["run", "--dataset", "folder", "--data", "{d}/images_empty"], "images_empty/b has no images"),
+    (["run", "--dataset", "folder", "--data", "{d}/nowhere"], "image folder"),
+    (["run", "--dataset", "folder"], "needs a folder"),
+    (["run", "--preprocess", "zscore"], "is not understood"),
+    (["run", "--image-size", "96"], "WIDTHxHEIGHT"),
+    (["run", "--model", "mobilenet_v2:alpah=1"], "did you mean 'alpha'"),
+    (["run", "--model", "mobilenet_v2"], "at least 32x32"),
     (["run", "--targets", "cpu,tpu"], "tpu"),
     (["run", "--output", "{d}/a_file/runs"], "cannot write to the output folder"),
     (["bench", "{d}/trunc.tflite"], "not a loadable TFLite model"),

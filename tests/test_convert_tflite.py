@@ -26,6 +26,7 @@ def exported(tiny_model, digits, tmp_path_factory):
 def test_each_precision_runs_and_keeps_accuracy(exported, precision, digits, tiny_reference):
     quality = score(exported[precision], digits.x_test, digits.y_test, tiny_reference)
     assert quality["agreement"] >= 0.95
+    assert quality["cosine"] >= 0.95 and (quality["sqnr_db"] is None or quality["sqnr_db"] > 10)
     runner = LiteRTRunner(exported[precision])
     assert runner.interpreter.get_input_details()[0]["dtype"] == TENSOR_TYPES[precision]
 

@@ -88,7 +88,7 @@ def _valid_arrays():
 
 def test_npz_loads_user_arrays(tmp_path):
     data = load_dataset("npz", _npz(tmp_path, **_valid_arrays()))
-    assert data.input_shape == (6,) and data.num_classes == 3 and data.scale == 1.0
+    assert data.input_shape == (6,) and data.num_classes == 3 and data.preprocess.spec == "none"
 
 
 def test_npz_missing_keys_are_named(tmp_path):

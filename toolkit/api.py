@@ -51,7 +51,7 @@ def run(experiment: ExperimentLike = None, *, data: Mapping[str, np.ndarray] | N
     if data is not None:
         name = exp.name or f"arrays-{Path(exp.model).stem}"
         exp = dataclasses.replace(exp, dataset="arrays", name=name)
-        dataset = from_arrays(data, exp.seed)
+        dataset = from_arrays(data, exp.seed, preprocess=exp.preprocess)
     run_dir = run_pipeline(exp, log=print if verbose else _quiet, dataset=dataset)
     records, info = load_results(run_dir)
     return RunResult(run_dir, records, dict(info.get("best") or {}), info)

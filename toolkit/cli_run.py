@@ -19,9 +19,9 @@ from toolkit.config import DATASETS, LIST_FIELDS, PRECISIONS, Experiment, from_d
 STEP_SEPARATOR = "+"
 HELP = {
     "name": "run folder name (default: DATASET-MODEL)",
-    "dataset": "digits (embedded, default), fashion-mnist, mnist or npz",
-    "data": "folder with IDX files, or the .npz file",
-    "model": "zoo model (mlp, cnn, dscnn) or a Keras model file (.keras, .h5, SavedModel folder)",
+    "dataset": "digits (embedded, default), fashion-mnist, mnist, npz or folder (images, one sub-folder per class)",
+    "data": "folder with IDX files, the .npz file, or the image folder",
+    "model": "zoo model (mlp, cnn, dscnn, mobilenet_v2:alpha=0.35, mobilenet_v3_small, resnet8) or a Keras 2/3 model file (.keras, .h5, SavedModel folder)",
     "precisions": "comma-separated precisions for the full model: fp32,fp16,dynamic,int8",
     "targets": "comma-separated target profiles (see `edgesmith targets`)",
     "targets_dir": TARGETS_DIR_HELP,
@@ -34,6 +34,10 @@ HELP = {
     "allow_unsafe": "allow loading model files that contain code (Lambda layers)",
     "devices": "time a target on a device: TARGET=ssh://user@host[:port] (repeatable; overrides the profile's device)",
     "device_accuracy": "also run the test split on each device and report agreement with this machine's outputs",
+    "preprocess": "raw → model input: scale:1/255, none, mobilenet, mean_std:M,S or mean_std:M1,M2,M3/S1,S2,S3 (default: the dataset's)",
+    "image_size": "image folders: WIDTHxHEIGHT every image is resized to (default: the first image's size)",
+    "color": "image folders: rgb (default) or grayscale",
+    "skip_bad_images": "image folders: skip and count unreadable images instead of stopping",
 }
 # What `run --help` shows for the step syntax; a test parses every one of them.
 STEP_EXAMPLES = (

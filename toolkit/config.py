@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Mapping
 
 from toolkit.errors import EdgesmithError
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "npz", "arrays")  # arrays: Python API only
+DATASETS = ("digits", "fashion-mnist", "mnist", "npz", "folder", "arrays")  # arrays: Python API only
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 DEFAULT_TARGETS = ("cpu", "gpu", "edgetpu", "onnx-cpu")
 DEFAULT_VARIANTS: tuple[tuple[str, ...], ...] = (
@@ -39,6 +40,10 @@ class Experiment:
     name: str = ""
     dataset: str = "digits"
     data: str = ""
+    preprocess: str = ""
+    image_size: str = ""
+    color: str = "rgb"
+    skip_bad_images: bool = False
     model: str = "cnn"
     epochs: int = 40
     batch_size: int = 64
@@ -99,6 +104,7 @@ class Experiment:
             raise EdgesmithError(f"opset {self.opset} is not supported", "use an ONNX opset from 14 to 18 (tested range)")
         if self.dataset == "npz" and not self.data:
             raise EdgesmithError("dataset 'npz' needs a file", "pass --data FILE.npz")
+        _check_data_options(self)
         if not self.targets:
             raise EdgesmithError("no targets given", "list at least one target, e.g. targets = [\"cpu\"]")
         from toolkit.devices import parse_assignment
@@ -109,7 +115,8 @@ class Experiment:
     @property
     def run_name(self) -> str:
         """The run folder's name: explicit, or dataset-model so runs do not collide."""
-        return self.name or f"{self.dataset}-{Path(self.model).stem}"
+        label = re.sub(r"[^\w.]+", "-", self.model) if ":" in self.model else Path(self.model).stem  # zoo spec or file
+        return self.name or f"{self.dataset}-{label}"
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON-able data (stored in the run's manifest)."""
@@ -118,6 +125,19 @@ class Experiment:
             {"chain": list(v.chain), "precisions": list(v.precisions)} for v in self.variants
         ]
         return data
+
+
+def _check_data_options(experiment: Experiment) -> None:
+    """Preprocess spec, image size and color mode, checked before anything is read or written."""
+    from toolkit.data_folder import check_color, parse_image_size
+    from toolkit.preprocess import parse_preprocess
+
+    if experiment.preprocess:
+        parse_preprocess(experiment.preprocess)
+    parse_image_size(experiment.image_size)
+    check_color(experiment.color)
+    if experiment.dataset == "folder" and not experiment.data:
+        raise EdgesmithError("dataset 'folder' needs a folder", "pass --data DIR with one sub-folder of images per class")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}

@@ -1,30 +1,36 @@
 """Datasets with a deterministic split and recorded preprocessing.
 
-The same scaling is applied to training, calibration and benchmark inputs, and is stored in
-the run so a deployed model can be fed exactly what it was calibrated on.
+The same preprocessing (see preprocess.py) is applied to training, calibration and benchmark
+inputs, and is stored in the run so a deployed model can be fed exactly what it was calibrated on.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from toolkit.data_files import NPZ_KEYS, read_idx_pair, read_npz
 from toolkit.data_sanity import check_labels
 from toolkit.errors import EdgesmithError
+from toolkit.preprocess import Preprocess, channels_of, parse_preprocess
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 VALIDATION_FRACTION = 0.1
 DIGITS_TEST_FRACTION = 0.2
+FOLDER_TEST_FRACTION = 0.2
+DEFAULT_PREPROCESS = {"digits": "scale:1/16", "fashion-mnist": "scale:1/255", "mnist": "scale:1/255", "folder": "scale:1/255"}
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train/validation/test splits, already scaled, plus what is needed to reproduce them."""
+    """Train/validation/test splits, already preprocessed, plus what is needed to reproduce them.
+
+    `raw_dtype` is the dtype of the samples before preprocessing (uint8 for images), `source`
+    what the loader found (image folders: layout, skipped and resized images)."""
 
     name: str
     x_train: np.ndarray
@@ -34,7 +40,10 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
-    scale: float
+    preprocess: Preprocess
+    class_names: tuple[str, ...] = ()
+    raw_dtype: str = "float32"
+    source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -42,8 +51,8 @@ class Dataset:
 
     @property
     def preprocessing(self) -> dict[str, object]:
-        """How raw values become model inputs: x * scale, as float32."""
-        return {"scale": self.scale, "dtype": "float32"}
+        """How raw values become model inputs (spec, affine scale/offset, dtypes)."""
+        return {**self.preprocess.to_dict(), "raw_dtype": self.raw_dtype}
 
     @cached_property
     def fingerprint(self) -> str:
@@ -66,33 +75,67 @@ class Dataset:
         return self.x_train[np.sort(index)]
 
 
-def load_dataset(name: str, data: str = "", seed: int = 0) -> Dataset:
-    """Load a dataset by name; `data` is a directory (IDX) or a file (npz)."""
+def load_dataset(
+    name: str,
+    data: str = "",
+    seed: int = 0,
+    preprocess: str = "",
+    image_size: str = "",
+    color: str = "rgb",
+    skip_bad_images: bool = False,
+) -> Dataset:
+    """Load a dataset by name; `data` is a directory (IDX, image folder) or a file (npz).
+
+    `preprocess` '' means the dataset's own default (digits x/16, images x/255, float npz as-is).
+    """
+    spec = lambda default: parse_preprocess(preprocess or default)  # noqa: E731
     if name == "digits":
         x, y = _digits()
         x_rest, y_rest, x_test, y_test = _split(x, y, DIGITS_TEST_FRACTION, seed + 1)
-        return _finish(name, x_rest, y_rest, x_test, y_test, scale=1 / 16, seed=seed)
+        return _finish(name, x_rest, y_rest, x_test, y_test, spec(DEFAULT_PREPROCESS[name]), seed)
     if name in ("fashion-mnist", "mnist"):
         folder = _idx_folder(name, data)
         x_train, y_train = read_idx_pair(folder, "train")
         x_test, y_test = read_idx_pair(folder, "t10k")
-        return _finish(name, x_train[..., None], y_train, x_test[..., None], y_test, scale=1 / 255, seed=seed)
+        return _finish(name, x_train[..., None], y_train, x_test[..., None], y_test, spec(DEFAULT_PREPROCESS[name]), seed)
     if name == "npz":
-        return from_arrays(read_npz(Path(data)), seed, name)
+        return from_arrays(read_npz(Path(data)), seed, name, preprocess)
+    if name == "folder":
+        return _folder(Path(data), seed, spec(DEFAULT_PREPROCESS[name]), image_size, color, skip_bad_images)
     if name == "arrays":
         raise EdgesmithError("dataset 'arrays' has no files to load",
                              "pass the arrays to toolkit.run(..., data={'x_train': ..., ...}), or use npz")
-    raise EdgesmithError(f"unknown dataset '{name}'", "choose digits, fashion-mnist, mnist or npz")
+    raise EdgesmithError(f"unknown dataset '{name}'", "choose digits, fashion-mnist, mnist, npz or folder")
 
 
-def from_arrays(arrays: Mapping[str, np.ndarray], seed: int = 0, name: str = "arrays") -> Dataset:
-    """A dataset from x_train, y_train, x_test, y_test arrays (uint8 images are scaled by 1/255)."""
+def load_configured(options: Mapping[str, Any]) -> Dataset:
+    """The dataset an experiment names: its to_dict(), or a finished run's manifest config."""
+    return load_dataset(
+        options["dataset"], options.get("data", ""), options.get("seed", 0), options.get("preprocess", ""),
+        options.get("image_size", ""), options.get("color", "rgb"), options.get("skip_bad_images", False),
+    )
+
+
+def _folder(root: Path, seed: int, preprocess: Preprocess, image_size: str, color: str, skip_bad_images: bool) -> Dataset:
+    """An image folder: its own test split, or one cut from the seed like digits."""
+    from toolkit.data_folder import read_folder
+
+    images = read_folder(root, image_size, color, skip_bad_images)
+    x_train, y_train, x_test, y_test = images.x_train, images.y_train, images.x_test, images.y_test
+    if x_test is None:
+        x_train, y_train, x_test, y_test = _split(x_train, y_train, FOLDER_TEST_FRACTION, seed + 1)
+    return _finish("folder", x_train, y_train, x_test, y_test, preprocess, seed, images.class_names, images.info)
+
+
+def from_arrays(arrays: Mapping[str, np.ndarray], seed: int = 0, name: str = "arrays", preprocess: str = "") -> Dataset:
+    """A dataset from x_train, y_train, x_test, y_test arrays; `preprocess` '' means uint8
+    images are scaled by 1/255 and other dtypes used as they are."""
     missing = [key for key in NPZ_KEYS if key not in arrays]
     if missing:
         raise EdgesmithError(f"{name} lacks {', '.join(missing)}", "pass x_train, y_train, x_test and y_test arrays")
     x_train, y_train, x_test, y_test = (np.asarray(arrays[key]) for key in NPZ_KEYS)
-    scale = 1 / 255 if x_train.dtype == np.uint8 else 1.0
-    return _finish(name, x_train, y_train, x_test, y_test, scale, seed)
+    default = "scale:1/255" if x_train.dtype == np.uint8 else "none"
+    return _finish(name, x_train, y_train, x_test, y_test, parse_preprocess(preprocess or default), seed)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -130,8 +173,10 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     return x[first], y[first], x[second], y[second]
 
 
-def _finish(name, x_train, y_train, x_test, y_test, scale: float, seed: int) -> Dataset:
-    """Validate, scale to float32, and carve the validation split out of training."""
+def _finish(name, x_train, y_train, x_test, y_test, preprocess: Preprocess, seed: int,
+            class_names: tuple[str, ...] = (), source: dict[str, Any] | None = None) -> Dataset:
+    """Validate, carve the validation split out of training, and preprocess to float32
+    (split first, so only the raw arrays and one float32 copy are ever in memory)."""
     _validate(name, x_train, y_train, "train")
     _validate(name, x_test, y_test, "test")
     if x_train.shape[1:] != x_test.shape[1:]:
@@ -144,10 +189,13 @@ def _finish(name, x_train, y_train, x_test, y_test, scale: float, seed: int) -> 
     if num_classes < 2:
         raise EdgesmithError(f"{name}: labels hold a single class", "provide labels of at least two classes")
     check_labels(name, y_train)
-    x_train = x_train.astype(np.float32) * np.float32(scale)
-    x_test = x_test.astype(np.float32) * np.float32(scale)
+    preprocess.check_channels(channels_of(x_train.shape))
+    num_classes = max(num_classes, len(class_names))
     x_fit, y_fit, x_val, y_val = _split(x_train, y_train.astype(np.int64), VALIDATION_FRACTION, seed)
-    return Dataset(name, x_fit, y_fit, x_val, y_val, x_test, y_test.astype(np.int64), num_classes, scale)
+    return Dataset(
+        name, preprocess.apply(x_fit), y_fit, preprocess.apply(x_val), y_val, preprocess.apply(x_test),
+        y_test.astype(np.int64), num_classes, preprocess, class_names, str(x_train.dtype), source or {},
+    )
 
 
 def _validate(name: str, x: np.ndarray, y: np.ndarray, split: str) -> None:

@@ -19,8 +19,9 @@ from toolkit.files import atomic_path
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load_user_model(path: Path, allow_unsafe: bool = False) -> Any:
-    """Load .keras, .h5 or a SavedModel directory as a tf_keras model, uncompiled."""
+def load_user_model(path: Path, allow_unsafe: bool = False, sample: Any = None) -> Any:
+    """Load .keras, .h5 or a SavedModel directory as a tf_keras model, uncompiled; a Keras 3
+    file is translated to tf_keras and checked on `sample` (see keras3.py)."""
     path = Path(path)
     if not path.exists():
         raise EdgesmithError(f"model file {path} does not exist", "check the path passed to --model")
@@ -36,6 +37,10 @@ def load_user_model(path: Path, allow_unsafe: bool = False) -> Any:
             f"{path} contains a Lambda layer, which would run code stored in the file",
             "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
         )
+    from toolkit.keras3 import is_keras3_file, load_keras3_file
+
+    if is_keras3_file(path):
+        return load_keras3_file(path, allow_unsafe, sample)
     try:
         model = keras().models.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one user-facing line

@@ -9,12 +9,29 @@ from typing import Any, Callable
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError
+from toolkit.zoo_mobile import MOBILE_MODELS, build_mobile, check_input
 
-ZOO_NAMES = ("mlp", "cnn", "dscnn")
+ZOO_NAMES = ("mlp", "cnn", "dscnn", *MOBILE_MODELS)
+
+
+def is_zoo(model: str) -> bool:
+    """A zoo name, possibly with settings ('mobilenet_v2:alpha=0.35'), rather than a file."""
+    return model.partition(":")[0] in ZOO_NAMES
+
+
+def check_zoo_spec(model: str, input_shape: tuple[int, ...]) -> None:
+    """Validate a zoo model's settings against the data before anything is written."""
+    name, colon, _ = model.partition(":")
+    if name in MOBILE_MODELS:
+        check_input(model, input_shape)
+    elif colon:
+        raise EdgesmithError(f"model '{model}': {name} takes no settings", f"write --model {name}")
 
 
 def build(name: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0) -> Any:
     """Build a zoo model; `width` scales every layer's units/filters (for smaller students)."""
+    if name.partition(":")[0] in MOBILE_MODELS:
+        return build_mobile(name, input_shape, num_classes, width)
     builders: dict[str, Callable[..., Any]] = {"mlp": _mlp, "cnn": _cnn, "dscnn": _dscnn}
     if name not in builders:
         raise EdgesmithError(f"unknown model '{name}'", f"choose {', '.join(ZOO_NAMES)} or pass a model file")

@@ -76,8 +76,11 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
             "accuracy": state.baseline_accuracy,
             "params": state.baseline_params,
             "path": "baseline/model.h5",
+            **state.baseline_checks,
         },
         "preprocessing": state.data.preprocessing,
+        "classes": list(state.data.class_names),
+        "data_source": state.data.source,
         "targets": [target.name for target in state.targets],
         "measured_on": {target.name: state.devices.get(target.name, LOCAL).measured_on(target) for target in state.targets},
         "devices": {name: {"url": device.url, "facts": device.facts} for name, device in state.devices.items()},
@@ -91,6 +94,22 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
     }
 
 
+def data_lines(info: dict[str, Any]) -> list[str]:
+    """Preprocessing, class names and what the image-folder loader skipped or resized."""
+    lines = []
+    preprocessing = info.get("preprocessing") or {}
+    if preprocessing.get("spec"):
+        lines.append(f"Preprocessing `{preprocessing['spec']}` ({preprocessing['formula']}; scale {preprocessing['scale']}, "
+                     f"offset {preprocessing['offset']}), used for training, calibration, evaluation and benchmarking.")
+    if info.get("classes"):
+        lines.append(f"Classes ({len(info['classes'])}): {', '.join(info['classes'])}.")
+    source = info.get("data_source") or {}
+    if source.get("skipped_images") or source.get("resized_images"):
+        lines.append(f"Image folder: {source['images']} images read, {source['skipped_images']} unreadable skipped, "
+                     f"{source['resized_images']} resized to {source['image_size']}.")
+    return [line for text in lines for line in ("", text)]
+
+
 def markdown_report(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines = [
         f"# edgesmith run `{info['name']}`",
@@ -99,6 +118,7 @@ def markdown_report(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
         f"**{info['baseline']['accuracy'] * 100:.2f}%** ({info['baseline']['params']:,} parameters).",
         "",
         f"Host CPU: {describe(info['cpu'])}." if info.get("cpu") else "",
+        *data_lines(info),
         "",
         "Latency: batch 1, p50/p99 in ms. Where each target's latency was measured:",
         "",

@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit.cache import CACHE_DIR, StageCache
 from toolkit.config import Experiment, Variant
-from toolkit.data import Dataset, load_dataset
+from toolkit.data import Dataset, load_configured
 from toolkit.errors import EdgesmithError
 from toolkit.records import Record
 from toolkit.run_lock import run_lock
@@ -39,7 +39,8 @@ class Run:
     baseline_key: str = ""
     baseline_accuracy: float = 0.0
     baseline_params: int = 0
-    reference_top1: np.ndarray | None = None
+    reference_outputs: np.ndarray | None = None
+    baseline_checks: dict[str, Any] = field(default_factory=dict)
     calibration: np.ndarray | None = None
     records: list[Record] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -73,7 +74,7 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
     from toolkit.devices import connect_devices
 
     devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
-    data = dataset or load_dataset(experiment.dataset, experiment.data, experiment.seed)
+    data = dataset or load_configured(experiment.to_dict())
     user_model = _check_user_model(experiment, data)
     calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
     run_dir = _prepare_run_dir(experiment)
@@ -137,13 +138,14 @@ def _reject_duplicate_ids(chains: list[tuple[Variant, tuple]]) -> None:
 
 def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:
     """Load the user's model file (if any) and check it fits the dataset, before any output."""
-    from toolkit.models import ZOO_NAMES
+    from toolkit.models import check_zoo_spec, is_zoo
 
-    if experiment.model in ZOO_NAMES:
+    if is_zoo(experiment.model):
+        check_zoo_spec(experiment.model, data.input_shape)
         return None
     from toolkit.model_files import load_user_model
 
-    model = load_user_model(Path(experiment.model), experiment.allow_unsafe)
+    model = load_user_model(Path(experiment.model), experiment.allow_unsafe, sample=data.x_test)
     expected = tuple(model.input_shape[1:])
     if expected != data.input_shape:
         raise EdgesmithError(

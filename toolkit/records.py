@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from toolkit.errors import EdgesmithError
 
-SCHEMA_VERSION = 3  # 3: latency_error, device_host, device_accuracy; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first
+SCHEMA_VERSION = 3  # 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first
 REQUIRED = ("variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp",
             "latency_ms", "size_bytes", "gzip_bytes")
 
@@ -43,6 +43,9 @@ class Record(Mapping):
     macs: int | None = None
     sha256: str | None = None
     agreement: float | None = None
+    sqnr_db: float | None = None  # output fidelity vs the full model; None: identical outputs (infinite)
+    cosine: float | None = None
+    raw_input: Mapping[str, Any] | None = None  # int8: how raw pixels map to the input tensor
     latency_method: Mapping[str, Any] | None = None
     latency_ms_all_cores: Mapping[str, Any] | None = None
     throughput: Mapping[str, Any] | None = None

@@ -22,6 +22,7 @@ class BaselineSpec:
     learning_rate: float | None = None
     patience: int | None = None
     seed: int | None = None
+    format_version: int = 1  # bumped when what the baseline stage stores changes
 
 
 @dataclass(frozen=True)

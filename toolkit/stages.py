@@ -29,39 +29,48 @@ QAT_PRECISIONS = ("int8",)
 # epoch) a few epochs end the sparsity schedule before the network has re-learned anything.
 MIN_FINETUNE_STEPS = 400
 EXPORT_FORMAT = 2  # bump when the export code changes the bytes it writes
-RECORD_FORMAT = 3  # bump when bench_stage records gain fields, so cached records are rebuilt
+RECORD_FORMAT = 4  # bump when bench_stage records gain fields, so cached records are rebuilt
+BASELINE_FORMAT = 2  # bump when the baseline stage's outputs change
 
 
 def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
-    """Train (or take) the full model once; return a loader for it; set reference predictions."""
+    """Train (or take) the full model once; return a loader for it; set its reference outputs
+    (raw, for output fidelity; top-1, for agreement) and the checks of the full model itself."""
+    from toolkit.fidelity import batchnorm_check, chance_accuracy
     from toolkit.model_files import load_saved, save_model
-
     from toolkit.models import count_params
 
     exp, data = state.experiment, state.data
     path = state.run_dir / "baseline" / "model.h5"
-    reference = state.run_dir / "baseline" / "reference_top1.npy"
+    reference = state.run_dir / "baseline" / "reference_outputs.npy"
     if user_model is not None:  # evaluated as-is: training settings do not matter
-        spec = BaselineSpec(data.fingerprint, exp.model, file_sha256=sha256_file(Path(exp.model)))
+        spec = BaselineSpec(data.fingerprint, exp.model, file_sha256=sha256_file(Path(exp.model)),
+                            format_version=BASELINE_FORMAT)
     else:
         spec = BaselineSpec(data.fingerprint, exp.model, epochs=exp.epochs, batch_size=exp.batch_size,
-                            learning_rate=exp.learning_rate, patience=exp.patience, seed=exp.seed)
+                            learning_rate=exp.learning_rate, patience=exp.patience, seed=exp.seed,
+                            format_version=BASELINE_FORMAT)
     key = spec_key(state.cache, "baseline", spec)
     state.baseline_key = key
     cached = state.cache.get(key)
     if cached is None:
         model = user_model if user_model is not None else _train_baseline(state)
-        top1 = model.predict(data.x_test, batch_size=256, verbose=0).argmax(axis=1)
+        outputs = model.predict(data.x_test, batch_size=256, verbose=0).astype(np.float32)
         save_model(model, path)
-        write_bytes(reference, _npy_bytes(top1))
-        cached = {"accuracy": float((top1 == data.y_test).mean()), "params": count_params(model)}
+        write_bytes(reference, _npy_bytes(outputs))
+        cached = {
+            "accuracy": float((outputs.argmax(axis=1) == data.y_test).mean()), "params": count_params(model),
+            "checks": {"chance_accuracy": chance_accuracy(data.y_test),
+                       "batchnorm": batchnorm_check(model, data.x_test, data.y_test, exp.seed)},
+        }
         state.cache.put(key, cached, [path, reference])
         state.log(f"[baseline] test accuracy {cached['accuracy']:.4f} ({cached['params']:,} parameters)")
     else:
         state.log(f"[baseline] cached: test accuracy {cached['accuracy']:.4f}")
     state.baseline_accuracy = cached["accuracy"]
     state.baseline_params = cached["params"]
-    state.reference_top1 = np.load(reference)
+    state.baseline_checks = cached["checks"]
+    state.reference_outputs = np.load(reference)
     return lru_cache(maxsize=1)(lambda: load_saved(path))
 
 
@@ -218,7 +227,7 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
     ))
     record = state.cache.get(key)
     if record is None:
-        quality = score(path, data.x_test, data.y_test, state.reference_top1)
+        quality = score(path, data.x_test, data.y_test, state.reference_outputs)
         compatibility = check_artifact(path, target).to_dict()
         timing = measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy)
         record = {
@@ -231,6 +240,9 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "accuracy": quality["accuracy"],
             "accuracy_drop_pp": round((state.baseline_accuracy - quality["accuracy"]) * 100, 4),
             "agreement": quality["agreement"],
+            "sqnr_db": quality["sqnr_db"],
+            "cosine": quality["cosine"],
+            "raw_input": _raw_input(path, precision, data),
             **timing,
             "compatibility": compatibility,
             "macs": compatibility.get("macs_total"),
@@ -246,6 +258,15 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
         state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {latency}  {record['size_bytes'] / 1024:.1f} KB"
                   + (f"  ({record['latency_error']})" if record.get("latency_error") else ""))
     return dict(record)
+
+
+def _raw_input(path: Path, precision: str, data: Any) -> dict[str, Any] | None:
+    """int8 artifacts: how raw pixels map to the input tensor (can camera bytes go in as-is?)."""
+    if precision != "int8":
+        return None
+    from toolkit.raw_input import raw_input
+
+    return raw_input(path, data.preprocess, data.raw_dtype)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -29,11 +29,15 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
     return {**result, "latency_cpu": describe(cpu_features())}
 
 
-def score(path: Path, x: np.ndarray, y: np.ndarray, reference_top1: np.ndarray) -> dict[str, float]:
-    """Accuracy on (x, y) and top-1 agreement with the full model's predictions."""
+def score(path: Path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
+    """Accuracy on (x, y); top-1 agreement and output fidelity (SQNR, cosine) against the full
+    model's raw outputs `reference`."""
+    from toolkit.fidelity import output_fidelity
+
     predictions = predict(open_runner(path, threads=all_cores()), x)
     top1 = predictions.argmax(axis=1)
     return {
         "accuracy": float((top1 == y).mean()),
-        "agreement": float((top1 == reference_top1).mean()),
+        "agreement": float((top1 == reference.argmax(axis=1)).mean()),
+        **output_fidelity(predictions, reference),
     }

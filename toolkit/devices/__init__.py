@@ -62,7 +62,7 @@ def open_device(url: str) -> Device:
 
 def bench_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int, url: str | None = None,
                budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
-    """One file with the run's method (`edgesmith bench`, `toolkit.bench`), here or on the device at `url`."""
+    """One file with the run's method (`edgesmith bench`, `toolkit.benchmark`), here or on the device at `url`."""
     from toolkit.devices.local import LOCAL
 
     device = open_device(url) if url else LOCAL

@@ -75,9 +75,9 @@ def apply_scratch(model: Any, params: Params, ctx: PassContext) -> Any:
 
 def build_student(params: Params, ctx: PassContext) -> Any:
     """Seeded, so distill and its scratch control start from identical weights."""
-    from toolkit.models import ZOO_NAMES, build
+    from toolkit.models import build, is_zoo
 
-    name = params.student or (ctx.teacher.name if ctx.teacher.name in ZOO_NAMES else FALLBACK_STUDENT)
+    name = params.student or (ctx.teacher.name if is_zoo(ctx.teacher.name) else FALLBACK_STUDENT)
     keras().utils.set_random_seed(ctx.seed)
     student = build(name, tuple(ctx.input_shape), ctx.num_classes, width=params.width)
     ctx.log(f"  student: {name} at width {params.width:g} ({student.count_params():,} parameters)")

@@ -51,13 +51,19 @@ def parse_step(item: str | Mapping[str, Any] | Step) -> Step:
     compact = _COMPACT.match(text)
     name, _, args = (compact["name"], ":", compact["arg"]) if compact else text.partition(":")
     technique = _technique(name.strip(), text)
+    return Step(name.strip(), parse_settings(technique.params, args, text), text)
+
+
+def parse_settings(params_type: type, args: str, text: str) -> Any:
+    """`args` ("0.8", "student=mlp,width=0.5") → a validated `params_type`; also used for zoo
+    model specs such as "mobilenet_v2:alpha=0.35"."""
     positional, keywords = _split_args(args, text) if args else ([], {})
-    fields = _assign_positional(technique.params, positional, text)
+    fields = _assign_positional(params_type, positional, text)
     for key, value in keywords.items():
         if key in fields:
-            raise EdgesmithError(f"step '{text}' sets {key} twice", f"write it like {technique.params.EXAMPLE}")
+            raise EdgesmithError(f"step '{text}' sets {key} twice", f"write it like {params_type.EXAMPLE}")
         fields[key] = value
-    return Step(name.strip(), _make_params(technique.params, fields, text), text)
+    return _make_params(params_type, fields, text)
 
 
 def parse_chain(items: Iterable[str | Mapping[str, Any] | Step]) -> tuple[Step, ...]:
@@ -198,6 +204,10 @@ def _coerce(raw: Any, hint: Any, key: str, text: str, example: str) -> Any:
     kind = next(option for option in options if option is not type(None))
     if kind is str:
         return str(raw)
+    if kind is bool:
+        if isinstance(raw, bool) or str(raw).lower() in ("true", "false"):
+            return raw if isinstance(raw, bool) else str(raw).lower() == "true"
+        raise EdgesmithError(f"step '{text}': {key} must be true or false, got '{raw}'", f"write it like {example}")
     try:
         if isinstance(raw, bool):
             raise ValueError

@@ -9,7 +9,9 @@ import re
 from collections import defaultdict
 
 from toolkit.passes.steps import control_variant, is_sparsifying
+from toolkit.raw_input import raw_input_findings
 from toolkit.records import as_records
+from toolkit.report.sanity import sanity_findings
 from toolkit.selection import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
 
 MIN_EFFECT = 0.05  # smallest relative latency difference reported as faster/slower
@@ -23,7 +25,8 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
     a host-CPU stand-in says nothing about whether a GPU or Edge TPU gets faster.
     """
     records = as_records(records)
-    return (_not_timed(records)
+    return (sanity_findings(records, run_info)
+            + _not_timed(records)
             + _measured_elsewhere(records)
             + _compatibility(records)
             + _sparsity(records)
@@ -32,6 +35,7 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
             + _large_drops(records)
             + _int8_kernels(records, run_info)
             + list(run_info.get("data_warnings") or [])
+            + raw_input_findings(records)
             + _skipped(run_info))
 
 

@@ -78,6 +78,8 @@ def _summary(records: list[dict], run_info: dict) -> str:
     baseline = run_info.get("baseline") or {}
     targets = [t if isinstance(t, str) else t.get("name", "?") for t in run_info.get("targets", [])]
     items = [("Dataset", run_info.get("dataset")), ("Model", run_info.get("model")),
+             ("Preprocessing", (run_info.get("preprocessing") or {}).get("spec")),
+             ("Classes", ", ".join(run_info.get("classes") or []) or None),
              ("Full-model accuracy", _pct(baseline.get("accuracy"))),
              ("Parameters", f"{baseline['params']:,}" if baseline.get("params") else None),
              ("Targets", ", ".join(targets) or None), ("Artifacts", str(len(records)))]

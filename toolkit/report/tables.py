@@ -13,6 +13,7 @@ COLUMNS = (
     ("accuracy", "acc %"),
     ("accuracy_drop_pp", "drop pp"),
     ("agreement", "agree %"),
+    ("sqnr_db", "SQNR dB"),
     ("p50", "p50 ms"),
     ("p99", "p99 ms"),
     ("size_kb", "size KB"),
@@ -35,6 +36,7 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
             "accuracy": f"{record['accuracy'] * 100:.2f}",
             "accuracy_drop_pp": f"{record['accuracy_drop_pp']:+.2f}",
             "agreement": f"{record['agreement'] * 100:.1f}",
+            "sqnr_db": _sqnr(record),
             "p50": _ms(latency["p50"]),
             "p99": _ms(latency["p99"]),
             "size_kb": f"{record['size_bytes'] / 1024:.1f}",
@@ -47,6 +49,13 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
 
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
+
+
+def _sqnr(record: dict[str, Any]) -> str:
+    """'42.1'; 'inf' for outputs identical to the full model's; 'n/a' in results from before it existed."""
+    if "sqnr_db" not in record:
+        return "n/a"
+    return "inf" if record["sqnr_db"] is None else f"{record['sqnr_db']:.1f}"
 
 
 def _accelerated(compatibility: dict[str, Any]) -> str:
@@ -78,7 +87,7 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
 def csv_text(records: list[dict[str, Any]]) -> str:
     """Flat CSV with raw numbers (latency fields spread into columns) for spreadsheets."""
     fields = [
-        "variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp", "agreement",
+        "variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp", "agreement", "sqnr_db", "cosine",
         "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "ci95_p50_low_ms", "ci95_p50_high_ms",
         "size_bytes", "gzip_bytes", "params", "threads", "batch", "runs", "compatible", "latency_measured_on",
     ]

@@ -1,0 +1,148 @@
+"""End to end with the user's own things: Keras 3 model files on a PNG folder the test writes,
+and each preprocessing mode against Keras' own evaluation of the model."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import toolkit._tf  # noqa: F401 - selects tf_keras for TensorFlow before Keras 3 imports it
+
+keras3 = pytest.importorskip("keras")
+
+CLASSES = ("circle", "hstripe", "vstripe")
+SMALL = ["--epochs", "1", "--finetune-epochs", "1", "--bench-runs", "20", "--calibration-samples", "8"]
+
+
+def _write_split(write_images, folder, size, train, test):
+    write_images(folder / "train", dict.fromkeys(CLASSES, train), size)
+    write_images(folder / "test", dict.fromkeys(CLASSES, test), size, seed=1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def png_folder(tmp_path_factory, write_images):
+    """train/ and test/ class folders of 16×16 pattern PNGs (train 12, test 6 per class)."""
+    return _write_split(write_images, tmp_path_factory.mktemp("pngs"), (16, 16), train=12, test=6)
+
+
+def _raw_test(folder):
+    """The test folder's pixels and labels, read here independently of edgesmith's loader."""
+    x, y = [], []
+    for label, name in enumerate(CLASSES):
+        for path in sorted((folder / "test" / name).glob("*.png")):
+            x.append(np.asarray(Image.open(path).convert("RGB"), np.float32))
+            y.append(label)
+    return np.stack(x), np.array(y)
+
+
+def _train_keras3(folder, preprocess, layers=(), batchnorm=False, epochs=12):
+    """A small Keras 3 CNN trained on the train folder under `preprocess` (a numpy function);
+    `batchnorm` puts conv → BatchNorm → ReLU, the block QAT folds."""
+    k = keras3
+    k.utils.set_random_seed(0)
+    x, y = [], []
+    for label, name in enumerate(CLASSES):
+        for path in sorted((folder / "train" / name).glob("*.png")):
+            x.append(np.asarray(Image.open(path).convert("RGB"), np.float32))
+            y.append(label)
+    block = [k.layers.Conv2D(8, 3), k.layers.BatchNormalization(momentum=0.5), k.layers.ReLU()] if batchnorm else [
+        k.layers.Conv2D(8, 3, activation="relu")]
+    model = k.Sequential([k.Input(x[0].shape), *layers, *block, k.layers.MaxPooling2D(), k.layers.Flatten(),
+                          k.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(preprocess(np.stack(x)), np.array(y), epochs=epochs, batch_size=8, verbose=0)
+    return model
+
+
+def _edgesmith(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True, timeout=1200)
+
+
+def _fp32_matches_keras3(run_dir, model, x):
+    from toolkit.benchmark.runners import open_runner, predict
+
+    records = json.loads((run_dir / "results.json").read_text())
+    fp32 = next(r for r in records if r["variant"] == "baseline" and r["target"] == "cpu" and r["precision"] == "fp32")
+    difference = np.abs(predict(open_runner(run_dir / fp32["path"]), x) - model.predict(x, verbose=0)).max()
+    assert difference <= 1e-4, difference
+    return records
+
+
+@pytest.mark.slow
+def test_keras3_cnn_file_on_a_png_folder_with_default_chains(png_folder, tmp_path):
+    model = _train_keras3(png_folder, lambda x: x / 255, batchnorm=True)
+    model.save(tmp_path / "cnn.keras")
+    result = _edgesmith("run", *SMALL, "--dataset", "folder", "--data", str(png_folder), "--model", str(tmp_path / "cnn.keras"),
+                        "--targets", "cpu,edgetpu,onnx-cpu", "--output", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "folder-cnn"
+    x, _ = _raw_test(png_folder)
+    records = _fp32_matches_keras3(run_dir, model, x / 255)
+    assert {"prune80+qat", "qat", "distill", "scratch"} <= {r["variant"] for r in records}
+    assert all(r["cosine"] is not None and "sqnr_db" in r for r in records)
+    edgetpu = next(r for r in records if r["target"] == "edgetpu" and r["variant"] == "baseline")
+    assert edgetpu["raw_input"]["raw_bytes_as_is"] and edgetpu["raw_input"]["input_dtype"] == "uint8"
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["classes"] == list(CLASSES) and info["preprocessing"]["spec"] == "scale:1/255"
+    assert "Classes (3): circle, hstripe, vstripe" in (run_dir / "report.md").read_text()
+    assert "raw pixels into the full model's int8 file on edgetpu: feed raw uint8 pixels as they are" in result.stdout
+
+
+@pytest.mark.slow
+def test_keras3_mobilenet_v2_file_with_default_chains(tmp_path, monkeypatch, write_images):
+    """MobileNetV2(alpha=0.35) at 96×96 as saved by Keras 3, run in-process with the fine-tune
+    step minimum lowered: the chains are the defaults, only their length is cut for the test."""
+    from toolkit import stages
+    from toolkit.config import from_dict
+    from toolkit.data import load_configured
+    from toolkit.pipeline import run
+
+    folder = _write_split(write_images, tmp_path / "pngs", (96, 96), train=4, test=2)
+    keras3.utils.set_random_seed(0)
+    model = keras3.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), weights=None, classes=3)
+    data = load_configured({"dataset": "folder", "data": str(folder)})
+    for layer in model.layers:  # as initialized every prediction is 1/3: give BatchNorm the data's statistics
+        if isinstance(layer, keras3.layers.BatchNormalization):
+            layer.momentum = 0.0
+    model(data.x_train, training=True)
+    model.save(tmp_path / "mobilenet.keras")
+    assert model.predict(data.x_test, verbose=0).std(axis=0).min() > 1e-2
+    monkeypatch.setattr(stages, "MIN_FINETUNE_STEPS", 1)
+    experiment = from_dict({"dataset": "folder", "data": str(folder), "model": str(tmp_path / "mobilenet.keras"),
+                            "epochs": 1, "finetune_epochs": 1, "batch_size": 4, "bench_runs": 10, "bench_batch": 1, "calibration_samples": 4,
+                            "precisions": ["fp32", "int8"], "targets": ["cpu"], "output": str(tmp_path / "runs")})
+    run_dir = run(experiment, log=lambda line: None)
+    records = _fp32_matches_keras3(run_dir, model, data.x_test)
+    assert {"baseline", "prune80+qat", "qat", "distill", "scratch"} == {r["variant"] for r in records}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec, preprocess, layers", [
+    ("scale:1/255", lambda x: x / 255, ()),
+    ("mobilenet", lambda x: x / 127.5 - 1, ()),
+    ("mean_std:120,110,100/60,50,40", lambda x: (x - [120, 110, 100]) / [60, 50, 40], ()),
+    ("none", lambda x: x, (keras3.layers.Rescaling(1 / 255),)),
+])
+def test_each_preprocessing_mode_scores_what_keras_scores(png_folder, tmp_path, spec, preprocess, layers):
+    from toolkit.config import from_dict
+    from toolkit.pipeline import run
+
+    model = _train_keras3(png_folder, preprocess, layers)
+    x, y = _raw_test(png_folder)
+    keras_accuracy = model.evaluate(preprocess(x).astype(np.float32), y, verbose=0)[1]
+    assert keras_accuracy > 0.5  # a trained model, so a wrong preprocessing would show
+    model.save(tmp_path / "model.keras")
+    experiment = from_dict({"dataset": "folder", "data": str(png_folder), "model": str(tmp_path / "model.keras"),
+                            "preprocess": spec, "variants": [], "precisions": ["fp32"], "targets": ["cpu"],
+                            "bench_runs": 10, "output": str(tmp_path / "runs")})
+    run_dir = run(experiment, log=lambda line: None)
+    info = json.loads((run_dir / "run.json").read_text())
+    fp32 = json.loads((run_dir / "results.json").read_text())[0]
+    assert info["preprocessing"]["spec"] == spec
+    assert info["baseline"]["accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
+    assert fp32["accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)

@@ -1,0 +1,105 @@
+"""Keras 3 → tf_keras translation: layers, graphs, weights, the numeric check and its refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolkit.errors import EdgesmithError
+from toolkit.keras3 import is_keras3_file, is_keras3_model, to_tf_keras, verify
+from toolkit.model_files import load_user_model
+
+keras3 = pytest.importorskip("keras")
+SAMPLE = np.random.default_rng(0).random((8, 16, 16, 3), dtype=np.float32)
+
+
+def _perturb_batchnorm(model):
+    """Non-trivial moving statistics, so a wrong weight order would change the outputs."""
+    for layer in model.layers:
+        if isinstance(layer, keras3.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([gamma * 1.3, beta + 0.1, mean + 0.2, variance * 2.0])
+    return model
+
+
+def _cnn():
+    k = keras3
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Rescaling(2.0, offset=-1.0)(inputs)
+    x = k.layers.Conv2D(8, 3, padding="same", activation="relu6", kernel_regularizer=k.regularizers.L2(1e-4))(x)
+    x = k.layers.BatchNormalization(name="bn")(x)
+    a = k.layers.DepthwiseConv2D(3, padding="same", activation="hard_swish", name="dw")(x)
+    b = k.layers.SeparableConv2D(8, 3, padding="same", activation="silu")(x)
+    x = k.layers.Add()([a, b])
+    x = k.layers.Concatenate()([x, k.layers.ZeroPadding2D(0)(x) * 0.5 + 1.0])
+    x = k.layers.MaxPooling2D()(x)
+    x = k.layers.Activation("hard_sigmoid")(x)
+    x = k.layers.GlobalAveragePooling2D()(x)
+    x = k.layers.Dropout(0.2)(x)
+    x = k.layers.Dense(6, activation="leaky_relu")(x)
+    return _perturb_batchnorm(k.Model(inputs, k.layers.Dense(3, activation="softmax")(x)))
+
+
+def test_functional_graph_translates_exactly():
+    model = _cnn()
+    translated = to_tf_keras(model, SAMPLE)
+    assert not is_keras3_model(translated) and is_keras3_model(model)
+    assert verify(model, translated, SAMPLE) <= 1e-5
+    assert translated.get_layer("conv2d").kernel_regularizer is not None
+
+
+def test_sequential_and_nested_models():
+    k = keras3
+    inner = k.Sequential([k.Input((16, 16, 3)), k.layers.Conv2D(4, 3), k.layers.BatchNormalization(), k.layers.ReLU()])
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Flatten()(inner(inputs))
+    outer = _perturb_batchnorm(inner) and k.Model(inputs, k.layers.Dense(2)(x))
+    assert verify(outer, to_tf_keras(outer, SAMPLE), SAMPLE) <= 1e-5
+    normalization = k.layers.Normalization()
+    normalization.adapt(SAMPLE)
+    sequential = k.Sequential([k.Input((16, 16, 3)), normalization, k.layers.AveragePooling2D(2), k.layers.Flatten(),
+                               k.layers.Dense(3, activation="gelu")])
+    assert verify(sequential, to_tf_keras(sequential, SAMPLE), SAMPLE) <= 1e-5
+
+
+def test_an_unknown_layer_is_named():
+    k = keras3
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Reshape((16, 48))(inputs)
+    model = k.Model(inputs, k.layers.LSTM(4, name="my_lstm")(x))
+    with pytest.raises(EdgesmithError, match="layer 'my_lstm' \\(LSTM\\) has no tf_keras translation"):
+        to_tf_keras(model, SAMPLE)
+    ops = k.Model(inputs, k.ops.sin(inputs))
+    with pytest.raises(EdgesmithError, match="operation '.*' .*Sin.* has no tf_keras translation"):
+        to_tf_keras(ops, SAMPLE)
+
+
+def test_a_wrong_translation_is_refused_naming_the_layer():
+    model = _cnn()
+    translated = to_tf_keras(model, SAMPLE)
+    layer = translated.get_layer("bn")
+    layer.set_weights([w * 1.01 for w in layer.get_weights()])
+    with pytest.raises(EdgesmithError, match="first at layer 'bn'"):
+        verify(model, translated, SAMPLE)
+
+
+def test_keras3_files_load_through_the_normal_loader(tmp_path):
+    k = keras3
+    cnn = _cnn()
+    cnn.save(tmp_path / "model.keras")
+    # Keras 3 cannot reload its own legacy .h5 files when they contain operations (x * 0.5)
+    plain = k.Sequential([k.Input((16, 16, 3)), k.layers.Conv2D(4, 3), k.layers.Flatten(), k.layers.Dense(2)])
+    plain.save(tmp_path / "model.h5")
+    for name, model in (("model.keras", cnn), ("model.h5", plain)):
+        assert is_keras3_file(tmp_path / name)
+        loaded = load_user_model(tmp_path / name, sample=SAMPLE)
+        np.testing.assert_allclose(loaded.predict(SAMPLE, verbose=0), model.predict(SAMPLE, verbose=0), atol=1e-5)
+
+
+def test_safe_mode_stays_on_for_keras3_lambda_layers(tmp_path):
+    k = keras3
+    model = k.Sequential([k.Input((16, 16, 3)), k.layers.Lambda(lambda x: x * 2), k.layers.Flatten(), k.layers.Dense(2)])
+    model.save(tmp_path / "lambda.keras")
+    with pytest.raises(EdgesmithError, match="--allow-unsafe"):
+        load_user_model(tmp_path / "lambda.keras")
+    with pytest.raises(EdgesmithError, match="Lambda\\) has no tf_keras translation"):
+        load_user_model(tmp_path / "lambda.keras", allow_unsafe=True)

@@ -1,0 +1,47 @@
+"""Mobile zoo models: settings, input-size checks, the softmax head distillation relies on."""
+from __future__ import annotations
+
+import pytest
+
+from toolkit.errors import EdgesmithError
+from toolkit.models import build, check_zoo_spec, is_zoo
+
+
+@pytest.mark.parametrize("spec, shape, max_params", [
+    ("mobilenet_v2:alpha=0.35", (96, 96, 3), 450_000),
+    ("mobilenet_v3_small:minimalistic=true", (64, 64, 1), 500_000),
+    ("resnet8", (32, 32, 3), 80_000),
+    ("resnet8", (28, 28), 80_000),
+])
+def test_builds_with_a_separate_softmax(spec, shape, max_params):
+    model = build(spec, shape, 10)
+    assert model.name == spec and model.output_shape == (None, 10)
+    assert model.layers[-1].name == "probabilities" and model.layers[-2].name == "logits"
+    assert model.count_params() <= max_params
+    assert is_zoo(spec)
+
+
+def test_width_scales_a_student():
+    teacher = build("mobilenet_v2:alpha=0.35", (96, 96, 3), 4)
+    student = build(teacher.name, (96, 96, 3), 4, width=0.5)
+    assert student.count_params() < teacher.count_params() / 2
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("mobilenet_v2:alpah=0.35", "did you mean 'alpha'"),
+    ("mobilenet_v2:alpha=-1", "out of range"),
+    ("mobilenet_v2:minimalistic=true", "applies to mobilenet_v3_small"),
+    ("mobilenet_v3_small:minimalistic=maybe", "true or false"),
+    ("resnet8:3", "too many arguments"),
+    ("cnn:wide", "cnn takes no settings"),
+])
+def test_bad_settings(spec, message):
+    with pytest.raises(EdgesmithError, match=message):
+        check_zoo_spec(spec, (96, 96, 3))
+
+
+def test_mobilenet_refuses_small_images_and_flat_samples():
+    with pytest.raises(EdgesmithError, match="at least 32x32 pixels"):
+        check_zoo_spec("mobilenet_v2", (28, 28, 1))
+    with pytest.raises(EdgesmithError, match="needs image input"):
+        build("resnet8", (64,), 10)

@@ -1,0 +1,255 @@
+"""Keras 3 models → equivalent tf_keras models.
+
+`pip install tensorflow` has given users Keras 3 since TF 2.16, but tfmot (pruning, clustering,
+QAT) only accepts Keras 2 (tf_keras). So a Keras 3 model is rebuilt as a tf_keras functional
+graph, layer by layer from each layer's config (keras3_layers.py), its weights are copied, and
+the translation is accepted only when both models compute the same outputs on a data sample.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit._tf import keras
+from toolkit.errors import EdgesmithError, first_line
+from toolkit.keras3_layers import OPERATIONS, activation_name, make_layer
+
+TOLERANCE = 1e-5  # max |difference| relative to max(1, max |output|)
+VERIFY_SAMPLES = 64
+LAYER_SAMPLES = 2  # every layer's output is held at once: keep the batch small
+NESTED_MODELS = ("Functional", "Sequential", "Model")
+
+
+def is_keras3_file(path: Path) -> bool:
+    """A .keras zip or .h5 file whose metadata says Keras 3 wrote it."""
+    path = Path(path)
+    try:
+        if path.suffix == ".keras" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                version = json.loads(archive.read("metadata.json")).get("keras_version", "")
+        elif path.suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                version = handle.attrs.get("keras_version", "")
+        else:
+            return False
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False  # unreadable: the tf_keras loader reports it as corrupt
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    return version.startswith("3.")
+
+
+def is_keras3_model(model: Any) -> bool:
+    """True for model objects from Keras 3 (`import keras`), false for tf_keras ones."""
+    return type(model).__module__.startswith("keras.")
+
+
+def load_keras3_file(path: Path, allow_unsafe: bool, sample: np.ndarray | None = None) -> Any:
+    """Load with Keras 3 itself (safe mode unless allowed), then translate and verify."""
+    import keras as keras3
+
+    try:
+        model = keras3.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
+    except Exception as exc:  # noqa: BLE001 - every loader failure becomes one user-facing line
+        text = str(exc)
+        if "safe_mode" in text or "lambda" in text.lower():
+            raise EdgesmithError(
+                f"{path} contains a Lambda layer, which would run code stored in the file",
+                "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
+            ) from None
+        raise EdgesmithError(f"{path} could not be loaded by Keras 3 ({first_line(exc, 120)})", "re-export the model file") from None
+    return to_tf_keras(model, sample)
+
+
+def to_tf_keras(model: Any, sample: np.ndarray | None = None) -> Any:
+    """The tf_keras equivalent of a built Keras 3 model, checked on `sample` (random inputs in
+    [0, 1] when the sample does not fit the model; the caller then reports the shape)."""
+    translated = _translate(model)
+    _copy_weights(model, translated)
+    expected = tuple(model.inputs[0].shape[1:])
+    if sample is None or tuple(sample.shape[1:]) != expected:
+        sample = np.random.default_rng(0).random((8, *(d or 1 for d in expected)), dtype=np.float32)
+    verify(model, translated, sample[:VERIFY_SAMPLES])
+    return translated
+
+
+def verify(original: Any, translated: Any, sample: np.ndarray) -> float:
+    """Largest relative output difference; refuses a translation beyond TOLERANCE, naming the
+    first layer whose output differs. Every layer is compared (on a few samples) because the
+    final outputs of an untrained model can be constant and would hide a wrong translation."""
+    sample = sample.astype(np.float32)
+    worst = _difference(original(sample, training=False), translated(sample, training=False))
+    layer, layer_worst = _first_divergence(original, translated, sample[:LAYER_SAMPLES])
+    if not worst <= TOLERANCE or layer is not None:
+        where = f", first at layer '{layer}' ({layer_worst:.2e})" if layer else ""
+        raise EdgesmithError(
+            f"the tf_keras translation of Keras 3 model '{original.name}' differs from it by {max(worst, layer_worst):.2e} "
+            f"(> {TOLERANCE:g}) on {len(sample)} samples{where}",
+            "please report it with the model; meanwhile save the model with tf_keras",
+        )
+    return max(worst, layer_worst)
+
+
+def _difference(expected: Any, got: Any) -> float:
+    expected, got = _as_list(expected), _as_list(got)
+    if len(expected) != len(got):
+        return float("inf")
+    worst = 0.0
+    for a, b in zip(expected, got):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return float("inf")
+        worst = max(worst, float(np.abs(a - b).max()) / max(1.0, float(np.abs(a).max())))
+    return worst
+
+
+def _first_divergence(original: Any, translated: Any, sample: np.ndarray) -> tuple[str | None, float]:
+    """The first top-level layer (in graph order) whose output differs beyond TOLERANCE."""
+    import keras as keras3
+
+    twins = {layer.name: layer for layer in translated.layers}
+    pairs = []
+    for layer in original.layers:
+        twin = twins.get(layer.name)
+        if twin is None or hasattr(layer, "layers") or type(layer).__name__ == "InputLayer":
+            continue  # nested models are compared through the layers after them
+        if activation_name(_activation(layer), layer.name) != _activation(twin):
+            continue  # its activation became separate layers: compared through the layers after it
+        if len(layer._inbound_nodes) == 1 and len(twin._inbound_nodes) == 1:
+            pairs.append((layer.name, layer.output, twin.output))
+    if not pairs:
+        return None, 0.0
+    single = lambda inputs: inputs[0] if len(inputs) == 1 else inputs  # noqa: E731
+    ours = keras().Model(single(translated.inputs), [pair[2] for pair in pairs])(sample, training=False)
+    theirs = keras3.Model(single(original.inputs), [pair[1] for pair in pairs])(sample, training=False)
+    worst = 0.0
+    for (name, _, _), expected, got in zip(pairs, _as_list(theirs), _as_list(ours)):
+        difference = _difference(expected, got)
+        worst = max(worst, difference)
+        if not difference <= TOLERANCE:
+            return name, difference
+    return None, worst
+
+
+def _translate(model: Any) -> Any:
+    """A Keras 3 Functional or Sequential model (nested ones included) as a tf_keras Model."""
+    config = model.get_config()
+    if type(model).__name__ == "Sequential":
+        return _sequential(model, config)
+    if "layers" not in config or "input_layers" not in config:
+        raise EdgesmithError(
+            f"Keras 3 model '{model.name}' is a subclassed {type(model).__name__}, whose graph is Python code",
+            "build it with the functional API (keras.Model(inputs, outputs)) or keras.Sequential",
+        )
+    return _Graph(model, config).build()
+
+
+def _sequential(model: Any, config: dict[str, Any]) -> Any:
+    k = keras()
+    layers = list(config["layers"])
+    if layers and layers[0]["class_name"] == "InputLayer":
+        first = layers.pop(0)["config"]
+        x = inputs = k.Input(batch_shape=first["batch_shape"], dtype=first.get("dtype"), name=first.get("name"))
+    else:
+        x = inputs = k.Input(batch_shape=tuple(model.inputs[0].shape))
+    for entry in layers:
+        x = _call_layer(model, entry, [x], {})
+    return k.Model(inputs, x, name=model.name)
+
+
+class _Graph:
+    """Replays a Keras 3 functional config with tf_keras layers, node by node."""
+
+    def __init__(self, model: Any, config: dict[str, Any]) -> None:
+        self.model, self.config = model, config
+        self.tensors: dict[tuple[str, int], list[Any]] = {}
+
+    def build(self) -> Any:
+        k = keras()
+        pending = []
+        for entry in self.config["layers"]:
+            if entry["class_name"] == "InputLayer":
+                cfg = entry["config"]
+                self.tensors[(entry["name"], 0)] = [k.Input(batch_shape=cfg["batch_shape"], dtype=cfg.get("dtype"), name=entry["name"])]
+            else:
+                pending += [(entry, index, node) for index, node in enumerate(entry["inbound_nodes"])]
+        while pending:  # configs are topologically ordered; the loop only guards against surprises
+            waiting = [item for item in pending if not self._run(*item)]
+            if len(waiting) == len(pending):
+                raise EdgesmithError(f"Keras 3 model '{self.model.name}' has a graph that cannot be replayed", "re-save it")
+            pending = waiting
+        inputs = [self._tensor(ref) for ref in _refs(self.config["input_layers"])]
+        outputs = [self._tensor(ref) for ref in _refs(self.config["output_layers"])]
+        return k.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0], name=self.model.name)
+
+    def _run(self, entry: dict[str, Any], index: int, node: dict[str, Any]) -> bool:
+        try:
+            args = self._resolve(list(node.get("args", ())))
+            kwargs = {key: value for key, value in self._resolve(dict(node.get("kwargs") or {})).items() if value is not None}
+        except KeyError:
+            return False
+        self.tensors[(entry["name"], index)] = _as_list(_call_layer(self.model, entry, args, kwargs))
+        return True
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            return self._tensor(value["config"]["keras_history"])
+        if isinstance(value, (list, tuple)):
+            return [self._resolve(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._resolve(item) for key, item in value.items()}
+        return value
+
+    def _tensor(self, history: Any) -> Any:
+        name, node, index = history
+        return self.tensors[(name, node)][index]
+
+
+def _call_layer(model: Any, entry: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Apply one translated layer (or Keras 3 operation, or nested model) to its inputs."""
+    class_name, name = entry["class_name"], entry.get("name") or entry["config"].get("name")
+    module = entry.get("module") or ""
+    if module.startswith("keras.src.ops"):
+        if class_name not in OPERATIONS or len(args) != 2:
+            raise EdgesmithError(f"operation '{name}' ({module}.{class_name}) has no tf_keras translation",
+                                 "use layers (keras.layers.Add, Multiply, …) instead of keras.ops in the model")
+        return OPERATIONS[class_name](*args)
+    if class_name in NESTED_MODELS:
+        return _translate(model.get_layer(name))(*args, **kwargs)
+    layer, after = make_layer(class_name, entry["config"])
+    outputs = after(*args) if layer is None else layer(*args, **kwargs)
+    return outputs if layer is None or after is None else after(outputs)
+
+
+def _copy_weights(source: Any, target: Any) -> None:
+    """Copy every layer's weights by name (nested models recursively); shapes must agree."""
+    for layer in source.layers:
+        if not layer.weights:
+            continue
+        twin = target.get_layer(layer.name)
+        if hasattr(layer, "layers"):
+            _copy_weights(layer, twin)
+            continue
+        try:
+            twin.set_weights(layer.get_weights())
+        except ValueError as exc:
+            raise EdgesmithError(f"layer '{layer.name}' ({type(layer).__name__}) has weights tf_keras lays out differently "
+                                 f"({first_line(exc, 100)})", "please report it with the model") from None
+
+
+def _activation(layer: Any) -> str:
+    return getattr(getattr(layer, "activation", None), "__name__", "")
+
+
+def _refs(value: Any) -> list[Any]:
+    """`input_layers`/`output_layers` hold one [name, node, index] or a list of them."""
+    return [value] if value and isinstance(value[0], str) else list(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
