@@ -18,7 +18,10 @@ from toolkit._tf import keras
 from toolkit.errors import EdgesmithError, first_line
 from toolkit.keras3_layers import OPERATIONS, activation_name, make_layer
 
-TOLERANCE = 1e-5  # max |difference| relative to max(1, max |output|)
+TOLERANCE = 1e-5  # max |difference| of the outputs, relative to max(1, max |output|)
+# Inner layers only locate a wrong translation (which differs by far more): float rounding of two
+# kernel implementations adds up over tens of layers to ~1e-5 before the softmax shrinks it.
+LAYER_TOLERANCE = 1e-4
 VERIFY_SAMPLES = 64
 LAYER_SAMPLES = 2  # every layer's output is held at once: keep the batch small
 NESTED_MODELS = ("Functional", "Sequential", "Model")
@@ -86,10 +89,10 @@ def verify(original: Any, translated: Any, sample: np.ndarray) -> float:
     worst = _difference(original(sample, training=False), translated(sample, training=False))
     layer, layer_worst = _first_divergence(original, translated, sample[:LAYER_SAMPLES])
     if not worst <= TOLERANCE or layer is not None:
-        where = f", first at layer '{layer}' ({layer_worst:.2e})" if layer else ""
+        where = f"; first at layer '{layer}' ({layer_worst:.2e} > {LAYER_TOLERANCE:g})" if layer else ""
         raise EdgesmithError(
-            f"the tf_keras translation of Keras 3 model '{original.name}' differs from it by {max(worst, layer_worst):.2e} "
-            f"(> {TOLERANCE:g}) on {len(sample)} samples{where}",
+            f"the tf_keras translation of Keras 3 model '{original.name}' differs from it on {len(sample)} samples: "
+            f"outputs by {worst:.2e} (tolerance {TOLERANCE:g}){where}",
             "please report it with the model; meanwhile save the model with tf_keras",
         )
     return max(worst, layer_worst)
@@ -109,7 +112,7 @@ def _difference(expected: Any, got: Any) -> float:
 
 
 def _first_divergence(original: Any, translated: Any, sample: np.ndarray) -> tuple[str | None, float]:
-    """The first top-level layer (in graph order) whose output differs beyond TOLERANCE."""
+    """The first top-level layer (in graph order) whose output differs beyond LAYER_TOLERANCE."""
     import keras as keras3
 
     twins = {layer.name: layer for layer in translated.layers}
@@ -131,7 +134,7 @@ def _first_divergence(original: Any, translated: Any, sample: np.ndarray) -> tup
     for (name, _, _), expected, got in zip(pairs, _as_list(theirs), _as_list(ours)):
         difference = _difference(expected, got)
         worst = max(worst, difference)
-        if not difference <= TOLERANCE:
+        if not difference <= LAYER_TOLERANCE:
             return name, difference
     return None, worst
 
