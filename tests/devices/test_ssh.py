@@ -48,8 +48,8 @@ def test_bench_over_ssh_agrees_with_local_bench(client, device_python, cnn_tflit
     timing) fails every pair."""
     misses = []
     for _ in range(PAIRS):
-        local = toolkit.benchmark(cnn_tflite, runs=1000)
-        remote = toolkit.benchmark(cnn_tflite, runs=1000, device=client.url(device_python))
+        local = toolkit.bench(cnn_tflite, runs=1000)
+        remote = toolkit.bench(cnn_tflite, runs=1000, device=client.url(device_python))
         assert set(remote) == set(local) and remote["latency_measured_on"].endswith(" via ssh")
         assert remote["latency_cpu"] == local["latency_cpu"] == describe(cpu_features())  # the same machine
         assert remote["peak_memory_mb"] > 0 and remote["latency_ms_all_cores"] is not None
