@@ -41,23 +41,25 @@ def client(sshd, monkeypatch):
 
 @pytest.mark.slow
 def test_bench_over_ssh_agrees_with_local_bench(client, device_python, cnn_tflite):
-    """Same machine, same method: the ssh p50 lands within twice the local repeat interval.
+    """Same machine, same method: the ssh p50 lands within a third of the local p50.
 
-    Pairs alternate (local, then ssh) up to PAIRS times: a neighbour's burst on a shared machine
-    can shift one pair by tens of percent, but a systematic difference (the transport inside the
-    timing) fails every pair."""
-    misses = []
+    The within-run repeat interval is too tight a yardstick: on a shared machine the local p50
+    alone moves by 30% between back-to-back runs. A systematic difference is far larger: the
+    transport inside the timing would add an ssh round trip (a millisecond or more) to a 0.15 ms
+    inference, a ratio above 5. Pairs alternate (local, then ssh) up to PAIRS times; one pair
+    within the band passes."""
+    ratios = []
     for _ in range(PAIRS):
         local = toolkit.bench(cnn_tflite, runs=1000)
         remote = toolkit.bench(cnn_tflite, runs=1000, device=client.url(device_python))
         assert set(remote) == set(local) and remote["latency_measured_on"].endswith(" via ssh")
         assert remote["latency_cpu"] == local["latency_cpu"] == describe(cpu_features())  # the same machine
         assert remote["peak_memory_mb"] > 0 and remote["latency_ms_all_cores"] is not None
-        p50, (low, high) = local["latency_ms"]["p50"], local["latency_ms"]["repeat95_p50"]
-        if p50 - 2 * (p50 - low) <= remote["latency_ms"]["p50"] <= p50 + 2 * (high - p50):
+        ratio = remote["latency_ms"]["p50"] / local["latency_ms"]["p50"]
+        if 0.75 <= ratio <= 1.33:
             return
-        misses.append((round(p50, 5), [round(low, 5), round(high, 5)], round(remote["latency_ms"]["p50"], 5)))
-    pytest.fail(f"ssh p50 outside twice the local repeat interval in every pair (local p50, interval, ssh p50): {misses}")
+        ratios.append(round(ratio, 3))
+    pytest.fail(f"ssh p50 / local p50 outside [0.75, 1.33] in every pair: {ratios}")
 
 
 def test_probe_describes_the_device_which_needs_no_tensorflow(client, device_python, capsys):
