@@ -47,7 +47,7 @@ def raw_input_findings(records: list[dict[str, Any]]) -> list[str]:
     per distinct answer (every int8 record's `raw_input` answers it for its own file)."""
     targets: dict[str, list[str]] = {}
     for record in records:
-        if record.get("chain") == [] and record.get("raw_input"):
+        if not record["chain"] and record.get("raw_input"):
             targets.setdefault(record["raw_input"]["how"], []).append(record["target"])
     return [f"raw pixels into the full model's int8 file on {', '.join(names)}: {how}" for how, names in targets.items()]
 

@@ -112,3 +112,15 @@ def test_small_but_significant_differences_are_not_findings():
     tight = lambda p50: {"p50": p50, "repeat95_p50": [p50 * 0.999, p50 * 1.001]}  # noqa: E731
     assert _speed_verdict(tight(0.0364), tight(0.0353)) == 0, "3% apart, measured minutes apart: drift"
     assert _speed_verdict(tight(0.0821), tight(0.0646)) == 1
+
+
+def test_raw_input_advice_is_given_for_the_full_models_int8_files_only(records, run_info):
+    """Records become tuples-chained Records inside findings: the full model is still found."""
+    as_is = {"input_dtype": "uint8", "raw_bytes_as_is": True, "how": "feed raw uint8 pixels as they are"}
+    for record in records:
+        if record["precision"] == "int8" and record["target"] in ("edgetpu", "cpu"):
+            record["raw_input"] = as_is
+    result = findings(records, run_info)
+    assert "raw pixels into the full model's int8 file on cpu, edgetpu: feed raw uint8 pixels as they are" in result \
+        or "raw pixels into the full model's int8 file on edgetpu, cpu: feed raw uint8 pixels as they are" in result
+    assert sum(sentence.startswith("raw pixels") for sentence in result) == 1

@@ -46,7 +46,7 @@ def _ms(record: dict) -> str:
 def _baseline_variant(records: list[dict]) -> str | None:
     """The variant produced by no pass (empty chain); "baseline" by name as a fallback."""
     for record in records:
-        if record.get("chain") == []:
+        if "chain" in record and not record["chain"]:
             return record["variant"]
     names = {record["variant"] for record in records}
     return "baseline" if "baseline" in names else None
