@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from toolkit.benchmark.harness import benchmark_file, score
+from toolkit.benchmark.harness import score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, sha256_file, write_bytes
 from toolkit.records import Record
@@ -29,7 +29,7 @@ QAT_PRECISIONS = ("int8",)
 # epoch) a few epochs end the sparsity schedule before the network has re-learned anything.
 MIN_FINETUNE_STEPS = 400
 EXPORT_FORMAT = 2  # bump when the export code changes the bytes it writes
-RECORD_FORMAT = 3  # bump when bench_stage records gain fields, so cached records are rebuilt
+RECORD_FORMAT = 4  # bump when bench_stage records gain fields, so cached records are rebuilt
 
 
 def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
@@ -207,9 +207,9 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
     ))
     record = state.cache.get(key)
     if record is None:
-        quality = score(path, data.x_test, data.y_test, state.reference_top1)
+        quality = score(path, data.x_test, data.y_test, state.reference_top1, runtime.open_runner)
         compatibility = check_artifact(path, target).to_dict()
-        timing = benchmark_file(path, data.x_test, exp.bench_runs, exp.bench_threads, exp.bench_batch)
+        timing = runtime.timing(path, target, data.x_test, settings, compatibility)
         record = {
             "target": target.name,
             "format": runtime.SUFFIX,
@@ -229,14 +229,20 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "sparsity": None,
             "sparsity_per_layer": None,
             "int8_kernels": None,
-            **runtime.record_extras(path, precision, data.x_test),
+            **runtime.record_extras(path, precision, data.x_test, compatibility),
         }
         state.cache.put(key, record, [path])
         state.log(
-            f"[bench] {record['path']}: acc {record['accuracy']:.4f}  p50 {record['latency_ms']['p50']:.4f} ms  "
+            f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {_p50_text(record)}  "
             f"{record['size_bytes'] / 1024:.1f} KB"
         )
     return dict(record)
+
+
+def _p50_text(record: dict[str, Any]) -> str:
+    p50 = record["latency_ms"]["p50"]
+    kind = "estimated " if record.get("latency_kind") == "estimated" else ""
+    return f"{kind}p50 {p50:.4f} ms" if p50 is not None else f"no {kind}latency"
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from toolkit.benchmark.runners import open_runner, predict
+from toolkit.benchmark.runners import Runner, open_runner, predict
 from toolkit.benchmark.timing import SETTLE_BLOCK, Latency, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
@@ -85,9 +86,11 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
     return result
 
 
-def score(path: Path, x: np.ndarray, y: np.ndarray, reference_top1: np.ndarray) -> dict[str, float]:
-    """Accuracy on (x, y) and top-1 agreement with the full model's predictions."""
-    predictions = predict(open_runner(path, threads=all_cores()), x)
+def score(path: Path, x: np.ndarray, y: np.ndarray, reference_top1: np.ndarray,
+          opener: Callable[..., Runner] = open_runner) -> dict[str, float]:
+    """Accuracy on (x, y) and top-1 agreement with the full model's predictions, in the runner
+    `opener` gives (a target's runtime: TFLite Micro for a microcontroller's .tflite file)."""
+    predictions = predict(opener(path, threads=all_cores()), x)
     top1 = predictions.argmax(axis=1)
     return {
         "accuracy": float((top1 == y).mean()),

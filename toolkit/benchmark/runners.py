@@ -49,11 +49,15 @@ def predict(runner: Runner, x: np.ndarray) -> np.ndarray:
 class LiteRTRunner:
     """LiteRT interpreter (XNNPACK on by default), the runtime shipped on Android and Linux."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path: Path, threads: int = 1, reference_kernels: bool = False) -> None:
+        """`reference_kernels`: LiteRT's portable reference kernels instead of its optimized ones
+        and XNNPACK (the integer math TFLite Micro's kernels are written from)."""
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+        resolver = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads,
+                                           experimental_op_resolver_type=resolver)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise EdgesmithError(f"{path} is not a loadable TFLite model ({first_line(exc)})", "re-export the .tflite file") from None

@@ -36,6 +36,7 @@ class CompatibilityReport:
     partitions: int = 0  # runs of ops handed to the accelerator
     param_cache: dict[str, int] | None = None  # {"used_bytes", "capacity_bytes"}
     compile: dict[str, Any] | None = None  # the real compiler's result, when the target has one
+    memory: dict[str, Any] | None = None  # microcontrollers: RAM and flash needed vs the board's
     notes: tuple[str, ...] = ()
 
     @property
@@ -131,6 +132,8 @@ class CompatibilityReport:
             used, capacity = self.param_cache["used_bytes"], self.param_cache["capacity_bytes"]
             verdict = "fits" if used <= capacity else "does NOT fit: the rest streams from host memory each run"
             lines.append(f"parameter cache: {_bytes(used)} of {_bytes(capacity)} ({verdict})")
+        if self.memory:
+            lines.append(_memory_line(self.memory))
         if self.compile:
             detail = self.compile.get("reason") or f"{self.compile.get('ops_on_accelerator')} of " \
                                                    f"{self.compile.get('ops_total')} ops mapped"
@@ -139,6 +142,16 @@ class CompatibilityReport:
         lines += ["", _op_table(self.ops, accel)]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _memory_line(memory: dict[str, Any]) -> str:
+    """'RAM 40.2 KiB of 256.0 KiB, flash 61.7 KiB of 1.0 MiB: fits (board)' or by how much it misses."""
+    parts = []
+    for kind in ("ram", "flash"):
+        needed, budget = memory[f"{kind}_needed_bytes"], memory[f"{kind}_budget_bytes"]
+        miss = f" (misses by {_bytes(needed - budget)})" if needed > budget else ""
+        parts.append(f"{kind.upper() if kind == 'ram' else kind} {_bytes(needed)} of {_bytes(budget)}{miss}")
+    return f"memory on {memory['board']}: {', '.join(parts)}: {'fits' if memory['fits'] else 'does NOT fit'}"
 
 
 def _op_table(ops: tuple[OpPlacement, ...], accel: str) -> str:

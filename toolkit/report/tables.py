@@ -25,7 +25,6 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
     """One list of formatted cells per record, in COLUMNS order."""
     table = []
     for record in records:
-        latency = record["latency_ms"]
         compatibility = record.get("compatibility") or {}
         cells = {
             "variant": record["variant"],
@@ -35,14 +34,22 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
             "accuracy": f"{record['accuracy'] * 100:.2f}",
             "accuracy_drop_pp": f"{record['accuracy_drop_pp']:+.2f}",
             "agreement": f"{record['agreement'] * 100:.1f}",
-            "p50": f"{latency['p50']:.4f}",
-            "p99": f"{latency['p99']:.4f}",
+            **_latency_cells(record),
             "size_kb": f"{record['size_bytes'] / 1024:.1f}",
             "gzip_kb": f"{record['gzip_bytes'] / 1024:.1f}",
             "on_accelerator": _accelerated(compatibility),
         }
         table.append([cells[key] for key, _ in COLUMNS])
     return table
+
+
+def _latency_cells(record: dict[str, Any]) -> dict[str, str]:
+    """p50/p99 in ms; an estimate (microcontrollers) is marked "est." and has no p99."""
+    latency = record.get("latency_ms") or {}
+    cells = {key: "—" if latency.get(key) is None else f"{latency[key]:.4f}" for key in ("p50", "p99")}
+    if record.get("latency_kind") == "estimated" and latency.get("p50") is not None:
+        cells["p50"] += " est."
+    return cells
 
 
 def _accelerated(compatibility: dict[str, Any]) -> str:
@@ -77,16 +84,18 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         "variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp", "agreement",
         "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "ci95_p50_low_ms", "ci95_p50_high_ms",
         "size_bytes", "gzip_bytes", "params", "threads", "batch", "runs", "compatible", "latency_measured_on",
+        "latency_kind", "peak_activation_bytes", "arena_bytes", "flash_bytes", "fits",
     ]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for record in records:
-        latency = record["latency_ms"]
+        latency = record.get("latency_ms") or {}
+        interval = latency.get("ci95_p50") or (None, None)
         row = {key: record.get(key) for key in fields}
         row.update(
-            p50_ms=latency["p50"], p90_ms=latency["p90"], p99_ms=latency["p99"], mean_ms=latency["mean"],
-            std_ms=latency["std"], ci95_p50_low_ms=latency["ci95_p50"][0], ci95_p50_high_ms=latency["ci95_p50"][1],
+            p50_ms=latency.get("p50"), p90_ms=latency.get("p90"), p99_ms=latency.get("p99"), mean_ms=latency.get("mean"),
+            std_ms=latency.get("std"), ci95_p50_low_ms=interval[0], ci95_p50_high_ms=interval[1],
             compatible=(record.get("compatibility") or {}).get("compatible"),
         )
         writer.writerow(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,7 +81,15 @@ def check(path: Path, target: Target) -> CompatibilityReport:
     return check_onnx(path, target)
 
 
-def record_extras(path: Path, precision: str, x: np.ndarray) -> dict[str, Any]:
+def timing(path: Path, target: Target, x: np.ndarray, settings: Mapping[str, int],
+           compatibility: Mapping[str, Any]) -> dict[str, Any]:
+    """Measured on this machine with the shared method (toolkit.benchmark.harness)."""
+    from toolkit.benchmark.harness import benchmark_file
+
+    return benchmark_file(path, x, settings["runs"], settings["threads"], settings["batch"])
+
+
+def record_extras(path: Path, precision: str, x: np.ndarray, compatibility: Mapping[str, Any]) -> dict[str, Any]:
     """int8: do the runtime's fused integer kernels compute the graph's exact integers on this
     CPU? (They saturate on x86 without VNNI when weights use all 8 bits.)"""
     if precision != "int8":
