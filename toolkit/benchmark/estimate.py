@@ -35,7 +35,7 @@ def _cortex_m(target: Target, compatibility: Mapping[str, Any]) -> tuple[float, 
     optimized = sum(op.get("macs") or 0 for op in ops if op.get("runs_on") == ACCELERATOR)
     reference = sum(op.get("macs") or 0 for op in ops if op.get("runs_on") != ACCELERATOR)
     cycles = optimized * options["cycles_per_mac"] + reference * options["reference_cycles_per_mac"]
-    return round(cycles / options["clock_hz"] * 1000, 6), {
+    return cycles / options["clock_hz"] * 1000, {
         "from": f"MACs × cycles per MAC ({target.accelerator.name}: {options['cycles_per_mac']:g}, "
                 f"reference kernels: {options['reference_cycles_per_mac']:g}) ÷ {options['clock_hz'] / 1e6:g} MHz; "
                 "ops without MACs (pooling, softmax, reshapes) are not counted",
@@ -50,7 +50,7 @@ def _vela(compatibility: Mapping[str, Any]) -> tuple[float | None, dict[str, Any
         return None, {"from": f"no estimate: Vela {compiled.get('status', 'did not run')} "
                               f"({compiled.get('reason') or 'see the check'})"}
     left = compiled.get("ops_on_cpu") or 0
-    return round(compiled["inference_time_ms"], 6), {
+    return compiled["inference_time_ms"], {
         "from": f"Vela {compiled['version']} performance model ({compiled['accelerator_config']}, "
                 f"{compiled['system_config']}, {compiled['memory_mode']})"
                 + (f"; the {left} ops left on the Cortex-M are not included" if left else ""),

@@ -23,6 +23,7 @@ from toolkit.errors import EdgesmithError
 
 PACKAGE = "tflite-micro"
 MIN_ARENA = 64 << 10  # the interpreter's arena on the host: generous, its real use is recorded
+OP_SAMPLES = 100  # samples whose every intermediate tensor is compared with LiteRT's
 _ALLOCATION = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _REASON = re.compile(r"(Didn't find op for \S+ opcode '[^']+'|Failed to get registration[^\n]*|"
                      r"Arena size is too small[^\n]*|[^\n]*not supported[^\n]*)")
@@ -60,13 +61,15 @@ def native_output() -> Iterator[Callable[[], str]]:
             text = sink.read().decode("utf-8", errors="replace")
 
 
-def interpreter(model: bytes, arena_size: int, name: str = "model") -> Any:
-    """A TFLM interpreter for `model`, or one EdgesmithError with TFLM's own reason."""
+def interpreter(model: bytes, arena_size: int, name: str = "model", keep_tensors: bool = False) -> Any:
+    """A TFLM interpreter for `model`, or one EdgesmithError with TFLM's own reason.
+    `keep_tensors`: every tensor stays readable after invoke (no arena recording then)."""
     from tflite_micro.python.tflite_micro import runtime
 
+    config = runtime.InterpreterConfig.kPreserveAllTensors if keep_tensors else runtime.InterpreterConfig.kAllocationRecording
     with native_output() as output:
         try:
-            return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+            return runtime.Interpreter.from_bytes(model, arena_size=arena_size, intrepreter_config=config)
         except (RuntimeError, ValueError) as error:
             failure = str(error)
     reasons = _REASON.findall(output())
@@ -135,10 +138,11 @@ def _detail(details: dict[str, Any]) -> dict[str, Any]:
 
 def interpreter_facts(path: Path, x: np.ndarray) -> dict[str, Any]:
     """What running the file in TFLM shows: the arena its recording allocator used, and how its
-    outputs compare with LiteRT's on the same file, in output quantization steps: against
-    LiteRT's reference kernels (the integer math TFLM's kernels share: 0 expected) and against
-    its default kernels with XNNPACK (what the cpu target runs: they round differently, and the
-    differences add up over layers)."""
+    outputs compare with LiteRT's on the same file, in quantization steps. Against LiteRT's
+    reference kernels (the integer math TFLM's kernels are written from) every op's output is
+    compared too: one op may round one step differently, and the model output then differs by
+    what those steps add up to. Against LiteRT's default kernels with XNNPACK (what the cpu
+    target runs), only the model output."""
     from toolkit.benchmark.runners import LiteRTRunner, predict
 
     if not available():
@@ -154,13 +158,42 @@ def interpreter_facts(path: Path, x: np.ndarray) -> dict[str, Any]:
         return {"top1_agreement": float((micro.argmax(axis=1) == lite.argmax(axis=1)).mean()),
                 "max_abs_diff_steps": round(float(np.abs(micro - lite).max()) / runner.output_scale, 3)}
 
+    reference = versus(predict(LiteRTRunner(path, reference_kernels=True), x))
     return {
         "arena_bytes": arena["total"],
         "arena_recorded": {"head_bytes": arena["head"], "tail_bytes": arena["tail"],
                            "by": f"TFLM RecordingMicroAllocator ({PACKAGE}, this host's {8 * ctypes.sizeof(ctypes.c_void_p)}-bit build)"},
         "int8_crosscheck": {
             "against": "LiteRT, same file", "samples": len(x),
-            "reference_kernels": versus(predict(LiteRTRunner(path, reference_kernels=True), x)),
+            "reference_kernels": {**reference, "max_op_diff_steps": max_op_difference(path, x[:OP_SAMPLES]),
+                                  "op_samples": min(len(x), OP_SAMPLES)},
             "default_kernels": versus(predict(LiteRTRunner(path), x)),
         },
     }
+
+
+def max_op_difference(path: Path, x: np.ndarray) -> int:
+    """Largest difference, in quantization steps, between any op's int8 output in TFLM and in
+    LiteRT's reference kernels, over the samples `x`."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from toolkit.checks.flatbuffer import read_tflite
+
+    outputs = [index for op in read_tflite(path).ops for index in op.outputs]
+    micro = interpreter(Path(path).read_bytes(), arena_size_for(path), Path(path).name, keep_tensors=True)
+    lite = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                       experimental_preserve_all_tensors=True)
+    lite.allocate_tensors()
+    detail = lite.get_input_details()[0]
+    worst = 0
+    for sample in x:
+        quantized = _quantize(sample[None], detail).reshape(detail["shape"])
+        micro.set_input(quantized, 0)
+        micro.invoke()
+        lite.set_tensor(detail["index"], quantized)
+        lite.invoke()
+        for index in outputs:
+            ours = np.asarray(micro.GetTensor(index, 0)["tensor_data"], dtype=np.int64)
+            theirs = lite.get_tensor(index).astype(np.int64)
+            worst = max(worst, int(np.abs(ours.reshape(theirs.shape) - theirs).max()))
+    return worst
