@@ -21,7 +21,7 @@ def describe_estimated(record: Mapping[str, Any]) -> str:
     fit = {True: ", fits the board", False: ", does NOT fit the board"}.get(record.get("fits"), "")
     if latency is None:
         return f"{fit}, no latency estimate"
-    return f"{fit}, estimated {format_ms(latency)} ms (not measured: {record.get('latency_measured_on', '')})"
+    return f"{fit}, estimated {format_ms(latency)} ms ({record.get('latency_measured_on') or 'not measured'})"
 
 
 def select_estimated(records: list[Mapping[str, Any]], selection: Selection) -> Selection:
@@ -71,7 +71,7 @@ def _why_not(record: Mapping[str, Any], winner: Mapping[str, Any]) -> str:
                 f"{winner['accuracy'] * 100:.2f}%)")
     mine, theirs = p50(record), p50(winner)
     if mine != theirs:
-        shown = "no estimate" if mine is None else f"{format_ms(mine)} ms"
+        shown = "no estimate" if mine is None else format_ms(mine)
         return f"fits, equally accurate, but a slower estimate ({shown} vs {format_ms(theirs)} ms, estimated)"
     if record["size_bytes"] != winner["size_bytes"]:
         return (f"fits, equally accurate and estimated as fast, but larger ({record['size_bytes'] / KB:.1f} vs "

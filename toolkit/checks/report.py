@@ -8,6 +8,21 @@ ACCELERATOR, CPU, NOWHERE = "accelerator", "cpu", "none"
 
 
 @dataclass(frozen=True)
+class CompileResult:
+    """What a target's own compiler said (Edge TPU compiler, Vela): the fields the report's
+    verdict reads; each compiler's result adds its own."""
+
+    status: str  # "compiled" | "failed" | "skipped"
+    reason: str = ""
+    compiler: str = ""
+    version: str = ""
+    output: str | None = None  # the compiled file
+    ops_total: int | None = None
+    ops_on_accelerator: int | None = None
+    ops_on_cpu: int | None = None
+
+
+@dataclass(frozen=True)
 class OpPlacement:
     """One op: where it runs ("accelerator", "cpu", or "none" when no kernel exists at all)."""
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.checks.report import CompileResult
 from toolkit.targets import Target
 
 COMPILER = "vela"
@@ -25,21 +26,15 @@ _MEMORIES = ("sram", "dram", "on_chip_flash", "off_chip_flash")
 
 
 @dataclass(frozen=True)
-class VelaResult:
-    """Vela's verdict on one model for one Ethos-U configuration (memory in bytes)."""
+class VelaResult(CompileResult):
+    """Vela's verdict on one model for one Ethos-U configuration (memory in bytes; the op counts
+    are Vela's own, after its graph rewrites; output: the compiled <stem>_vela.tflite)."""
 
-    status: str  # "compiled" | "failed" | "skipped"
-    reason: str = ""
     compiler: str = COMPILER
-    version: str = ""
     accelerator_config: str = ""
     system_config: str = ""
     memory_mode: str = ""
-    output: str | None = None  # the compiled <stem>_vela.tflite
     summary_csv: str | None = None
-    ops_total: int | None = None  # Vela's own operator count (after its graph rewrites)
-    ops_on_accelerator: int | None = None
-    ops_on_cpu: int | None = None
     cpu_ops: tuple[str, ...] = ()
     memory_used: dict[str, int] = field(default_factory=dict)  # sram, dram, on/off_chip_flash
     inference_time_ms: float | None = None

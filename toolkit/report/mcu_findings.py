@@ -17,8 +17,9 @@ def mcu_findings(records: list[dict]) -> list[str]:
             by_target[record["target"]].append(record)
     sentences = []
     for target, rows in by_target.items():
-        sentences.append(f"latency for {target} is estimated, never measured here "
-                         f"({rows[0]['latency_measured_on']}): compare it only within {target}")
+        source = (rows[0].get("latency_measured_on") or "").removeprefix("not measured: ")
+        sentences.append(f"latency for {target} is estimated, never measured here ({source}): "
+                         f"compare it only within {target}")
         sentences += _fit(target, rows)
     return sentences
 
