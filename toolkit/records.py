@@ -19,7 +19,9 @@ from typing import Any, Iterator
 
 from toolkit.errors import EdgesmithError
 
-SCHEMA_VERSION = 3  # 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first
+SCHEMA_VERSION = 3  # 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input, latency_kind,
+# microcontroller memory/NPU fields; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first release
+LATENCY_KINDS = ("measured", "estimated")
 REQUIRED = ("variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp",
             "latency_ms", "size_bytes", "gzip_bytes")
 
@@ -55,6 +57,7 @@ class Record(Mapping):
     peak_memory_mb: float | None = None
     latency_measured_on: str = ""
     latency_on_device: bool = True
+    latency_kind: str = "measured"  # "estimated": a model of the device (MCU, NPU), never timed here
     latency_cpu: str | None = None
     latency_error: str | None = None
     device_host: str | None = None  # the device's hostname where timed on one (toolkit.devices); None: this machine
@@ -65,6 +68,14 @@ class Record(Mapping):
     int8_kernels: Mapping[str, Any] | None = None
     fp32_max_abs_diff_vs_tflite: float | None = None
     fp32_crosscheck: Mapping[str, Any] | None = None
+    peak_activation_bytes: int | None = None  # static plan of the activation arena (every .tflite)
+    arena_estimate_bytes: int | None = None  # microcontrollers: the arena the fit check assumed
+    arena_bytes: int | None = None  # microcontrollers: TFLM's recording allocator, on this host
+    arena_recorded: Mapping[str, Any] | None = None
+    flash_bytes: int | None = None  # microcontrollers: what goes into flash (Vela's file for Ethos-U)
+    fits: bool | None = None  # microcontrollers: arena and model within the board's budgets
+    npu: Mapping[str, Any] | None = None  # Ethos-U: Vela's NPU/CPU split, memory and time estimate
+    int8_crosscheck: Mapping[str, Any] | None = None  # microcontrollers: TFLM vs LiteRT on the file
     notes: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
@@ -97,6 +108,9 @@ class Record(Mapping):
                                  "it was written by a newer edgesmith: upgrade, or re-run `edgesmith run`")
         values = dict(data)
         values["latency_on_device"] = latency_on_device(values)
+        if values.setdefault("latency_kind", "measured") not in LATENCY_KINDS:
+            raise EdgesmithError(f"a result record has latency_kind '{values['latency_kind']}'",
+                                 f"use one of: {', '.join(LATENCY_KINDS)}")
         values["schema_version"] = SCHEMA_VERSION
         for key in ("chain", "notes"):
             values[key] = tuple(values.get(key) or ())

@@ -107,6 +107,10 @@ def describe(record: dict) -> str:
     latency = record.get("latency_ms") or {}
     text = (f"accuracy {record['accuracy'] * 100:.2f}% (drop {record['accuracy_drop_pp']:.2f} pp)"
             f", size {record['size_bytes'] / KB:.1f} KB (gzip {record['gzip_bytes'] / KB:.1f} KB)")
+    if estimated(record):
+        from toolkit.mcu_selection import describe_estimated
+
+        return text + describe_estimated(record)
     if latency.get("p50") is not None:
         text += f", p50 {format_ms(latency['p50'])} ms"
         if latency.get("ci95_p50"):
@@ -114,6 +118,11 @@ def describe(record: dict) -> str:
             text += f" (95% CI {format_ms(low)}–{format_ms(high)})"
         text += f" on {record.get('latency_measured_on', 'this machine')}"
     return text
+
+
+def estimated(record: Mapping[str, Any]) -> bool:
+    """True when the record's latency is a model of the device (MCU, NPU), not a timing."""
+    return record.get("latency_kind") == "estimated"
 
 
 def measured_off_device(record: dict) -> bool:
@@ -171,12 +180,22 @@ def select_best(records: list[Mapping[str, Any]], target: str, max_accuracy_drop
 
     Ranking among qualifiers: lowest p50 latency. Every qualifier whose 95% CI on p50 overlaps
     the fastest one's is tied with it (a gap inside the noise is no reason to choose); ties are
-    broken by smaller gzip size (download cost), then higher accuracy, then name.
+    broken by smaller gzip size (download cost), then higher accuracy, then name. Targets whose
+    latency is estimated (microcontrollers) are ranked by fit, accuracy, then the estimate
+    (toolkit.mcu_selection); measured and estimated latency are never compared.
     """
     present = sorted({record["target"] for record in records})
     if target not in present:
         raise EdgesmithError(f"no results for target '{target}'",
                              f"choose one of: {', '.join(present) or '(no results at all)'}")
+    kinds = {estimated(record) for record in records if record["target"] == target}
+    if kinds == {True, False}:
+        raise EdgesmithError(f"the results for '{target}' mix measured and estimated latency",
+                             "rebuild them with one edgesmith version (`edgesmith run --force`)")
+    if kinds == {True}:
+        from toolkit.mcu_selection import select_estimated
+
+        return select_estimated(records, Selection(target, max_accuracy_drop_pp, max_latency_ms, max_size_kb, None))
     rejected: list[tuple[dict, str]] = []
     qualifiers = []
     for record in (r for r in records if r["target"] == target):

@@ -227,9 +227,10 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
     ))
     record = state.cache.get(key)
     if record is None:
-        quality = score(path, data.x_test, data.y_test, state.reference_outputs)
+        quality = score(path, data.x_test, data.y_test, state.reference_outputs, runtime.open_runner)
         compatibility = check_artifact(path, target).to_dict()
-        timing = measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy)
+        timing = (runtime.estimated_timing(target, compatibility)
+                  or measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy))
         record = {
             "target": target.name,
             "format": runtime.SUFFIX,
@@ -250,14 +251,21 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "sparsity": None,
             "sparsity_per_layer": None,
             "int8_kernels": None,
-            **runtime.record_extras(path, precision, data.x_test),
+            **runtime.record_extras(path, precision, data.x_test, compatibility),
         }
         if record["latency_ms"] is not None:  # a failed measurement is taken again by the next run
             state.cache.put(key, record, [path])
-        latency = f"p50 {record['latency_ms']['p50']:.4f} ms" if record["latency_ms"] else "not timed"
-        state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {latency}  {record['size_bytes'] / 1024:.1f} KB"
+        state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {_p50_text(record)}  {record['size_bytes'] / 1024:.1f} KB"
                   + (f"  ({record['latency_error']})" if record.get("latency_error") else ""))
     return dict(record)
+
+
+def _p50_text(record: dict[str, Any]) -> str:
+    p50 = (record["latency_ms"] or {}).get("p50")
+    kind = "estimated " if record.get("latency_kind") == "estimated" else ""
+    if p50 is not None:
+        return f"{kind}p50 {p50:.4f} ms"
+    return "no estimate" if kind else "not timed"
 
 
 def _raw_input(path: Path, precision: str, data: Any) -> dict[str, Any] | None:

@@ -299,5 +299,5 @@ class _TargetParser:
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
     names: dict[Any, str] = {str: "a string", bool: "true or false", int: "an integer", list: "a list",
-                             dict: "a table", (int, str): 'an integer or "any"'}
+                             dict: "a table", (int, str): 'an integer or "any"', (int, float): "a number"}
     return names.get(kind, str(kind))

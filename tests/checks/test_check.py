@@ -41,7 +41,8 @@ def onnx_file(tmp_path_factory):
 def test_every_target_checks_a_model_of_its_runtime(target_file, request, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # the Edge TPU compiler step must be reproducible
     target = load_target(str(target_file))
-    models = {"litert": ["int8_model", "float_model"], "onnxruntime": ["onnx_file"]}[target.runtime]
+    models = {"litert": ["int8_model", "float_model"], "onnxruntime": ["onnx_file"],
+              "tflm": ["int8_model", "float_model"]}[target.runtime]
     for fixture in models:
         report = check_artifact(request.getfixturevalue(fixture), target)
         data = json.loads(json.dumps(report.to_dict()))

@@ -150,6 +150,15 @@ def test_an_unreachable_device_stops_the_run_before_training(tmp_path):
     assert time.monotonic() - started < 60
 
 
+def test_a_microcontroller_target_refuses_a_device_before_connecting(tmp_path):
+    """Its latency is an estimate: a device address there would be silently unused."""
+    result = _edgesmith("--targets", "mcu-cortex-m4", "--device", f"mcu-cortex-m4=ssh://127.0.0.1:{_closed_port()}",
+                        "--output", str(tmp_path), cwd=tmp_path, env=dict(os.environ))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "mcu-cortex-m4 (tflm) cannot be timed on a device over SSH" in result.stderr
+    assert "cannot reach the device" not in result.stderr and not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_a_run_measures_its_target_on_the_device(sshd, device_python, tmp_path):
     result = _edgesmith("--device", f"cpu={sshd.url(device_python)}", "--device-accuracy", "--name", "pi",

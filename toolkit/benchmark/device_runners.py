@@ -77,15 +77,19 @@ def load_delegate(kind: str) -> Any:
 class LiteRTRunner:
     """LiteRT interpreter (XNNPACK on by default, or the given delegate), as shipped on Android and Linux."""
 
-    def __init__(self, path: Path, threads: int = 1, delegate: str | None = None) -> None:
+    def __init__(self, path: Path, threads: int = 1, delegate: str | None = None, reference_kernels: bool = False) -> None:
+        """`reference_kernels`: LiteRT's portable reference kernels instead of its optimized ones
+        and XNNPACK (the integer math TFLite Micro's kernels are written from)."""
         interpreter = runtime(".tflite")
         delegates = [load_delegate(delegate)] if delegate else None
+        resolver = interpreter.OpResolverType.BUILTIN_REF if reference_kernels else interpreter.OpResolverType.AUTO
         if delegate == "edgetpu" and b"edgetpu-custom-op" not in Path(path).read_bytes():
             raise BenchError(f"{Path(path).name} is not compiled for the Edge TPU (it has no edgetpu-custom-op)",
                              "compile it with edgetpu_compiler; as it is, every op would run on the CPU")
         try:
             self.interpreter = interpreter.Interpreter(model_path=str(path), num_threads=threads,
-                                                       experimental_delegates=delegates)
+                                                       experimental_delegates=delegates,
+                                                       experimental_op_resolver_type=resolver)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]

@@ -6,13 +6,14 @@ The method itself (sessions, warm-up, percentiles, intervals, all cores, memory)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from toolkit.benchmark import device_bench
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, all_cores
 from toolkit.benchmark.device_runners import BenchError
-from toolkit.benchmark.runners import open_runner, predict
+from toolkit.benchmark.runners import Runner, open_runner, predict
 from toolkit.errors import EdgesmithError
 
 
@@ -29,12 +30,14 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
     return {**result, "latency_cpu": describe(cpu_features())}
 
 
-def score(path: Path, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
+def score(path: Path, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
+          opener: Callable[..., Runner] = open_runner) -> dict[str, float | None]:
     """Accuracy on (x, y); top-1 agreement and output fidelity (SQNR, cosine) against the full
-    model's raw outputs `reference`."""
+    model's raw outputs `reference`, in the runner `opener` gives (a target's runtime: TFLite
+    Micro for a microcontroller's .tflite file)."""
     from toolkit.fidelity import output_fidelity
 
-    predictions = predict(open_runner(path, threads=all_cores()), x)
+    predictions = predict(opener(path, threads=all_cores()), x)
     top1 = predictions.argmax(axis=1)
     return {
         "accuracy": float((top1 == y).mean()),

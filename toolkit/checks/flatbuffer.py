@@ -25,6 +25,7 @@ class TensorInfo:
     signature: tuple[int, ...]  # shape_signature: -1 marks a dynamic dimension
     constant: bool  # holds data in the file (weights, biases, shape operands)
     nbytes: int  # bytes of that data, 0 for activations
+    scales: int = 0  # quantization scales: 1 per tensor, one per channel when per-channel quantized
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,9 @@ def _tensor(tensor, index: int, buffers: list) -> TensorInfo:
         buffer = buffers[tensor.Buffer()]
         nbytes = buffer.DataLength() or (buffer.Size() if buffer.Offset() > 1 else 0)
     name = (tensor.Name() or b"").decode("utf-8", errors="replace")
-    return TensorInfo(index, name, _type_names()[tensor.Type()], shape, signature, nbytes > 0, nbytes)
+    quantization = tensor.Quantization()
+    scales = quantization.ScaleLength() if quantization is not None else 0
+    return TensorInfo(index, name, _type_names()[tensor.Type()], shape, signature, nbytes > 0, nbytes, scales)
 
 
 def _adj_x(op, name: str) -> bool:

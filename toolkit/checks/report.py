@@ -8,6 +8,21 @@ ACCELERATOR, CPU, NOWHERE = "accelerator", "cpu", "none"
 
 
 @dataclass(frozen=True)
+class CompileResult:
+    """What a target's own compiler said (Edge TPU compiler, Vela): the fields the report's
+    verdict reads; each compiler's result adds its own."""
+
+    status: str  # "compiled" | "failed" | "skipped"
+    reason: str = ""
+    compiler: str = ""
+    version: str = ""
+    output: str | None = None  # the compiled file
+    ops_total: int | None = None
+    ops_on_accelerator: int | None = None
+    ops_on_cpu: int | None = None
+
+
+@dataclass(frozen=True)
 class OpPlacement:
     """One op: where it runs ("accelerator", "cpu", or "none" when no kernel exists at all)."""
 
@@ -36,6 +51,7 @@ class CompatibilityReport:
     partitions: int = 0  # runs of ops handed to the accelerator
     param_cache: dict[str, int] | None = None  # {"used_bytes", "capacity_bytes"}
     compile: dict[str, Any] | None = None  # the real compiler's result, when the target has one
+    memory: dict[str, Any] | None = None  # microcontrollers: RAM and flash needed vs the board's
     notes: tuple[str, ...] = ()
 
     @property
@@ -131,6 +147,8 @@ class CompatibilityReport:
             used, capacity = self.param_cache["used_bytes"], self.param_cache["capacity_bytes"]
             verdict = "fits" if used <= capacity else "does NOT fit: the rest streams from host memory each run"
             lines.append(f"parameter cache: {_bytes(used)} of {_bytes(capacity)} ({verdict})")
+        if self.memory:
+            lines.append(_memory_line(self.memory))
         if self.compile:
             detail = self.compile.get("reason") or f"{self.compile.get('ops_on_accelerator')} of " \
                                                    f"{self.compile.get('ops_total')} ops mapped"
@@ -139,6 +157,16 @@ class CompatibilityReport:
         lines += ["", _op_table(self.ops, accel)]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _memory_line(memory: dict[str, Any]) -> str:
+    """'RAM 40.2 KiB of 256.0 KiB, flash 61.7 KiB of 1.0 MiB: fits (board)' or by how much it misses."""
+    parts = []
+    for kind in ("ram", "flash"):
+        needed, budget = memory[f"{kind}_needed_bytes"], memory[f"{kind}_budget_bytes"]
+        miss = f" (misses by {_bytes(needed - budget)})" if needed > budget else ""
+        parts.append(f"{kind.upper() if kind == 'ram' else kind} {_bytes(needed)} of {_bytes(budget)}{miss}")
+    return f"memory on {memory['board']}: {', '.join(parts)}: {'fits' if memory['fits'] else 'does NOT fit'}"
 
 
 def _op_table(ops: tuple[OpPlacement, ...], accel: str) -> str:

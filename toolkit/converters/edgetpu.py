@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.checks.report import CompileResult
+
 COMPILER = "edgetpu_compiler"
 NOT_FOUND = (f"{COMPILER} not found on PATH (Coral's compiler is not installable from this machine's "
              "package registries)")
@@ -33,15 +35,8 @@ class CompiledOp:
 
 
 @dataclass(frozen=True)
-class EdgeTpuCompileResult:
-    status: str  # "compiled" | "failed" | "skipped"
-    reason: str = ""
-    compiler: str = COMPILER
-    version: str = ""
-    output: str | None = None  # the *_edgetpu.tflite file
-    ops_total: int | None = None
-    ops_on_accelerator: int | None = None
-    ops_on_cpu: int | None = None
+class EdgeTpuCompileResult(CompileResult):
+    compiler: str = COMPILER  # output: the *_edgetpu.tflite file
     cache_used_bytes: int | None = None
     off_chip_bytes: int | None = None  # weights streamed from host memory on every inference
     operators: tuple[CompiledOp, ...] = field(default=())

@@ -98,6 +98,11 @@ def connect_devices(targets: list[Target], assignments: tuple[str, ...]) -> dict
             raise EdgesmithError(f"--device names target '{target_name}', which this run does not build",
                                  f"use one of: {', '.join(sorted(names))}")
         urls[target_name] = url
+    for target in targets:
+        if urls.get(target.name) and not runtime_named(target.runtime).DEVICE_PACKAGES:
+            raise EdgesmithError(f"target {target.name} ({target.runtime}) cannot be timed on a device over SSH: "
+                                 "its latency is an estimate (a microcontroller runs firmware, not Python)",
+                                 f"drop the --device (or the profile's device key) for {target.name}")
     devices: dict[str, Device] = {}
     for url in dict.fromkeys(urls.values()):
         device = open_device(url)

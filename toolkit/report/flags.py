@@ -12,7 +12,7 @@ from toolkit.passes.steps import control_variant, is_sparsifying
 from toolkit.raw_input import raw_input_findings
 from toolkit.records import as_records
 from toolkit.report.sanity import sanity_findings
-from toolkit.selection import KB, artifact_name, compare_p50, format_ms, measured_off_device, p50
+from toolkit.selection import KB, artifact_name, compare_p50, estimated, format_ms, measured_off_device, p50
 
 MIN_EFFECT = 0.05  # smallest relative latency difference reported as faster/slower
 _DROP_WARNING_PP = 2.0
@@ -24,10 +24,13 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
     Speed findings (sparsity, precision) are made only for targets timed on the device itself:
     a host-CPU stand-in says nothing about whether a GPU or Edge TPU gets faster.
     """
+    from toolkit.report.mcu_findings import mcu_findings
+
     records = as_records(records)
     return (sanity_findings(records, run_info)
             + _not_timed(records)
             + _measured_elsewhere(records)
+            + mcu_findings(records)
             + _compatibility(records)
             + _sparsity(records)
             + _precision_speed(records)
@@ -83,7 +86,7 @@ def _measured_elsewhere(records: list[dict]) -> list[str]:
     """Targets whose latency is a host-CPU stand-in for the device."""
     labels: dict[str, str] = {}
     for record in records:
-        if measured_off_device(record):
+        if measured_off_device(record) and not estimated(record):
             labels.setdefault(record["target"], record["latency_measured_on"])
     proxies = defaultdict(list)
     for target, label in labels.items():

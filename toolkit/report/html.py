@@ -14,7 +14,7 @@ from toolkit.records import as_records
 from toolkit.report.flags import findings
 from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
 from toolkit.report.pareto import Point, frontier, scatter_svg
-from toolkit.selection import KB, artifact_name, describe, format_ms, p50
+from toolkit.selection import KB, artifact_name, describe, estimated, format_ms, p50
 
 _PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b"}
 _OTHER_COLOR = "#7a6fb0"
@@ -137,9 +137,10 @@ def _plots_section(records: list[dict], fronts: dict[int, set[str]]) -> str:
     figures = []
     for target, indices in _by_target(records).items():
         timed = [i for i in indices if p50(records[i]) is not None]
+        axis = "estimated latency (ms)" if any(estimated(records[i]) for i in timed) else "p50 latency (ms)"
         latency = scatter_svg(
             [_point(records[i], p50(records[i]), with_ci=True) for i in timed],
-            f"{target}: accuracy vs latency", "p50 latency (ms)", "accuracy (%)",
+            f"{target}: accuracy vs latency", axis, "accuracy (%)",
             [j for j, i in enumerate(timed) if "latency" in fronts[i]])
         size = scatter_svg(
             [_point(records[i], records[i]["gzip_bytes"] / KB) for i in indices],
@@ -186,7 +187,7 @@ def _latency_text(record: dict) -> str:
     if latency.get("ci95_p50"):
         low, high = latency["ci95_p50"]
         text += f" [{format_ms(low)}–{format_ms(high)}]"
-    return text
+    return text + (" (estimated)" if estimated(record) else "")
 
 
 def _table_section(records: list[dict], run_info: dict, fronts: dict[int, set[str]]) -> str:

@@ -26,7 +26,6 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
     """One list of formatted cells per record, in COLUMNS order."""
     table = []
     for record in records:
-        latency = record["latency_ms"] or {"p50": None, "p99": None}  # None: not timed (latency_error)
         compatibility = record.get("compatibility") or {}
         cells = {
             "variant": record["variant"],
@@ -37,8 +36,7 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
             "accuracy_drop_pp": f"{record['accuracy_drop_pp']:+.2f}",
             "agreement": f"{record['agreement'] * 100:.1f}",
             "sqnr_db": _sqnr(record),
-            "p50": _ms(latency["p50"]),
-            "p99": _ms(latency["p99"]),
+            **_latency_cells(record),
             "size_kb": f"{record['size_bytes'] / 1024:.1f}",
             "gzip_kb": f"{record['gzip_bytes'] / 1024:.1f}",
             "on_accelerator": _accelerated(compatibility),
@@ -47,15 +45,21 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
     return table
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
-
-
 def _sqnr(record: dict[str, Any]) -> str:
     """'42.1'; 'inf' for outputs identical to the full model's; 'n/a' in results from before it existed."""
     if "sqnr_db" not in record:
         return "n/a"
     return "inf" if record["sqnr_db"] is None else f"{record['sqnr_db']:.1f}"
+
+
+def _latency_cells(record: dict[str, Any]) -> dict[str, str]:
+    """p50/p99 in ms ("—" where not timed: latency_error); an estimate (microcontrollers) is
+    marked "est." and has no p99."""
+    latency = record.get("latency_ms") or {}
+    cells = {key: "—" if latency.get(key) is None else f"{latency[key]:.4f}" for key in ("p50", "p99")}
+    if record.get("latency_kind") == "estimated" and latency.get("p50") is not None:
+        cells["p50"] += " est."
+    return cells
 
 
 def _accelerated(compatibility: dict[str, Any]) -> str:
@@ -90,18 +94,19 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         "variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp", "agreement", "sqnr_db", "cosine",
         "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "ci95_p50_low_ms", "ci95_p50_high_ms",
         "size_bytes", "gzip_bytes", "params", "threads", "batch", "runs", "compatible", "latency_measured_on",
+        "latency_kind", "peak_activation_bytes", "arena_bytes", "flash_bytes", "fits",
     ]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for record in records:
-        latency = record["latency_ms"]
+        latency = record.get("latency_ms") or {}
+        interval = latency.get("ci95_p50") or (None, None)
         row = {key: record.get(key) for key in fields}
-        row["compatible"] = (record.get("compatibility") or {}).get("compatible")
-        if latency:
-            row.update(
-                p50_ms=latency["p50"], p90_ms=latency["p90"], p99_ms=latency["p99"], mean_ms=latency["mean"],
-                std_ms=latency["std"], ci95_p50_low_ms=latency["ci95_p50"][0], ci95_p50_high_ms=latency["ci95_p50"][1],
-            )
+        row.update(
+            p50_ms=latency.get("p50"), p90_ms=latency.get("p90"), p99_ms=latency.get("p99"), mean_ms=latency.get("mean"),
+            std_ms=latency.get("std"), ci95_p50_low_ms=interval[0], ci95_p50_high_ms=interval[1],
+            compatible=(record.get("compatibility") or {}).get("compatible"),
+        )
         writer.writerow(row)
     return out.getvalue()

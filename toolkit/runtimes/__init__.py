@@ -3,18 +3,19 @@
 A runtime module knows its file format (`SUFFIX`, `sniff`), what its target profiles may say
 (`TARGET_KEYS`, `ACCELERATOR_KEYS`, `validate_profile`), how to export a variant for a target
 (`export`, with `export_spec` naming every setting that changes the bytes, for the cache), how
-to run a file (`open_runner`), how to check it against a target (`check`) and which
-runtime-specific facts join each record (`record_extras`). Nothing outside these modules names
+to run a file (`open_runner`), how to check it against a target (`check`), whether its latency
+is estimated (`estimated_timing`: for a device nothing here can run; None where files are timed,
+here or on the device) and which runtime-specific facts join each record (`record_extras`). Nothing outside these modules names
 a runtime: adding one is a new module plus one line in `RUNTIMES`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from toolkit.errors import EdgesmithError
-from toolkit.runtimes import litert, onnxruntime
+from toolkit.runtimes import litert, onnxruntime, tflm
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,10 +53,14 @@ class Runtime(Protocol):
 
     def check(self, path: Path, target: Target) -> CompatibilityReport: ...
 
-    def record_extras(self, path: Path, precision: str, x: np.ndarray) -> dict[str, Any]: ...
+    def estimated_timing(self, target: Target, compatibility: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+    def record_extras(self, path: Path, precision: str, x: np.ndarray,
+                      compatibility: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
-RUNTIMES: dict[str, ModuleType] = {module.NAME: module for module in (litert, onnxruntime)}
+# litert first: a .tflite file that no target names is read by LiteRT (tflm reads the same files)
+RUNTIMES: dict[str, ModuleType] = {module.NAME: module for module in (litert, onnxruntime, tflm)}
 HEAD_BYTES = 16  # enough of a file's start for every sniff()
 
 
@@ -82,11 +87,21 @@ def runtime_for_file(path: Path, trust_extension: bool = False) -> Any:
         if trust_extension and path.suffix.lower() == f".{runtime.SUFFIX}":
             return runtime
     if trust_extension:
-        listed = _neither([f".{runtime.SUFFIX}" for runtime in RUNTIMES.values()])
+        listed = _neither(_distinct(f".{runtime.SUFFIX}" for runtime in RUNTIMES.values()))
     else:
-        listed = _neither([runtime.FILE_KIND for runtime in RUNTIMES.values()]) + " file"
-    suffixes = " or ".join(f".{runtime.SUFFIX}" for runtime in RUNTIMES.values())
+        listed = _neither(_distinct(runtime.FILE_KIND for runtime in RUNTIMES.values())) + " file"
+    suffixes = " or ".join(_distinct(f".{runtime.SUFFIX}" for runtime in RUNTIMES.values()))
     raise EdgesmithError(f"{path} is {listed}", f"pass a {suffixes} model exported by edgesmith or a converter")
+
+
+def reads_file(runtime: Any, path: Path) -> bool:
+    """Whether `runtime` recognises `path` (several runtimes can read one format)."""
+    with open(path, "rb") as handle:
+        return bool(runtime.sniff(handle.read(HEAD_BYTES), Path(path)))
+
+
+def _distinct(items: Any) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 def _neither(kinds: list[str]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     import numpy as np
@@ -90,18 +90,26 @@ def check(path: Path, target: Target) -> CompatibilityReport:
     return report
 
 
-def record_extras(path: Path, precision: str, x: np.ndarray) -> dict[str, Any]:
+def estimated_timing(target: Target, compatibility: Mapping[str, Any]) -> None:
+    """None: its files are timed, here or on the device (toolkit.devices.measure)."""
+    return None
+
+
+def record_extras(path: Path, precision: str, x: np.ndarray, compatibility: Mapping[str, Any]) -> dict[str, Any]:
     """Zeros actually present in the exported weights, overall and per layer: what pruning left
-    after conversion, and what gzip can exploit."""
+    after conversion, and what gzip can exploit; and the activation memory a static plan of the
+    file needs (what a microcontroller would have to hold)."""
     import numpy as np
 
+    from toolkit.checks.arena import plan_file
     from toolkit.passes.sparsity import tflite_sparsity
 
     layers = tflite_sparsity(path.read_bytes())
     sizes = [int(np.prod(layer["shape"])) for layer in layers]
     total = sum(sizes)
     overall = sum(layer["sparsity"] * size for layer, size in zip(layers, sizes)) / total if total else 0.0
-    return {"sparsity": round(overall, 4), "sparsity_per_layer": layers}
+    return {"sparsity": round(overall, 4), "sparsity_per_layer": layers,
+            "peak_activation_bytes": plan_file(path).peak_activation_bytes}
 
 
 def _compile_edgetpu(path: Path) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,7 +81,12 @@ def check(path: Path, target: Target) -> CompatibilityReport:
     return check_onnx(path, target)
 
 
-def record_extras(path: Path, precision: str, x: np.ndarray) -> dict[str, Any]:
+def estimated_timing(target: Target, compatibility: Mapping[str, Any]) -> None:
+    """None: its files are timed, here or on the device (toolkit.devices.measure)."""
+    return None
+
+
+def record_extras(path: Path, precision: str, x: np.ndarray, compatibility: Mapping[str, Any]) -> dict[str, Any]:
     """int8: do the runtime's fused integer kernels compute the graph's exact integers on this
     CPU? (They saturate on x86 without VNNI when weights use all 8 bits.)"""
     if precision != "int8":

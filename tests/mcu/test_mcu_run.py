@@ -1,0 +1,90 @@
+"""Running MCU artifacts here: TFLM vs LiteRT, the firmware C source, estimated latency, and a
+pipeline run whose records carry all of it."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from toolkit.targets import load_target
+
+pytest.importorskip("tflite_micro", reason="the mcu extra (tflite-micro) is not installed")
+
+
+def test_tflm_output_is_litert_output_within_one_quantization_step(small_cnn, samples):
+    """Every op's int8 output, and the model's, within one step of LiteRT's reference kernels."""
+    from toolkit.benchmark.tflm import interpreter_facts
+
+    facts = interpreter_facts(small_cnn, samples)
+    versus_reference = facts["int8_crosscheck"]["reference_kernels"]
+    assert versus_reference["max_op_diff_steps"] <= 1 and versus_reference["max_abs_diff_steps"] <= 1
+    assert versus_reference["top1_agreement"] == 1.0 and versus_reference["op_samples"] == len(samples)
+    assert facts["int8_crosscheck"]["default_kernels"]["max_abs_diff_steps"] >= 0  # reported, whatever it is
+    assert facts["arena_bytes"] == facts["arena_recorded"]["head_bytes"] + facts["arena_recorded"]["tail_bytes"]
+
+
+def test_a_model_tflm_cannot_load_is_scored_by_litert_and_says_so(gelu_model, samples):
+    from toolkit.benchmark.runners import LiteRTRunner
+    from toolkit.benchmark.tflm import interpreter_facts
+    from toolkit.runtimes import runtime_named
+
+    assert isinstance(runtime_named("tflm").open_runner(gelu_model), LiteRTRunner)
+    assert "GELU" in interpreter_facts(gelu_model, samples)["notes"][0]
+
+
+def test_c_source_compiles_into_an_array_as_long_as_the_model(small_cnn, tmp_path):
+    from toolkit.converters.c_source import symbol_for, write_c_source
+
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler on PATH (Debian: apt-get install g++)")
+    source, header = write_c_source(small_cnn, tmp_path)
+    assert f'#include "{header.name}"' in source.read_text() and "alignas(16)" in source.read_text()
+    subprocess.run([compiler, "-std=c++11", "-Wall", "-Werror", "-c", str(source), "-o", str(tmp_path / "model.o")],
+                   check=True)
+    symbols = subprocess.run(["nm", "-S", "--defined-only", str(tmp_path / "model.o")],
+                             capture_output=True, text=True, check=True).stdout
+    sizes = {line.split()[-1]: int(line.split()[1], 16) for line in symbols.splitlines() if len(line.split()) == 4}
+    assert sizes[symbol_for(small_cnn)] == small_cnn.stat().st_size
+
+
+def test_cortex_m_latency_is_macs_times_cycles_per_mac_over_the_clock_and_labelled(small_cnn):
+    from toolkit.checks import check_artifact
+    from toolkit.runtimes import runtime_named
+
+    target = load_target("mcu-cortex-m4")
+    report = check_artifact(small_cnn, target).to_dict()
+    timing = runtime_named("tflm").estimated_timing(target, report)
+    options = target.options
+    cycles = sum((op["macs"] or 0) * (options["cycles_per_mac"] if op["runs_on"] == "accelerator"
+                                      else options["reference_cycles_per_mac"]) for op in report["ops"])
+    assert timing["latency_kind"] == timing["latency_method"]["kind"] == "estimated"
+    assert timing["latency_ms"]["p50"] == pytest.approx(cycles / options["clock_hz"] * 1000)
+    assert timing["latency_ms"]["ci95_p50"] is None and timing["peak_memory_mb"] is None
+
+
+@pytest.mark.slow
+def test_default_run_records_carry_fit_memory_npu_split_and_estimates(tmp_path, digits):
+    import toolkit as edgesmith
+    from toolkit.checks import compiler_path
+
+    data = {"x_train": digits.x_train, "y_train": digits.y_train, "x_test": digits.x_test, "y_test": digits.y_test}
+    result = edgesmith.run({"model": "cnn", "epochs": 2, "variants": [], "output": str(tmp_path),
+                            "targets": ["cpu", "mcu-cortex-m4", "ethos-u55-128"], "bench_runs": 50}, data=data)
+    cpu, m4, npu = (result.record("baseline", target, "int8") for target in ("cpu", "mcu-cortex-m4", "ethos-u55-128"))
+    assert cpu.latency_kind == "measured" and cpu.peak_activation_bytes > 0
+    for record in (m4, npu):
+        assert record.latency_kind == "estimated" and not record.latency_on_device and record.fits
+        assert record.peak_activation_bytes == cpu.peak_activation_bytes == record.arena_recorded["head_bytes"]
+        assert record.arena_bytes > 0 and record.int8_crosscheck["reference_kernels"]["max_op_diff_steps"] <= 1
+    assert m4.latency_ms["p50"] > 0 and (result.run_dir / "mcu-cortex-m4" / "baseline__int8.cc").is_file()
+    assert result.best["mcu-cortex-m4"] == m4.path
+    if compiler_path("vela"):
+        assert npu.npu["ops_on_accelerator"] > 0 and npu.npu["ops_on_cpu"] == 0
+        assert npu.latency_ms["p50"] == pytest.approx(npu.npu["inference_time_ms"], rel=1e-6)
+        assert (result.run_dir / "ethos-u55-128" / npu.npu["compiled_file"]).is_file()
+        assert (result.run_dir / "ethos-u55-128" / "baseline__int8_vela.cc").is_file()
+    table = (result.run_dir / "report.md").read_text()
+    assert " est." in table and "estimated, never measured" in (result.run_dir / "report.html").read_text()
