@@ -107,13 +107,13 @@ class LiteRTRunner:
             self.interpreter.resize_tensor_input(self._input["index"], [len(x), *self._input["shape"][1:]])
             self.interpreter.allocate_tensors()
             self._batch = len(x)
-        self.interpreter.set_tensor(self._input["index"], _quantize(x, self._input))
+        self.interpreter.set_tensor(self._input["index"], quantize_input(x, self._input))
 
     def invoke(self) -> None:
         self.interpreter.invoke()
 
     def output(self) -> np.ndarray:
-        return _dequantize(self.interpreter.get_tensor(self._output["index"]), self._output)
+        return dequantize_output(self.interpreter.get_tensor(self._output["index"]), self._output)
 
 
 class OnnxRuntimeRunner:
@@ -175,7 +175,7 @@ def predict(runner: Runner, x: np.ndarray) -> np.ndarray:
     return np.concatenate(outputs)
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
     """Float input → the model's input dtype using its scale/zero-point (identity for float)."""
     dtype = detail["dtype"]
     if np.issubdtype(dtype, np.floating):
@@ -185,7 +185,7 @@ def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
 
 
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
     if np.issubdtype(y.dtype, np.floating):
         return y.astype(np.float32)
     scale, zero_point = detail["quantization"]

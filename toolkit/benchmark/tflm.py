@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from toolkit.benchmark.runners import _dequantize, _quantize
+from toolkit.benchmark.device_runners import dequantize_output, quantize_input
 from toolkit.errors import EdgesmithError
 
 PACKAGE = "tflite-micro"
@@ -99,13 +99,13 @@ class TFLMRunner:
     def set_input(self, x: np.ndarray) -> None:
         if len(x) != 1:
             raise EdgesmithError("TFLite Micro runs one sample at a time", "feed batches of 1")
-        self.interpreter.set_input(_quantize(x, self._input).reshape(self._input["shape"]), 0)
+        self.interpreter.set_input(quantize_input(x, self._input).reshape(self._input["shape"]), 0)
 
     def invoke(self) -> None:
         self.interpreter.invoke()
 
     def output(self) -> np.ndarray:
-        return _dequantize(np.asarray(self.interpreter.get_output(0)), self._output)
+        return dequantize_output(np.asarray(self.interpreter.get_output(0)), self._output)
 
     @property
     def output_scale(self) -> float:
@@ -187,7 +187,7 @@ def max_op_difference(path: Path, x: np.ndarray) -> int:
     detail = lite.get_input_details()[0]
     worst = 0
     for sample in x:
-        quantized = _quantize(sample[None], detail).reshape(detail["shape"])
+        quantized = quantize_input(sample[None], detail).reshape(detail["shape"])
         micro.set_input(quantized, 0)
         micro.invoke()
         lite.set_tensor(detail["index"], quantized)
