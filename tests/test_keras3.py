@@ -25,7 +25,8 @@ def _cnn():
     k = keras3
     inputs = k.Input((16, 16, 3))
     x = k.layers.Rescaling(2.0, offset=-1.0)(inputs)
-    x = k.layers.Conv2D(8, 3, padding="same", activation="relu6", kernel_regularizer=k.regularizers.L2(1e-4))(x)
+    x = k.layers.Conv2D(8, 3, padding="same", activation="relu6", kernel_regularizer=k.regularizers.L2(1e-4),
+                        name="regularized")(x)
     x = k.layers.BatchNormalization(name="bn")(x)
     a = k.layers.DepthwiseConv2D(3, padding="same", activation="hard_swish", name="dw")(x)
     b = k.layers.SeparableConv2D(8, 3, padding="same", activation="silu")(x)
@@ -44,7 +45,7 @@ def test_functional_graph_translates_exactly():
     translated = to_tf_keras(model, SAMPLE)
     assert not is_keras3_model(translated) and is_keras3_model(model)
     assert verify(model, translated, SAMPLE) <= 1e-5
-    assert translated.get_layer("conv2d").kernel_regularizer is not None
+    assert translated.get_layer("regularized").kernel_regularizer is not None
 
 
 def test_sequential_and_nested_models():
