@@ -284,7 +284,8 @@ def test_force_rebuilds_every_stage(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     built = int(first.stdout.split("stages reused 0, built ")[1].split()[0])
     assert built >= 3
-    files = sorted((tmp_path / "force").rglob("*.tflite"))
+    files = sorted((tmp_path / "force" / "cpu").glob("*.tflite"))
+    assert [path.name for path in files] == ["baseline__fp32.tflite", "baseline__int8.tflite"]
     before = {path: path.stat().st_mtime_ns for path in files}
 
     forced = edgesmith(*args, "--force", cwd=tmp_path)
