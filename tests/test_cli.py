@@ -103,6 +103,33 @@ def test_verbose_adds_debug_lines_and_quiet_keeps_stderr_empty(capsys):
     assert "debug" not in capsys.readouterr().err
 
 
+def test_command_line_options_override_the_experiment_file(tmp_path, monkeypatch, capsys):
+    """README: every `run` option is a key of the TOML file, and options given on the command line
+    override the file; keys not given on the command line keep the file's value (not the default)."""
+    from toolkit.config import Experiment
+    from toolkit.errors import EdgesmithError
+
+    path = tmp_path / "exp.toml"
+    path.write_text('name = "from-file"\nepochs = 7\nbatch_size = 48\ntargets = ["gpu", "edgetpu"]\n'
+                    'precisions = ["fp32"]\nvariants = [["prune:0.5"]]\nbench_runs = 123\nseed = 5\n')
+    seen = []
+
+    def fake_run(experiment, **_):
+        seen.append(experiment)
+        raise EdgesmithError("stopped before training", "this is a test")
+
+    monkeypatch.setattr("toolkit.pipeline.run", fake_run)
+    argv = ["run", str(path), "--epochs", "2", "--targets", "cpu,onnx-cpu", "--variant", "qat", "--variant", "prune:0.8+qat",
+            "--bench-runs", "40", "--force", "--output", str(tmp_path / "runs")]
+    assert main(argv) == 2 and "stopped before training" in capsys.readouterr().err
+    (experiment,) = seen
+    assert (experiment.epochs, experiment.targets, experiment.bench_runs, experiment.force) == (2, ("cpu", "onnx-cpu"), 40, True)
+    assert [variant.chain for variant in experiment.variants] == [("qat",), ("prune:0.8", "qat")]
+    assert (experiment.run_name, experiment.batch_size, experiment.precisions, experiment.seed) == ("from-file", 48, ("fp32",), 5)
+    defaults = Experiment()
+    assert experiment.batch_size != defaults.batch_size and experiment.seed != defaults.seed
+
+
 @pytest.mark.parametrize("runs", [1, 7, SESSIONS, 37, 300, 301])
 def test_runs_split_over_sessions_exactly(runs):
     counts = session_runs(runs)

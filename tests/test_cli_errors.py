@@ -57,39 +57,45 @@ def bad_files(tmp_path_factory):
 
 
 CASES = [
-    (["run", "{d}/missing.toml"], "missing.toml does not exist"),
+    (["run", "{d}/missing.toml"], "experiment file {d}/missing.toml does not exist"),
     (["run", "{d}/bad.toml"], "epochs must be at least 1"),
     (["run", "{d}/typo.toml"], "did you mean 'epochs'"),
     (["run", "{d}/types.toml"], "'epochs' must be int"),
-    (["run", "{d}/sparsity.toml"], "1.5"),
-    (["run", "--model", "{d}/missing.h5"], "does not exist"),
-    (["run", "--model", "{d}/trunc.h5"], "corrupt or truncated"),
-    (["run", "--model", "{d}/trunc.keras"], "corrupt or truncated"),
-    (["run", "--model", "{d}/saved_bad"], "corrupt or truncated"),
+    (["run", "{d}/sparsity.toml"], "prune sparsity 1.5 is out of range"),
+    (["run", "--model", "{d}/missing.h5"], "model file {d}/missing.h5 does not exist"),
+    (["run", "--model", "{d}/trunc.h5"], "{d}/trunc.h5 is corrupt or truncated"),
+    (["run", "--model", "{d}/trunc.keras"], "{d}/trunc.keras is corrupt or truncated"),
+    (["run", "--model", "{d}/saved_bad"], "{d}/saved_bad is corrupt or truncated"),
     (["run", "--model", "{d}/notes.txt"], "is not a Keras model file"),
-    (["run", "--model", "{d}/lambda.h5"], "--allow-unsafe"),
-    (["run", "--dataset", "npz", "--data", "{d}/nan.npz"], "NaN or inf"),
+    (["run", "--model", "{d}/lambda.h5"], "contains a Lambda layer, which would run code stored in the file — if you trust the file, pass --allow-unsafe"),
+    (["run", "--dataset", "npz", "--data", "{d}/nan.npz"], "x_train contains NaN or inf values"),
     (["run", "--dataset", "npz", "--data", "{d}/labels.npz"], "labels must be integer class ids"),
     (["run", "--dataset", "npz", "--data", "{d}/shapes.npz"], "same sample shape"),
     (["run", "--dataset", "npz", "--data", "{d}/empty.npz"], "has no samples"),
     (["run", "--dataset", "npz", "--data", "{d}/few.npz"], "too few to calibrate"),
     (["run", "--dataset", "folder", "--data", "{d}/images"], "broken.png is not a readable image"),
     (["run", "--dataset", "folder", "--data", "{d}/images_empty"], "images_empty/b has no images"),
-    (["run", "--dataset", "folder", "--data", "{d}/nowhere"], "image folder"),
-    (["run", "--dataset", "folder"], "needs a folder"),
-    (["run", "--preprocess", "zscore"], "is not understood"),
-    (["run", "--image-size", "96"], "WIDTHxHEIGHT"),
+    (["run", "--dataset", "folder", "--data", "{d}/nowhere"], "image folder {d}/nowhere does not exist"),
+    (["run", "--dataset", "folder"], "dataset 'folder' needs a folder"),
+    (["run", "--preprocess", "zscore"], "preprocess 'zscore' is not understood"),
+    (["run", "--image-size", "96"], "image_size '96' is not WIDTHxHEIGHT"),
     (["run", "--model", "mobilenet_v2:alpah=1"], "did you mean 'alpha'"),
-    (["run", "--model", "mobilenet_v2"], "at least 32x32"),
-    (["run", "--targets", "cpu,tpu"], "tpu"),
-    (["run", "--output", "{d}/a_file/runs"], "cannot write to the output folder"),
+    (["run", "--model", "mobilenet_v2"], "mobilenet_v2 needs images of at least 32x32 pixels"),
+    (["run", "--targets", "cpu,tpu"], "unknown target 'tpu'"),
+    (["run", "--output", "{d}/a_file/runs"], "cannot write to the output folder {d}/a_file/runs"),
     (["bench", "{d}/trunc.tflite"], "not a loadable TFLite model"),
-    (["bench", "{d}/trunc.onnx"], "trunc.onnx"),
+    (["bench", "{d}/trunc.onnx"], "trunc.onnx is not a valid ONNX model"),
     (["bench", "{d}/notes.txt"], "neither .tflite nor .onnx"),
-    (["check", "{d}/trunc.tflite", "--target", "edgetpu"], "trunc.tflite"),
-    (["check", "{d}/missing.tflite", "--target", "cpu"], "does not exist"),
-    (["report", "{d}"], "has no results.json"),
+    (["check", "{d}/trunc.tflite", "--target", "edgetpu"], "{d}/trunc.tflite is neither a TFLite flatbuffer nor an .onnx file"),
+    (["check", "{d}/missing.tflite", "--target", "cpu"], "model file {d}/missing.tflite does not exist"),
+    (["report", "{d}"], "{d} has no results.json"),
 ]
+
+
+def tree(folder):
+    """Every file and folder under `folder` with its size and modification time."""
+    return {str(path.relative_to(folder)): (path.is_dir(), path.stat().st_size, path.stat().st_mtime_ns)
+            for path in folder.rglob("*")}
 
 
 @pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(c[0]).replace("{d}/", "") for c in CASES])
@@ -98,12 +104,15 @@ def test_bad_input_is_one_line_and_leaves_nothing(bad_files, tmp_path, monkeypat
     argv = [arg.format(d=bad_files) for arg in argv]
     if argv[0] == "run" and "--output" not in argv:
         argv += ["--output", str(tmp_path / "runs")]
+    before = tree(tmp_path), tree(bad_files)
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("edgesmith: error:") and "\n" not in err, err
-    assert message in err
+    assert message.format(d=bad_files) in err
+    assert " — " in err, "the line names the fix after the problem"
     assert not (tmp_path / "runs").exists(), "a failed run must not leave a run folder"
+    assert (tree(tmp_path), tree(bad_files)) == before, "nothing is written: not in the working folder, not next to the inputs"
 
 
 def test_no_traceback_reaches_the_terminal(bad_files):
@@ -114,3 +123,15 @@ def test_no_traceback_reaches_the_terminal(bad_files):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("edgesmith: error:")
+
+
+@pytest.mark.parametrize("argv", [["--debug", "report", "{d}"], ["run", "{d}/missing.toml", "--debug"]], ids=["before", "after"])
+def test_debug_shows_the_traceback_of_a_bad_input(bad_files, tmp_path, argv):
+    result = subprocess.run(
+        [sys.executable, "-m", "toolkit", *(arg.format(d=bad_files) for arg in argv)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "Traceback (most recent call last):" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("toolkit.errors.") and ("has no results.json" in last or "missing.toml does not exist" in last), last

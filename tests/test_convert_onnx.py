@@ -242,3 +242,50 @@ def _run_tflite(model: bytes, x: np.ndarray) -> np.ndarray:
         scale, zero = target["quantization"]
         y = (y.astype(np.float32) - zero) * scale
     return y
+
+
+def test_onnx_int8_export_uses_the_documented_quantizer_settings(cnn, digits, tmp_path):
+    """README: ONNX Runtime's static QDQ quantizer, S8S8, per-channel, MinMax calibration, opset 17
+    by default: read them back from the file the onnx-cpu target's int8 export writes."""
+    from onnx import TensorProto, numpy_helper
+
+    from toolkit.config import Experiment
+    from toolkit.runtimes import onnxruntime as ort_runtime
+    from toolkit.targets import load_target
+
+    calibration = digits["x_train"][:200]
+    assert calibration.min() == 0.0 and calibration.max() == 1.0
+    path = ort_runtime.export(cnn, tmp_path / "int8.onnx", load_target("onnx-cpu"), "int8", calibration,
+                              Experiment().opset, quantization_aware=False)
+    model = load_checked(path)
+    assert {entry.domain or "ai.onnx": entry.version for entry in model.opset_import}["ai.onnx"] == 17
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    nodes = list(model.graph.node)
+    quantize = [n for n in nodes if n.op_type == "QuantizeLinear"]
+    dequantize = [n for n in nodes if n.op_type == "DequantizeLinear"]
+    assert quantize and dequantize
+    biases = {n.input[2] for n in nodes if n.op_type in ("Conv", "Gemm") and len(n.input) > 2}
+    activations_and_weights = quantize + [n for n in dequantize if n.output[0] not in biases]
+    assert len(activations_and_weights) > len(quantize)
+    for node in activations_and_weights:  # S8S8: activations and weights are int8 (biases are int32)
+        assert initializers[node.input[2]].data_type == TensorProto.INT8, node.name
+
+    # per-channel weights: one scale per output channel of each Conv, along the axis of the channels
+    conv_weights = {n.input[1] for n in nodes if n.op_type == "Conv"}
+    channels = {}
+    for name in conv_weights:
+        producer = next(n for n in dequantize if n.output[0] == name)
+        weights = numpy_helper.to_array(initializers[producer.input[0]])
+        scale = numpy_helper.to_array(initializers[producer.input[1]])
+        axis = next((a.i for a in producer.attribute if a.name == "axis"), 1)
+        assert weights.dtype == np.int8 and scale.shape == (weights.shape[axis],) and axis == 0, (name, scale.shape, axis)
+        assert not numpy_helper.to_array(initializers[producer.input[2]]).any(), "symmetric int8 weights"
+        channels[weights.shape[0]] = len(set(np.round(scale, 12)))
+    assert sorted(channels) == [8, 16] and all(distinct > 1 for distinct in channels.values()), channels
+
+    # MinMax calibration: the input's range is exactly the calibration samples' range [0, 1]
+    (reader,) = [n for n in nodes if "input" in n.input]  # the layout Reshape/Transpose tf2onnx puts first
+    (first,) = [n for n in quantize if n.input[0] in (*reader.output, "input")]
+    scale = float(numpy_helper.to_array(initializers[first.input[1]]))
+    zero = int(numpy_helper.to_array(initializers[first.input[2]]))
+    assert zero == -128 and scale == pytest.approx(1.0 / 255, rel=1e-6)

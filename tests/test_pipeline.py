@@ -1,12 +1,20 @@
 """End to end: `edgesmith run` on a tiny experiment, then a cached re-run."""
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
+import os
+import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+from toolkit.data import load_dataset
+from toolkit.targets import list_targets
 
 REQUIRED_KEYS = {
     "variant", "target", "format", "precision", "path", "size_bytes", "gzip_bytes", "accuracy",
@@ -15,6 +23,20 @@ REQUIRED_KEYS = {
 TINY = [
     "--epochs", "3", "--finetune-epochs", "1", "--bench-runs", "30", "--calibration-samples", "32",
 ]
+
+
+def target_rows(listing: str) -> dict[str, list[str]]:
+    """`edgesmith targets` as {name: [runtime, precisions]}: the rows of the table under its header."""
+    lines = listing.splitlines()
+    assert lines[0].split()[:3] == ["target", "runtime", "precisions"], lines[0]
+    rows = {}
+    for line in lines[1:]:
+        if not line.strip():
+            break
+        name, runtime, precisions = line.split()[:3]
+        assert name not in rows, f"{name} listed twice"
+        rows[name] = [runtime, precisions]
+    return rows
 
 
 def edgesmith(*args, cwd):
@@ -76,9 +98,14 @@ def test_rerun_reuses_every_stage(finished_run):
 def test_commands_on_a_finished_run(finished_run):
     run_dir, _ = finished_run
     records = json.loads((run_dir / "results.json").read_text())
-    (run_dir / "report.html").unlink()
+    originals = {name: (run_dir / name).read_bytes() for name in ("report.md", "report.html")}
+    for name in originals:
+        (run_dir / name).unlink()
     rebuilt = edgesmith("report", str(run_dir), cwd=run_dir)
-    assert rebuilt.returncode == 0 and (run_dir / "report.html").is_file()
+    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    for name, content in originals.items():
+        assert (run_dir / name).read_bytes() == content, f"{name} rebuilt from results.json differs from the run's"
+    assert f"rebuilt {run_dir / 'report.md'} and {run_dir / 'report.html'}" in rebuilt.stdout
 
     best = json.loads((run_dir / "run.json").read_text())["best"]
     assert best["cpu"] and (run_dir / "best" / "cpu" / Path(best["cpu"]).name).is_file()
@@ -98,13 +125,17 @@ def test_commands_on_a_finished_run(finished_run):
     assert bench.returncode == 0, bench.stderr[-2000:]
     figures = json.loads(bench.stdout)
     assert figures["latency_ms"]["p50"] > 0 and figures["throughput"]["samples_per_s"] > 0
-    assert figures["peak_memory_mb"] is not None
+    assert 0.5 < figures["peak_memory_mb"] < 2048, figures["peak_memory_mb"]
     from toolkit.cpu_features import cpu_features, describe
 
     assert figures["latency_cpu"] == describe(cpu_features())
 
     listing = edgesmith("targets", cwd=run_dir)
-    assert all(name in listing.stdout for name in ("cpu", "gpu", "edgetpu", "onnx-cpu"))
+    assert listing.returncode == 0, listing.stderr[-2000:]
+    assert target_rows(listing.stdout) == {
+        t.name: [t.runtime, ",".join(t.precisions)] for t in list_targets()
+    }
+    assert {"cpu", "gpu", "edgetpu", "onnx-cpu"} <= set(target_rows(listing.stdout))
 
 
 @pytest.mark.slow
@@ -137,9 +168,28 @@ def test_manifest_and_record_details(finished_run):
     run_dir, _ = finished_run
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["libraries"]["tensorflow"].startswith("2.21")
-    assert manifest["machine"]["cores"] >= 1 and manifest["dataset"]["fingerprint"]
+    for name, version in manifest["libraries"].items():
+        try:
+            assert version == metadata.version(name), name
+        except metadata.PackageNotFoundError:
+            assert version is None, name
+    machine = manifest["machine"]
+    assert machine["cores"] == os.cpu_count() and machine["usable_cores"] == len(os.sched_getaffinity(0))
+    assert (machine["python"], machine["platform"]) == (platform.python_version(), platform.platform())
+    data = load_dataset("digits", seed=0)
+    assert manifest["dataset"]["fingerprint"] == data.fingerprint
+    assert manifest["dataset"]["splits"] == {"train": len(data.x_train), "validation": len(data.x_val), "test": len(data.x_test)}
+    config = manifest["config"]
+    assert (config["name"], config["epochs"], config["finetune_epochs"], config["bench_runs"], config["calibration_samples"]) == (
+        "tiny", 3, 1, 30, 32)
+    assert [v["chain"] for v in config["variants"]] == [["prune:0.5", "qat"]]
     records = json.loads((run_dir / "results.json").read_text())
     assert set(manifest["artifacts"]) == {r["path"] for r in records}
+    for path, digest in manifest["artifacts"].items():
+        actual = hashlib.sha256((run_dir / path).read_bytes()).hexdigest()
+        assert digest == actual, f"manifest hash of {path} is not the file's"
+    assert all(r["sha256"] == manifest["artifacts"][r["path"]] for r in records)
+    assert all(0.5 < r["peak_memory_mb"] < 2048 for r in records), [r["peak_memory_mb"] for r in records]
     onnx_fp32 = next(r for r in records if r["format"] == "onnx" and r["precision"] == "fp32")
     assert onnx_fp32["fp32_max_abs_diff_vs_tflite"] <= 1e-4
     pruned = next(r for r in records if r["variant"] == "prune50+qat" and r["target"] == "cpu")
@@ -186,3 +236,66 @@ def test_unsupported_layer_skips_only_that_variant(tmp_path):
     assert "qat was skipped" in result.stdout and "'scale'" in result.stdout
     variants = {r["variant"] for r in json.loads((tmp_path / "lam" / "results.json").read_text())}
     assert variants == {"baseline", "prune50"}
+
+
+@pytest.mark.slow
+def test_csv_and_markdown_tables_match_results_json(finished_run):
+    run_dir, _ = finished_run
+    records = json.loads((run_dir / "results.json").read_text())
+    with open(run_dir / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(records)
+    for row, record in zip(rows, records):
+        for key in ("variant", "target", "format", "precision", "path", "latency_measured_on"):
+            assert row[key] == record[key], (key, row[key], record[key])
+        for key in ("size_bytes", "gzip_bytes", "params", "threads", "batch", "runs"):
+            assert int(row[key]) == record[key], (key, record["path"])
+        for key in ("accuracy", "accuracy_drop_pp", "agreement"):
+            assert float(row[key]) == record[key], (key, record["path"])
+        latency = record["latency_ms"]
+        for column, key in (("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99"), ("mean_ms", "mean"), ("std_ms", "std")):
+            assert float(row[column]) == latency[key], (column, record["path"])
+        assert [float(row["ci95_p50_low_ms"]), float(row["ci95_p50_high_ms"])] == latency["ci95_p50"]
+        assert row["compatible"] == str(record["compatibility"]["compatible"])
+
+    lines = (run_dir / "report.md").read_text().splitlines()
+    start = lines.index("| variant | target | fmt | prec | acc % | drop pp | agree % | SQNR dB | p50 ms | p99 ms | size KB | gzip KB | ops on accel |")
+    table = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[start + 2:start + 2 + len(records)]]
+    following = lines[start + 2 + len(records):start + 3 + len(records)]
+    assert len(table) == len(records) and not any(line.startswith("|") for line in following), "one row per record"
+    for cells, record in zip(table, records):
+        variant, target, fmt, precision, accuracy, drop, agreement, _, p50, p99, size_kb, gzip_kb, _ = cells
+        assert [variant, target, fmt, precision] == [record[k] for k in ("variant", "target", "format", "precision")]
+        assert float(accuracy) == pytest.approx(record["accuracy"] * 100, abs=0.005)
+        assert float(drop) == pytest.approx(record["accuracy_drop_pp"], abs=0.005)
+        assert float(agreement) == pytest.approx(record["agreement"] * 100, abs=0.05)
+        assert float(p50) == pytest.approx(record["latency_ms"]["p50"], abs=0.00005)
+        assert float(p99) == pytest.approx(record["latency_ms"]["p99"], abs=0.00005)
+        assert float(size_kb) == pytest.approx(record["size_bytes"] / 1024, abs=0.05)
+        assert float(gzip_kb) == pytest.approx(record["gzip_bytes"] / 1024, abs=0.05)
+
+
+@pytest.mark.slow
+def test_force_rebuilds_every_stage(tmp_path):
+    """README: re-running reuses everything; `--force` rebuilds (the stage cache is ignored)."""
+    args = ("run", "--epochs", "1", "--bench-runs", "20", "--calibration-samples", "16", "--no-variants",
+            "--targets", "cpu", "--precisions", "fp32,int8", "--name", "force", "--output", str(tmp_path))
+    first = edgesmith(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    built = int(first.stdout.split("stages reused 0, built ")[1].split()[0])
+    assert built >= 3
+    files = sorted((tmp_path / "force" / "cpu").glob("*.tflite"))
+    assert [path.name for path in files] == ["baseline__fp32.tflite", "baseline__int8.tflite"]
+    before = {path: path.stat().st_mtime_ns for path in files}
+
+    forced = edgesmith(*args, "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert f"stages reused 0, built {built}" in forced.stdout
+    assert "[baseline] training" in forced.stderr and "[baseline] cached" not in forced.stderr
+    for path in files:
+        assert f"[export] {path.relative_to(tmp_path / 'force')}" in forced.stderr, path
+    after = {path: path.stat().st_mtime_ns for path in files}
+    assert all(after[path] > before[path] for path in files), "every file is written again"
+
+    again = edgesmith(*args, cwd=tmp_path)
+    assert again.returncode == 0 and f"stages reused {built}, built 0" in again.stdout, "the rebuilt cache is reused"

@@ -29,6 +29,83 @@ def test_warm_up_stops_when_stable():
     assert warm_up(lambda: None) >= 40
 
 
+class ScheduledClock:
+    """A fake clock for `timing`: each invoke lasts `durations_ms(call_number)` and nothing else
+    takes time, so warm_up's decisions depend only on the schedule."""
+
+    def __init__(self, durations_ms):
+        self.now_ns = 10**12
+        self.calls = 0
+        self.durations_ms = durations_ms
+
+    def perf_counter_ns(self):
+        return self.now_ns
+
+    def perf_counter(self):
+        return self.now_ns / 1e9
+
+    def invoke(self):
+        self.calls += 1
+        self.now_ns += round(self.durations_ms(self.calls) * 1e6)
+
+
+def warm_up_on(monkeypatch, durations_ms, min_seconds=0.0):
+    from toolkit.benchmark import timing
+
+    clock = ScheduledClock(durations_ms)
+    monkeypatch.setattr(timing, "time", clock)
+    count = timing.warm_up(clock.invoke, min_seconds)
+    assert count == clock.calls, "warm_up reports the calls it made"
+    return count
+
+
+def block_schedule(block_medians_ms):
+    """Call n lasts the median given for its 20-call block; the last value holds from then on."""
+    return lambda call: block_medians_ms[min((call - 1) // 20, len(block_medians_ms) - 1)]
+
+
+def test_warm_up_keeps_going_while_block_medians_differ_by_more_than_5_percent(monkeypatch):
+    # blocks: 8, 4, 2, 1, 1 ms → the first two blocks that agree are the 4th and 5th
+    assert warm_up_on(monkeypatch, block_schedule([8.0, 4.0, 2.0, 1.0])) == 100
+    # each block 6% slower than the last for 6 blocks, then steady: 6% apart never counts as settled
+    drifting = [1.06**index for index in range(7)]
+    assert warm_up_on(monkeypatch, block_schedule(drifting)) == 8 * 20
+
+
+def test_warm_up_stops_once_two_block_medians_agree_within_5_percent(monkeypatch):
+    assert warm_up_on(monkeypatch, block_schedule([1.0, 1.049])) == 40
+    assert warm_up_on(monkeypatch, block_schedule([1.0, 0.951])) == 40
+    # outliers inside a block do not matter: medians are compared, not means
+    # (4 spikes of 50 ms in the first block, 8 in the next: the means differ 2×, the medians not at all)
+    spiky = lambda call: 50.0 if call % 5 == 0 or (call > 20 and call % 5 == 1) else 1.0  # noqa: E731
+    assert warm_up_on(monkeypatch, spiky) == 40
+
+
+def test_warm_up_never_settling_gives_up_after_25_blocks(monkeypatch):
+    alternating = lambda call: 1.0 if (call - 1) // 20 % 2 else 2.0  # noqa: E731
+    assert warm_up_on(monkeypatch, alternating) == 25 * 20
+
+
+def test_warm_up_runs_for_at_least_min_seconds(monkeypatch):
+    # steady 1.1 ms calls settle after 2 blocks (44 ms), but 0.2 s needs 10 blocks (220 ms)
+    assert warm_up_on(monkeypatch, lambda call: 1.1, min_seconds=0.2) == 200
+    assert warm_up_on(monkeypatch, lambda call: 1.1, min_seconds=0.0) == 40
+    # min_seconds only adds time: a schedule that settles late is not stopped early
+    assert warm_up_on(monkeypatch, block_schedule([40.0, 20.0, 10.0, 5.0]), min_seconds=0.2) == 100
+    # a fast model reaches the 25-block cap long before 0.2 s: the floor still holds (0.01 ms × 20000)
+    assert warm_up_on(monkeypatch, lambda call: 0.01, min_seconds=0.2) == 20000
+    alternating = lambda call: 0.01 if (call - 1) // 20 % 2 else 0.02  # noqa: E731
+    assert warm_up_on(monkeypatch, alternating, min_seconds=0.2) == 13340  # 667 blocks of 0.3 ms average
+
+
+def test_warm_up_min_seconds_in_real_time():
+    import time
+
+    start = time.perf_counter()
+    count = warm_up(lambda: None, min_seconds=0.2)
+    assert time.perf_counter() - start >= 0.2 and count >= 40 and count % 20 == 0
+
+
 def test_cache_detects_changed_files(tmp_path):
     cache = StageCache(tmp_path)
     artifact = tmp_path / "a.bin"

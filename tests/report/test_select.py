@@ -145,3 +145,28 @@ def test_off_device_targets_rank_by_size_not_host_latency():
     assert selection.winner["precision"] == "fp16", "host-CPU speed must not decide for the GPU"
     (loser, reason), = selection.rejected
     assert loser["precision"] == "fp32" and "larger" in reason and "not the device's" in reason
+
+
+def test_latency_ties_are_judged_by_repeat95_p50_not_the_ci(records):
+    """README: ties in `select` use `repeat95_p50` (the interval a repeat falls in) where records have it."""
+    def pair(slow_factor, ci, repeat):
+        fast = next(r for r in records if r["target"] == "cpu" and r["variant"] == "baseline" and r["precision"] == "int8")
+        small = next(r for r in records if r["target"] == "cpu" and r["variant"] == "prune80" and r["precision"] == "int8")
+        assert small["gzip_bytes"] < fast["gzip_bytes"]
+        out = []
+        for record, factor in ((fast, 1.0), (small, slow_factor)):
+            p50 = fast["latency_ms"]["p50"] * factor
+            out.append({**record, "latency_ms": {**record["latency_ms"], "p50": p50, "ci95_p50": [p50 * (1 - ci), p50 * (1 + ci)],
+                                                 "repeat95_p50": [p50 * (1 - repeat), p50 * (1 + repeat)]}})
+        return out
+
+    # 8% slower: the CIs (±3%) are apart, the repeat intervals (±6%) overlap → a tie, the smaller file wins
+    tie = select_best(pair(1.08, 0.03, 0.06), "cpu", max_accuracy_drop_pp=5.0)
+    assert artifact_name(tie.winner) == "prune80__int8.tflite"
+    assert reasons_by_name(tie)["baseline__int8.tflite"].startswith("meets the budget and ties on latency")
+    # the repeat intervals decide the other way too: apart (±1%) while the CIs (±10%) overlap → the faster wins
+    apart = select_best(pair(1.08, 0.10, 0.01), "cpu", max_accuracy_drop_pp=5.0)
+    assert artifact_name(apart.winner) == "baseline__int8.tflite"
+    assert "slower than the winner" in reasons_by_name(apart)["prune80__int8.tflite"]
+    fast, slow = (r["latency_ms"] for r in pair(1.08, 0.03, 0.06))
+    assert compare_p50(fast, slow) == 0 and compare_p50({**fast, "repeat95_p50": None}, slow) == -1
