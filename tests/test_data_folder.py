@@ -130,6 +130,6 @@ def test_a_folder_too_large_for_memory_is_refused_before_decoding(tmp_path, writ
     import toolkit.data_folder as data_folder
 
     write_images(tmp_path, {"a": 2, "b": 2})
-    monkeypatch.setattr(data_folder, "_available_memory", lambda: 1000)
+    monkeypatch.setattr(data_folder, "available_memory", lambda: 1000)
     with pytest.raises(EdgesmithError, match="GiB in memory"):
         load_dataset("folder", str(tmp_path), image_size="96x96")

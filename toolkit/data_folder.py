@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from toolkit.errors import EdgesmithError
+from toolkit.host_memory import available_memory
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 COLORS = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
@@ -136,24 +137,13 @@ def _first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
 def _check_memory(count: int, size: tuple[int, int], channels: int) -> None:
     """Refuse before decoding when the float32 splits cannot fit: better than a killed process."""
     needed = count * size[0] * size[1] * channels * (1 + 4)  # uint8 while decoding, then float32
-    available = _available_memory()
+    available = available_memory()
     if available is not None and needed > available:
         raise EdgesmithError(
             f"{count} images at {size[0]}x{size[1]}x{channels} need about {needed / 2**30:.1f} GiB in memory, "
             f"{available / 2**30:.1f} GiB is available",
             "use a smaller image_size or a subset of the folder",
         )
-
-
-def _available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 class _Decoder:

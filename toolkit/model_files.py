@@ -15,6 +15,7 @@ from typing import Any
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError, first_line
 from toolkit.files import atomic_path
+from toolkit.model_safety import TRUST_FIX, check_model_file
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -32,11 +33,9 @@ def load_user_model(path: Path, allow_unsafe: bool = False, sample: Any = None) 
         )
     if path.is_dir() and not (path / "saved_model.pb").is_file():
         raise EdgesmithError(f"{path} is a folder without saved_model.pb", "pass a SavedModel folder or a .keras/.h5 file")
+    check_model_file(path, allow_unsafe)
     if not allow_unsafe and _has_lambda_layer(path):
-        raise EdgesmithError(
-            f"{path} contains a Lambda layer, which would run code stored in the file",
-            "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
-        )
+        raise EdgesmithError(f"{path} contains a Lambda layer, which would run code stored in the file", TRUST_FIX)
     from toolkit.keras3 import is_keras3_file, load_keras3_file
 
     if is_keras3_file(path):
@@ -75,10 +74,7 @@ def _has_lambda_layer(path: Path) -> bool:
 def _explain_load_failure(path: Path, exc: Exception) -> EdgesmithError:
     text = first_line(exc, 120)
     if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
-        return EdgesmithError(
-            f"{path} contains a Lambda layer, which would run code stored in the file",
-            "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
-        )
+        return EdgesmithError(f"{path} contains a Lambda layer, which would run code stored in the file", TRUST_FIX)
     if "Unknown layer" in str(exc) or "custom" in str(exc).lower():
         return EdgesmithError(f"{path} uses a custom layer or object ({text})", "rebuild the model from standard Keras layers")
     if isinstance(exc, (OSError, zipfile.BadZipFile, ValueError, EOFError)) or "truncated" in str(exc).lower():
