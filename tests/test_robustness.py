@@ -112,3 +112,32 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     records = json.loads((tmp_path / "full" / "results.json").read_text())
     assert {r["variant"] for r in records} == {"baseline", "qat"}
+
+
+def _write_run(folder, accuracy: float) -> None:
+    """results.json then run.json, as a run writes them (run.json names its results by hash)."""
+    import hashlib
+
+    from toolkit.records import results_text
+
+    record = {"variant": "baseline", "target": "cpu", "format": "tflite", "precision": "int8", "path": "cpu/b.tflite",
+              "accuracy": accuracy, "accuracy_drop_pp": 0.0, "latency_ms": None, "size_bytes": 1, "gzip_bytes": 1}
+    text = results_text([record])
+    (folder / "results.json").write_text(text)
+    time.sleep(0.3)  # a reader in between sees a results.json that its run.json does not name
+    (folder / "run.json").write_text(json.dumps({"results_sha256": hashlib.sha256(text.encode()).hexdigest(), "accuracy": accuracy}))
+
+
+def test_readers_never_pair_one_runs_records_with_another_runs_info(tmp_path):
+    from toolkit.records import load_results
+
+    _write_run(tmp_path, 0.5)
+    writer = threading.Thread(target=_write_run, args=(tmp_path, 0.9))
+    writer.start()
+    time.sleep(0.1)
+    records, info = load_results(tmp_path)  # mid-write: waits for the matching run.json
+    writer.join()
+    assert records[0]["accuracy"] == info["accuracy"] == 0.9
+    (tmp_path / "results.json").write_text((tmp_path / "results.json").read_text().replace("0.9", "0.7"))
+    with pytest.raises(EdgesmithError, match="results.json and run.json are from different runs"):
+        load_results(tmp_path, wait_s=0.2)

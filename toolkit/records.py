@@ -10,8 +10,10 @@ and the benchmark scripts all see the same thing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,16 +141,30 @@ def as_records(items: Any) -> list[Record]:
     return [Record.from_dict(item) for item in items]
 
 
-def load_results(run_dir: Path) -> tuple[list[Record], dict[str, Any]]:
-    """(records, run info) of a finished `edgesmith run` folder, with clear errors."""
+def load_results(run_dir: Path, wait_s: float = 10.0) -> tuple[list[Record], dict[str, Any]]:
+    """(records, run info) of a finished `edgesmith run` folder, with clear errors.
+
+    A run writes results.json, then run.json, each atomically; run.json names its results.json
+    by hash, so a reader between the two renames sees a mismatch and reads again (for up to
+    `wait_s`) rather than pairing one run's records with another run's info."""
     run_dir = Path(run_dir)
     results, info = run_dir / "results.json", run_dir / "run.json"
     if not results.is_file() or not info.is_file():
         raise EdgesmithError(f"{run_dir} has no results.json/run.json", "pass the folder of a finished `edgesmith run`")
-    try:
-        stored, run_info = json.loads(results.read_text()), json.loads(info.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EdgesmithError(f"{run_dir} has an unreadable results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            text, run_info = results.read_bytes(), json.loads(info.read_text())
+            stored = json.loads(text)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EdgesmithError(f"{run_dir} has an unreadable results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
+        expected = run_info.get("results_sha256") if isinstance(run_info, dict) else None
+        if expected in (None, hashlib.sha256(text).hexdigest()):
+            break
+        if time.monotonic() > deadline:
+            raise EdgesmithError(f"{results} and {info.name} are from different runs (a run is writing them now?)",
+                                 "wait for the run to finish, or re-run `edgesmith run` to rebuild them")
+        time.sleep(0.05)
     if not isinstance(stored, list) or not all(isinstance(item, dict) for item in stored):
         raise EdgesmithError(f"{results} is not a list of result records", "re-run `edgesmith run` to rebuild it")
     try:
@@ -156,6 +172,11 @@ def load_results(run_dir: Path) -> tuple[list[Record], dict[str, Any]]:
     except (TypeError, EdgesmithError) as exc:
         problem = exc.problem if isinstance(exc, EdgesmithError) else str(exc)
         raise EdgesmithError(f"{results}: {problem}", "re-run `edgesmith run` to rebuild it") from None
+
+
+def results_text(records: list[dict[str, Any]]) -> str:
+    """results.json as written (its hash is kept in run.json)."""
+    return json.dumps(records, indent=2, sort_keys=False) + "\n"
 
 
 def records_json(records: list[Record]) -> list[dict[str, Any]]:
