@@ -60,8 +60,10 @@ def run(experiment: ExperimentLike = None, *, data: Mapping[str, np.ndarray] | N
 def check(path: str | Path, target: str | Target) -> Any:
     """Will this .tflite/.onnx file run fully on `target`? Returns a CompatibilityReport
     (`.compatible`, `.blockers`, `.ops`, `.to_dict()`, `.format_text()`)."""
+    from toolkit.benchmark.isolated import survives_loading
     from toolkit.checks import check_artifact
 
+    survives_loading(Path(path))
     return check_artifact(Path(path), _target(target))
 
 
@@ -71,10 +73,12 @@ def bench(path: str | Path, *, threads: int = 1, batch: int = 1, runs: int = 300
     of one model file, with the same method as `run`. `inputs`: real samples shaped like the
     model's input (float, preprocessed as in training); default: uniform random values.
     `device`: measure on that device instead of here (`ssh://user@host[:port]`)."""
+    from toolkit.benchmark.isolated import survives_loading
     from toolkit.benchmark.runners import open_runner
     from toolkit.devices import bench_file
 
     path = Path(path)
+    survives_loading(path)
     shape = open_runner(path).input_shape
     if inputs is None:
         inputs = np.random.default_rng(0).random((max(batch, 1), *shape), dtype=np.float32)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.benchmark.isolated import survives_loading
 from toolkit.cli_options import add_json, add_targets_dir, positive_int, print_result
 from toolkit.errors import EdgesmithError, first_line
 
@@ -48,6 +49,7 @@ def _check(args: argparse.Namespace) -> int:
 
     if not args.model.exists():
         raise EdgesmithError(f"model file {args.model} does not exist", "check the path")
+    survives_loading(args.model)
     report = check_artifact(args.model, load_target(args.target, args.targets_dir))
     print_result(args.json, report.to_dict(), report.format_text)
     return 0 if report.compatible else 1
@@ -57,6 +59,7 @@ def _bench(args: argparse.Namespace) -> int:
     from toolkit.benchmark.runners import open_runner
     from toolkit.devices import bench_file
 
+    survives_loading(args.model)
     runner = open_runner(args.model, args.threads)
     if args.input is None:
         sample = np.random.default_rng(0).random((args.batch, *runner.input_shape), dtype=np.float32)

@@ -29,7 +29,7 @@ def check_onnx(path: Path, target: Target) -> CompatibilityReport:
     blockers = []
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as error:
+    except (onnx.checker.ValidationError, UnicodeDecodeError) as error:  # a damaged name is not valid UTF-8
         blockers.append(f"onnx.checker rejects the model: {first_line(error)}")
     session_error = _session_error(path)
     if session_error:
