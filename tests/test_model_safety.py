@@ -67,3 +67,21 @@ def test_a_keras_file_larger_than_the_free_memory_is_refused(tmp_path, monkeypat
         load_user_model(path)
     monkeypatch.setattr(model_safety, "available_memory", lambda: None)
     assert load_user_model(path).predict(SAMPLE, verbose=0).shape == (4, 10)
+
+
+@pytest.mark.slow
+def test_a_run_with_spaces_and_non_ascii_in_every_path(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "mödel dir ü"
+    folder.mkdir()
+    _model().save(folder / "my model é.h5")
+    output = tmp_path / "out dir ß"
+    result = subprocess.run([sys.executable, "-m", "toolkit", "run", "--model", str(folder / "my model é.h5"), "--no-variants",
+                             "--targets", "cpu", "--precisions", "fp32,int8", "--bench-runs", "20", "--output", str(output),
+                             "--name", "naïve run"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = json.loads((output / "naïve run" / "results.json").read_text())
+    assert {(r["precision"], (output / "naïve run" / r["path"]).is_file()) for r in records} == {("fp32", True), ("int8", True)}
