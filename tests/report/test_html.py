@@ -114,3 +114,21 @@ def test_compatibility_comes_from_the_records_when_run_info_has_none(records, ru
     assert compat.count("<details") == 4
     assert "<b>cpu</b> — 24 of 24 artifacts run fully on the XNNPACK" in compat
     assert "<b>cluster16__int8.tflite</b> — not compatible with edgetpu" in compat
+
+
+def test_latency_frontier_judges_speed_by_intervals_like_select():
+    """A 2% faster but less accurate artifact whose interval overlaps is not on the frontier."""
+    from tests.report.conftest import make_record
+    from toolkit.report.html import _frontiers
+
+    accurate, quick = make_record("baseline", "cpu", "int8"), make_record("baseline", "cpu", "fp32")
+    accurate.update(accuracy=0.95, latency_ms={"p50": 1.00, "repeat95_p50": [0.95, 1.05], "ci95_p50": [0.99, 1.01]})
+    quick.update(accuracy=0.90, latency_ms={"p50": 0.98, "repeat95_p50": [0.93, 1.03], "ci95_p50": [0.975, 0.985]})
+    assert {i for i, on in _frontiers([accurate, quick]).items() if "latency" in on} == {0}
+    quick["latency_ms"].update(p50=0.5, repeat95_p50=[0.45, 0.55])  # measurably faster: a real trade-off
+    assert {i for i, on in _frontiers([accurate, quick]).items() if "latency" in on} == {0, 1}
+
+
+def test_plots_of_targets_timed_off_device_say_host_cpu(records, run_info):
+    page = build_html(records, run_info)
+    assert "p50 latency on the host CPU, not the device (ms)" in page  # gpu and edgetpu here

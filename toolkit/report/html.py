@@ -13,8 +13,8 @@ from toolkit.files import write_text
 from toolkit.records import as_records
 from toolkit.report.flags import findings
 from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
-from toolkit.report.pareto import Point, frontier, scatter_svg
-from toolkit.selection import KB, artifact_name, describe, estimated, format_ms, p50
+from toolkit.report.pareto import Point, frontier, frontier_by, scatter_svg
+from toolkit.selection import KB, artifact_name, compare_p50, describe, estimated, format_ms, measured_off_device, p50
 
 _PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b"}
 _OTHER_COLOR = "#7a6fb0"
@@ -60,11 +60,18 @@ def _frontiers(records: list[dict]) -> dict[int, set[str]]:
     on = defaultdict(set)
     for target, indices in _by_target(records).items():
         timed = [i for i in indices if p50(records[i]) is not None]
-        for j in frontier([(p50(records[i]), records[i]["accuracy"]) for i in timed]):
+        for j in frontier_by(len(timed), lambda a, b: _beats_on_latency(records[timed[a]], records[timed[b]])):
             on[timed[j]].add("latency")
         for j in frontier([(records[i]["gzip_bytes"], records[i]["accuracy"]) for i in indices]):
             on[indices[j]].add("size")
     return on
+
+
+def _beats_on_latency(a: dict, b: dict) -> bool:
+    """`a` is at least as accurate and measurably faster, or more accurate and not measurably
+    slower: latency judged by intervals, as `select` judges it, never by p50 alone."""
+    speed = compare_p50(a["latency_ms"], b["latency_ms"])
+    return (a["accuracy"] >= b["accuracy"] and speed < 0) or (a["accuracy"] > b["accuracy"] and speed <= 0)
 
 
 def _by_target(records: list[dict]) -> dict[str, list[int]]:
@@ -137,7 +144,11 @@ def _plots_section(records: list[dict], fronts: dict[int, set[str]]) -> str:
     figures = []
     for target, indices in _by_target(records).items():
         timed = [i for i in indices if p50(records[i]) is not None]
-        axis = "estimated latency (ms)" if any(estimated(records[i]) for i in timed) else "p50 latency (ms)"
+        axis = "p50 latency (ms)"
+        if any(estimated(records[i]) for i in timed):
+            axis = "estimated latency (ms)"
+        elif any(measured_off_device(records[i]) for i in timed):
+            axis = "p50 latency on the host CPU, not the device (ms)"
         latency = scatter_svg(
             [_point(records[i], p50(records[i]), with_ci=True) for i in timed],
             f"{target}: accuracy vs latency", axis, "accuracy (%)",
@@ -148,7 +159,7 @@ def _plots_section(records: list[dict], fronts: dict[int, set[str]]) -> str:
             [j for j, i in enumerate(indices) if "size" in fronts[i]])
         figures.append(f'<figure class="target-plots"><div class="pair">{latency}{size}</div>'
                        f"<figcaption>{escape(target)} — Pareto frontier: larger labelled markers "
-                       "joined by the dashed step line; bars show the 95% CI of p50."
+                       "joined by the dashed step line; bars show the p50 interval latencies are compared by (the repeat interval)."
                        "</figcaption></figure>")
     legend = "".join(f'<span><i style="background:{color}"></i>{name}</span>'
                      for name, color in _PRECISION_COLORS.items())
@@ -159,7 +170,8 @@ def _plots_section(records: list[dict], fronts: dict[int, set[str]]) -> str:
 
 def _point(record: dict, x: float, with_ci: bool = False) -> Point:
     latency = record.get("latency_ms") or {}
-    ci = tuple(latency["ci95_p50"]) if with_ci and latency.get("ci95_p50") else None
+    interval = latency.get("repeat95_p50") or latency.get("ci95_p50")  # the one compare_p50 judges by
+    ci = tuple(interval) if with_ci and interval else None
     tooltip = (f"{artifact_name(record)} ({record['variant']}, {record['format']} "
                f"{record['precision']})\naccuracy {record['accuracy'] * 100:.2f}%\n"
                f"p50 {_latency_text(record)} ms\nsize {record['size_bytes'] / KB:.1f} KB, "

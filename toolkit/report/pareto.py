@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from html import escape
+from typing import Callable
 
 def frontier(points: list[tuple[float, float]], maximize_y: bool = True) -> list[int]:
     """Indices of the points no other point beats: lower-or-equal x and better-or-equal y,
@@ -29,6 +30,13 @@ def frontier(points: list[tuple[float, float]], maximize_y: bool = True) -> list
         elif on_frontier and points[on_frontier[-1]] == points[i]:
             on_frontier.append(i)
     return on_frontier
+
+
+def frontier_by(count: int, beats: Callable[[int, int], bool]) -> list[int]:
+    """Indices (of `count` items) that no other item beats, for orders that are not plain
+    coordinates: latency compared by intervals (`selection.compare_p50`), where "no measurable
+    difference" is a tie that a lower p50 alone does not break."""
+    return [i for i in range(count) if not any(beats(j, i) for j in range(count) if j != i)]
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ def scatter_svg(points: list[Point], title: str, x_label: str, y_label: str,
                  f'</text>')
     parts.append(f'<text class="axis-label" transform="translate(14 {(top + height - bottom) / 2})'
                  f' rotate(-90)" text-anchor="middle">{escape(y_label)}</text>')
+    frontier_indices = sorted(frontier_indices, key=lambda i: points[i].x)
     ordered = [points[i] for i in frontier_indices]
     if len(ordered) > 1:
         steps = []
