@@ -49,6 +49,7 @@ class Run:
     finished: int = 0
     progress: Progress | None = None
     devices: dict[str, Any] = field(default_factory=dict)  # target name → the device it is timed on
+    shared: dict[str, Any] = field(default_factory=dict)  # work done once per run for identical inputs (stages._once)
 
     def artifacts_finished(self, count: int = 1) -> None:
         """Count `count` planned artifacts as done (benchmarked, cached or skipped) and report it."""

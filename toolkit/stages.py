@@ -7,6 +7,7 @@ variant never even loads TensorFlow's training machinery.
 from __future__ import annotations
 
 import io
+import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -201,17 +202,22 @@ def export_stage(state: Run, built: _VariantModel, target: Target, precision: st
         EXPORT_FORMAT, built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset),
         (exp.calibration_samples, exp.seed) if precision == "int8" else None, str(path.relative_to(state.run_dir)),
     ))
+    same = _once(state, ("export", built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset)),
+                 lambda: path)
     if state.cache.get(key) is None:
-        runtime.export(built.model(), path, target, precision, state.calibration, exp.opset, is_qat_chain(built.steps))
+        if same != path and same.is_file():  # another target's file from identical settings: the same bytes
+            write_bytes(path, same.read_bytes())
+        else:
+            runtime.export(built.model(), path, target, precision, state.calibration, exp.opset, is_qat_chain(built.steps))
         state.cache.put(key, {}, [path])
-        state.log(f"[export] {path.relative_to(state.run_dir)}")
+        state.log(f"[export] {path.relative_to(state.run_dir)}" + (f" (same bytes as {same.relative_to(state.run_dir)})" if same != path else ""))
     return path
 
 
 def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[str, Any]:
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
     from toolkit.checks import check_artifact, compiler_available
-    from toolkit.devices import measure
+    from toolkit.devices import measure, where_timed
     from toolkit.devices.local import LOCAL
     from toolkit.runtimes import runtime_named
 
@@ -227,10 +233,14 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
     ))
     record = state.cache.get(key)
     if record is None:
-        quality = score(path, data.x_test, data.y_test, state.reference_outputs, runtime.open_runner)
+        quality = _once(state, ("score", digest, runtime.NAME),
+                        lambda: score(path, data.x_test, data.y_test, state.reference_outputs, runtime.open_runner))
         compatibility = check_artifact(path, target).to_dict()
-        timing = (runtime.estimated_timing(target, compatibility)
-                  or measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy))
+        timing = runtime.estimated_timing(target, compatibility) or {
+            **_once(state, ("timing", digest, device.identity(), device.remote and target.accelerator.delegate),
+                    lambda: measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy)),
+            **where_timed(device, target),
+        }
         record = {
             "target": target.name,
             "format": runtime.SUFFIX,
@@ -258,6 +268,19 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
         state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {_p50_text(record)}  {record['size_bytes'] / 1024:.1f} KB"
                   + (f"  ({record['latency_error']})" if record.get("latency_error") else ""))
     return dict(record)
+
+
+def _once(state: Run, inputs: tuple, compute: Callable[[], Any]) -> Any:
+    """`compute()` the first time a run meets `inputs`, its result after that: the cpu and gpu
+    targets export the same bytes from the same settings, and the same bytes are scored and
+    timed on the same machine once (a failed measurement is not kept)."""
+    key = json.dumps(inputs, sort_keys=True, default=str)
+    if key not in state.shared:
+        result = compute()
+        if isinstance(result, dict) and "latency_ms" in result and result["latency_ms"] is None:
+            return result
+        state.shared[key] = result
+    return state.shared[key]
 
 
 def _p50_text(record: dict[str, Any]) -> str:

@@ -118,8 +118,7 @@ def measure(device: Device, path: Path, x: np.ndarray, y: np.ndarray, settings: 
     """The timing fields of one artifact's record, measured on `device`; a failed measurement
     becomes `latency_ms: None` with `latency_error`, never a figure from somewhere else."""
     delegate = target.accelerator.delegate if device.remote else None  # the host times a stand-in CPU
-    where = {"latency_measured_on": device.measured_on(target), "latency_on_device": device.on_device(target),
-             "device_host": device.facts["hostname"] if device.remote else None}
+    where = where_timed(device, target)
     try:
         timing = device.benchmark(path, x, settings["runs"], settings["threads"], settings["batch"], delegate)
         if device_accuracy and device.remote:
@@ -127,6 +126,12 @@ def measure(device: Device, path: Path, x: np.ndarray, y: np.ndarray, settings: 
     except MeasurementFailed as failure:
         return {**not_measured(settings), **where, "latency_error": str(failure)}
     return {**timing, **where}
+
+
+def where_timed(device: Device, target: Target) -> dict[str, Any]:
+    """The record fields that say where `target`'s timing ran and whether that is its hardware."""
+    return {"latency_measured_on": device.measured_on(target), "latency_on_device": device.on_device(target),
+            "device_host": device.facts["hostname"] if device.remote else None}
 
 
 def not_measured(settings: dict[str, Any]) -> dict[str, Any]:
