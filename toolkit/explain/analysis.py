@@ -21,12 +21,8 @@ def explain_model(model: Any, target: Any, data: Any, folder: Path, fallback: Fa
     """Per-layer error of `model`'s int8 export for `target` on `samples` test samples (the
     calibration is the pipeline's: `calibration_samples` training samples drawn with `seed`);
     the files it measures are written to `folder`."""
-    if "int8" not in target.precisions:
-        raise EdgesmithError(f"{target.name} has no int8 export ({', '.join(target.precisions)})",
-                             "explain an int8 target, e.g. --target cpu or --target onnx-cpu")
+    check_request(target, fallback)
     refused = refusal(target)
-    if fallback is not None and refused:
-        raise EdgesmithError(f"float fallback is refused: {refused}", QAT_FIX)
     folder.mkdir(parents=True, exist_ok=True)
     calibration = data.calibration_sample(calibration_samples, seed)
     debug_x = data.x_test[:samples]
@@ -49,6 +45,17 @@ def explain_model(model: Any, target: Any, data: Any, folder: Path, fallback: Fa
         int8 = _plain_int8(backend, accuracy, folder / f"int8.{suffix}")
     return Explanation(target.name, suffix, len(debug_x), float_accuracy, layers, int8, top_float, steps,
                        refused, max_accuracy_drop)
+
+
+def check_request(target: Any, fallback: FallbackPlan | None) -> None:
+    """Refuse what cannot be done before any model is loaded: no int8 export, or a fallback
+    on a target whose accelerator computes int8 only."""
+    if "int8" not in target.precisions:
+        raise EdgesmithError(f"{target.name} has no int8 export ({', '.join(target.precisions)})",
+                             "explain an int8 target, e.g. --target cpu or --target onnx-cpu")
+    refused = refusal(target)
+    if fallback is not None and refused:
+        raise EdgesmithError(f"float fallback is refused: {refused}", QAT_FIX)
 
 
 def _backend(model: Any, target: Any, calibration: np.ndarray, debug_x: np.ndarray, folder: Path) -> tuple[Any, str]:

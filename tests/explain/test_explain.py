@@ -1,0 +1,56 @@
+"""explain end to end on a model with one quantization-hostile layer: ranked first on TFLite
+and ONNX, and `auto` fallback recovers at least half the lost accuracy with ≤ 2 float layers."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolkit.errors import EdgesmithError
+from toolkit.explain import explain_model, parse_fallback
+from toolkit.targets import load_target
+
+
+@pytest.mark.parametrize("target", ["cpu", "onnx-cpu"])
+def test_hostile_layer_ranked_first_and_auto_fallback_recovers(hostile_model, digits, tmp_path, target):
+    result = explain_model(hostile_model, load_target(target), digits, tmp_path, parse_fallback("auto:2"), samples=100)
+    lost = result.float_accuracy - result.int8.accuracy
+    assert lost > 0.2, "the planted outliers must really break int8"
+    assert result.layers[0].layer == "hostile"
+    assert result.layers[0].share > 0.5
+    assert result.layers[0].sqnr_db < min(row.sqnr_db for row in result.layers if row.layer == "dense")
+    final = result.steps[-1]
+    assert result.steps[0].float_layers == () and 1 <= len(final.float_layers) <= 2
+    assert final.accuracy - result.int8.accuracy >= lost / 2
+    assert final.size_bytes > result.int8.size_bytes  # float weights cost bytes
+    assert f"comes from `hostile`; keeping it in float recovers" in result.findings()
+    assert json.loads(json.dumps(result.to_dict()))["layers"][0]["name"] == "hostile"
+
+
+def test_named_fallback_keeps_exactly_those_layers(hostile_model, digits, tmp_path):
+    result = explain_model(hostile_model, load_target("cpu"), digits, tmp_path, parse_fallback("dense"), samples=50)
+    assert [step.float_layers for step in result.steps] == [(), ("dense",)]
+    assert result.steps[1].accuracy < result.float_accuracy - 0.2  # the wrong layer does not help
+    with pytest.raises(EdgesmithError, match="no quantized layer is named 'nope'"):
+        explain_model(hostile_model, load_target("cpu"), digits, tmp_path, parse_fallback("nope"), samples=20)
+
+
+@pytest.mark.parametrize("target", ["edgetpu", "mcu-cortex-m4"])
+def test_int8_only_target_refuses_fallback_and_suggests_qat(hostile_model, digits, tmp_path, target):
+    with pytest.raises(EdgesmithError, match="refused.*int8 only.*quantization-aware training"):
+        explain_model(hostile_model, load_target(target), digits, tmp_path, parse_fallback("auto"))
+
+
+def test_cli_explain_json_and_refusal(hostile_model, tmp_path, capsys):
+    from toolkit.cli import main
+
+    hostile_model.save(tmp_path / "hostile.h5")
+    code = main(["explain", str(tmp_path / "hostile.h5"), "--json", "--samples", "50", "--fallback", "auto:1",
+                 "--output", str(tmp_path / "out")])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["layers"][0]["name"] == "hostile"
+    assert [step["float_layers"] for step in document["fallback"]] == [[], ["hostile"]]
+    assert main(["explain", str(tmp_path / "hostile.h5"), "--target", "edgetpu", "--fallback", "auto"]) == 2
+    assert "int8 only" in capsys.readouterr().err
+    assert main(["explain", str(tmp_path / "hostile.h5"), "--target", "gpu"]) == 2
+    assert "gpu has no int8 export" in capsys.readouterr().err
