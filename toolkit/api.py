@@ -157,9 +157,9 @@ def explain(model: Any, target: str | Target = "cpu", *, data: Mapping[str, np.n
     `fallback`: "auto", "auto:N" or layer names to keep float until the drop is within
     `max_accuracy_drop` pp (refused on int8-only targets). Returns an Explanation
     (`.layers`, `.steps`, `.findings()`, `.format_text()`, `.to_dict()`)."""
-    from toolkit.explain import explain_model, parse_fallback
-    from toolkit.explain.analysis import check_request
-    from toolkit.explain.inputs import resolve
+    from toolkit.quant_debug import explain_model, parse_fallback
+    from toolkit.quant_debug.analysis import check_request
+    from toolkit.quant_debug.inputs import resolve
 
     target = _target(target)
     plan = parse_fallback(fallback) if fallback is not None else None

@@ -40,9 +40,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from toolkit.explain import explain_model, parse_fallback
-    from toolkit.explain.analysis import check_request
-    from toolkit.explain.inputs import resolve
+    from toolkit.quant_debug import explain_model, parse_fallback
+    from toolkit.quant_debug.analysis import check_request
+    from toolkit.quant_debug.inputs import resolve
     from toolkit.targets import load_target
 
     target = load_target(args.target, args.targets_dir)

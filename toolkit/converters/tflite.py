@@ -56,7 +56,7 @@ def convert_to_file(model: Any, path: Path, precision: str, **options: Any) -> P
 
 
 def int8_converter(model: Any, calibration_x: np.ndarray, int8_io_dtype: str = "int8", fixed_batch: bool = False) -> Any:
-    """The converter `convert(..., "int8")` uses, unconverted: toolkit.explain hands it to
+    """The converter `convert(..., "int8")` uses, unconverted: toolkit.quant_debug hands it to
     TensorFlow's QuantizationDebugger so per-layer errors describe the same calibration."""
     converter = _converter(model, fixed_batch)
     _set_int8(converter, calibration_x, int8_io_dtype)

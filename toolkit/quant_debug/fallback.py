@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from toolkit.errors import EdgesmithError
-from toolkit.explain.layers import LayerError, select
+from toolkit.quant_debug.layers import LayerError, select
 
 AUTO_LIMIT = 3
 SYNTAX = "auto, auto:N (N ≥ 1) or comma-separated layer names"

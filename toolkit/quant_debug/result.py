@@ -5,8 +5,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.explain.fallback import FallbackStep
-from toolkit.explain.layers import LayerError
+from toolkit.quant_debug.fallback import FallbackStep
+from toolkit.quant_debug.layers import LayerError
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 layers.py (one row, ranking) · tflite_debug.py / onnx_debug.py (the libraries' debuggers) ·
 fallback.py (auto/list fallback, target refusal) · analysis.py (the whole job) · result.py.
 """
-from toolkit.explain.analysis import explain_model
-from toolkit.explain.fallback import FallbackPlan, parse_fallback
-from toolkit.explain.result import Explanation
+from toolkit.quant_debug.analysis import explain_model
+from toolkit.quant_debug.fallback import FallbackPlan, parse_fallback
+from toolkit.quant_debug.result import Explanation
 
 __all__ = ["Explanation", "FallbackPlan", "explain_model", "parse_fallback"]

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from toolkit.errors import EdgesmithError
-from toolkit.explain.fallback import FallbackPlan, parse_fallback, refusal
-from toolkit.explain.layers import LayerError, keras_layer, noise_ratio, rank, select, sqnr_db
+from toolkit.quant_debug.fallback import FallbackPlan, parse_fallback, refusal
+from toolkit.quant_debug.layers import LayerError, keras_layer, noise_ratio, rank, select, sqnr_db
 from toolkit.targets import load_target
 
 

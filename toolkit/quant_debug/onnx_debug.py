@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.explain.layers import LayerError, keras_layer, noise_ratio
+from toolkit.quant_debug.layers import LayerError, keras_layer, noise_ratio
 
 FORMAT = "onnx"
 

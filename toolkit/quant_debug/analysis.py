@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import EdgesmithError
-from toolkit.explain.fallback import FallbackPlan, FallbackStep, refusal, run_fallback
-from toolkit.explain.layers import rank
-from toolkit.explain.result import Explanation
+from toolkit.quant_debug.fallback import FallbackPlan, FallbackStep, refusal, run_fallback
+from toolkit.quant_debug.layers import rank
+from toolkit.quant_debug.result import Explanation
 
 QAT_FIX = "make the model int8-friendly with quantization-aware training instead (edgesmith run --variant qat)"
 
@@ -60,10 +60,10 @@ def check_request(target: Any, fallback: FallbackPlan | None) -> None:
 
 def _backend(model: Any, target: Any, calibration: np.ndarray, debug_x: np.ndarray, folder: Path) -> tuple[Any, str]:
     if target.runtime == "onnxruntime":
-        from toolkit.explain.onnx_debug import FORMAT, OnnxDebug
+        from toolkit.quant_debug.onnx_debug import FORMAT, OnnxDebug
 
         return OnnxDebug(model, target, calibration, debug_x, folder), FORMAT
-    from toolkit.explain.tflite_debug import FORMAT, TFLiteDebug
+    from toolkit.quant_debug.tflite_debug import FORMAT, TFLiteDebug
 
     return TFLiteDebug(model, target, calibration, debug_x), FORMAT
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.explain.layers import LayerError, keras_layer, sqnr_db
+from toolkit.quant_debug.layers import LayerError, keras_layer, sqnr_db
 from toolkit.files import write_bytes
 
 FORMAT = "tflite"

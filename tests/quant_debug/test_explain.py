@@ -7,7 +7,7 @@ import json
 import pytest
 
 from toolkit.errors import EdgesmithError
-from toolkit.explain import explain_model, parse_fallback
+from toolkit.quant_debug import explain_model, parse_fallback
 from toolkit.targets import load_target
 
 
