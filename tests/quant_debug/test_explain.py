@@ -3,6 +3,7 @@ and ONNX, and `auto` fallback recovers at least half the lost accuracy with ≤ 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,18 @@ def test_cli_explain_json_and_refusal(hostile_model, tmp_path, capsys):
     assert "int8 only" in capsys.readouterr().err
     assert main(["explain", str(tmp_path / "hostile.h5"), "--target", "gpu"]) == 2
     assert "gpu has no int8 export" in capsys.readouterr().err
+
+
+def test_api_explain_reads_a_run_folder_with_its_data_settings(hostile_model, tmp_path):
+    import toolkit as edgesmith
+
+    run_dir = tmp_path / "run"
+    (run_dir / "baseline").mkdir(parents=True)
+    hostile_model.save(run_dir / "baseline" / "model.h5")
+    config = {"dataset": "digits", "seed": 0, "calibration_samples": 64}
+    (run_dir / "manifest.json").write_text(json.dumps({"config": config}))
+    result = edgesmith.explain(run_dir, "cpu", samples=30)
+    assert result.layers[0].layer == "hostile" and result.top_float is not None
+    assert result.top_float.float_layers == ("hostile",) and result.steps == []
+    assert Path(result.int8.path).parent == run_dir / "explain" / "cpu"
+    assert result.top_float.accuracy - result.int8.accuracy > 0.2
