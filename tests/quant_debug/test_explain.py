@@ -42,6 +42,12 @@ def test_int8_only_target_refuses_fallback_and_suggests_qat(hostile_model, digit
         explain_model(hostile_model, load_target(target), digits, tmp_path, parse_fallback("auto"))
 
 
+def test_int8_only_target_still_ranks_layers_and_says_why_not_float(hostile_model, digits, tmp_path):
+    result = explain_model(hostile_model, load_target("edgetpu"), digits, tmp_path, samples=30)
+    assert result.layers[0].layer == "hostile" and result.top_float is None and result.steps == []
+    assert "edgetpu runs int8 only" in result.findings() and "QAT" in result.findings()
+
+
 def test_cli_explain_json_and_refusal(hostile_model, tmp_path, capsys):
     from toolkit.cli import main
 

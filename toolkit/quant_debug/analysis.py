@@ -33,15 +33,14 @@ def explain_model(model: Any, target: Any, data: Any, folder: Path, fallback: Fa
     measure = lambda plan: run_fallback(plan, layers, backend.write, accuracy, folder, float_accuracy,  # noqa: E731
                                         max_accuracy_drop, suffix)
     steps = measure(fallback) if fallback is not None else []
-    top_float = None
-    if not refused and layers:
+    int8, top_float = (steps[0] if steps else None), None
+    if not refused and layers:  # the findings' "keeping it in float recovers Y pp at +Z% size"
         worst = (layers[0].name,)
         top_float = next((step for step in steps if step.float_layers == worst), None)
         if top_float is None:
-            int8, top_float = measure(FallbackPlan(auto=False, layers=worst))
-    if steps:
-        int8 = steps[0]
-    elif top_float is None:
+            plain, top_float = measure(FallbackPlan(auto=False, layers=worst))
+            int8 = int8 or plain
+    if int8 is None:
         int8 = _plain_int8(backend, accuracy, folder / f"int8.{suffix}")
     return Explanation(target.name, suffix, len(debug_x), float_accuracy, layers, int8, top_float, steps,
                        refused, max_accuracy_drop)

@@ -63,8 +63,8 @@ def refusal(target: Any) -> str | None:
     accelerator = target.accelerator
     float_ok = not accelerator.tensor_types or "float32" in accelerator.tensor_types
     if accelerator.requires_quantized or not float_ok:
-        return (f"{target.name} runs int8 only ({accelerator.name} computes {', '.join(accelerator.tensor_types)}): "
-                f"a float layer would leave the accelerator")
+        return (f"{target.name} runs int8 only ({accelerator.name}: {', '.join(accelerator.tensor_types)} tensors), "
+                f"so a float layer would leave the accelerator")
     return None
 
 

@@ -32,6 +32,7 @@ class OnnxDebug:
         self._samples = samples
         self._reduce_range = bool(target.options.get("reduce_range", False))
         self._layer_names = [layer.name for layer in model.layers]
+        self._int8: Path | None = None
         self._fp32 = converters.export_keras(model, workdir / "fp32.onnx", tuple(model.input_shape[1:]), opset,
                                              target.fixed_batch)
         self._int8 = self.write(workdir / "int8.onnx", [])
@@ -46,7 +47,8 @@ class OnnxDebug:
             debug.modify_model_output_intermediate_tensors(str(path), str(augmented))
             activations[name] = debug.collect_activations(str(augmented), _Reader(self._samples))
         matches = debug.create_activation_matching(activations["int8"], activations["float"])
-        matches = {name: match for name, match in matches.items() if "float" in match}
+        matches = {name: match for name, match in matches.items()
+                   if all(match.get(key) is not None for key in ("float", "pre_qdq", "post_qdq"))}
         sqnr = {name: errors["xmodel_err"] for name, errors in debug.compute_activation_error(matches).items()}
         int8_graph = onnx.load(str(self._int8)).graph
         upstream = _quantized_ancestors(onnx.load(str(self._fp32)).graph, set(sqnr))
@@ -77,9 +79,7 @@ class OnnxDebug:
         import onnx
 
         names = set()
-        for path in (self._fp32, getattr(self, "_int8", None)):
-            if path is None:
-                continue
+        for path in [path for path in (self._fp32, self._int8) if path is not None]:
             for node in onnx.load(str(path)).graph.node:
                 for error in keep_float:
                     if (error.layer and keras_layer(node.name, [error.layer])) or error.tensor in node.output:
