@@ -24,7 +24,7 @@ def test_hostile_layer_ranked_first_and_auto_fallback_recovers(hostile_model, di
     assert result.steps[0].float_layers == () and 1 <= len(final.float_layers) <= 2
     assert final.accuracy - result.int8.accuracy >= lost / 2
     assert final.size_bytes > result.int8.size_bytes  # float weights cost bytes
-    assert f"comes from `hostile`; keeping it in float recovers" in result.findings()
+    assert "comes from `hostile`; keeping it in float recovers" in result.findings()
     assert json.loads(json.dumps(result.to_dict()))["layers"][0]["name"] == "hostile"
 
 
