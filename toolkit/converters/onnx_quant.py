@@ -73,32 +73,30 @@ def quantize_dynamic(fp32_path: Path, out_path: Path) -> Path:
 
 
 def _feed_float(path: Path, float_nodes: set[str]) -> None:
-    """Excluded nodes read their producer's float output, not its Q/DQ round trip. Otherwise
-    ONNX Runtime's own graph optimizer (WeightBiasQuantization, on by default) sees a float
-    Gemm/Conv fed by a DequantizeLinear and quantizes its weights again at load time, undoing
-    the fallback (measured: a kept-float layer back at the int8 accuracy). The float input is
-    clipped to the Q's range, which the quantizer may have used in place of a ReLU it removed."""
+    """Put a Clip (to the int8 range: a no-op on the values) between each excluded node and the
+    DequantizeLinear it reads. Without it ONNX Runtime's own graph optimizer
+    (WeightBiasQuantization, on by default) sees a float Gemm/Conv fed by a DequantizeLinear and
+    quantizes its weights again at load time, undoing the fallback (measured: the kept-float
+    layer back at the int8 accuracy). The Q/DQ pair stays, so the producer keeps its integer kernel."""
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
     graph = model.graph
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    dq_source = {node.output[0]: node.input[0] for node in graph.node if node.op_type == "DequantizeLinear"}
-    quantize = {node.output[0]: node for node in graph.node if node.op_type == "QuantizeLinear"}
+    dequantize = {node.output[0]: node for node in graph.node if node.op_type == "DequantizeLinear"}
     produced = {output for node in graph.node for output in node.output}
     clipped: dict[str, str] = {}
     for node in list(graph.node):
         if node.name not in float_nodes:
             continue
         for index, name in enumerate(node.input):
-            q = quantize.get(dq_source.get(name, ""))
-            if q is None or q.input[0] not in produced or not _scalar(constants, q.input[1:3]):
-                continue  # a stored weight, or a per-channel Q: leave it
-            if q.input[0] not in clipped:
-                clipped[q.input[0]] = _clip_like(graph, q, constants)
-            node.input[index] = clipped[q.input[0]]
-    _drop_unused_qdq(graph)
+            dq = dequantize.get(name)
+            if dq is None or dq.input[0] not in produced or not _scalar(constants, dq.input[1:3]):
+                continue  # a stored weight, or a per-channel tensor: leave it
+            if name not in clipped:
+                clipped[name] = _clip_after(graph, dq, constants)
+            node.input[index] = clipped[name]
     onnx.save(model, str(path))
 
 
@@ -106,28 +104,19 @@ def _scalar(constants: dict, names: Sequence[str]) -> bool:
     return len(names) == 2 and all(name in constants and constants[name].size == 1 for name in names)
 
 
-def _clip_like(graph, q, constants: dict) -> str:
-    """A Clip node limiting Q's float input to what Q can represent; returns its output."""
+def _clip_after(graph, dq, constants: dict) -> str:
+    """A Clip of `dq`'s output to the range its integers represent; returns the Clip's output."""
     from onnx import helper, numpy_helper
 
-    scale, zero_point = float(constants[q.input[1]]), constants[q.input[2]]
+    scale, zero_point = float(constants[dq.input[1]]), constants[dq.input[2]]
     info = np.iinfo(zero_point.dtype)
     low, high = ((np.float32(limit) - np.float32(zero_point)) * np.float32(scale) for limit in (info.min, info.max))
-    output = f"{q.input[0]}_float_clip"
+    output = f"{dq.output[0]}_float_clip"
     graph.initializer.extend([numpy_helper.from_array(np.array(low, np.float32), f"{output}_min"),
                               numpy_helper.from_array(np.array(high, np.float32), f"{output}_max")])
-    position = list(graph.node).index(q) + 1  # after Q, so before every reader of Q's DQ: still sorted
-    graph.node.insert(position, helper.make_node("Clip", [q.input[0], f"{output}_min", f"{output}_max"], [output], name=output))
+    position = list(graph.node).index(dq) + 1  # right after the DQ: the graph stays sorted
+    graph.node.insert(position, helper.make_node("Clip", [dq.output[0], f"{output}_min", f"{output}_max"], [output], name=output))
     return output
-
-
-def _drop_unused_qdq(graph) -> None:
-    """Remove the Q/DQ pairs nothing reads any more (DequantizeLinear first, then its Q)."""
-    for op_type in ("DequantizeLinear", "QuantizeLinear"):
-        used = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
-        dead = [node for node in graph.node if node.op_type == op_type and node.output[0] not in used]
-        for node in dead:
-            graph.node.remove(node)
 
 
 def _pre_process(fp32_path: Path, folder: Path) -> Path:
