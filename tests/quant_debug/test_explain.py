@@ -26,6 +26,21 @@ def test_hostile_layer_ranked_first_and_auto_fallback_recovers(hostile_model, di
     assert final.size_bytes > result.int8.size_bytes  # float weights cost bytes
     assert "comes from `hostile`; keeping it in float recovers" in result.findings()
     assert json.loads(json.dumps(result.to_dict()))["layers"][0]["name"] == "hostile"
+    if target == "onnx-cpu":
+        assert _loaded_ops(final.path, tmp_path) == {"hostile": "Gemm", "dense": "QGemm", "logits": "QGemm"}
+
+
+def _loaded_ops(path, folder):
+    """The op ONNX Runtime runs for each Dense layer once its optimizer has loaded the file: the
+    float layer stays float (not re-quantized), its neighbours keep their integer kernels."""
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(folder / "loaded.onnx")
+    ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(str(folder / "loaded.onnx")).graph.node
+    return {node.name.split("/")[1]: node.op_type for node in nodes if node.op_type in ("Gemm", "QGemm")}
 
 
 def test_named_fallback_keeps_exactly_those_layers(hostile_model, digits, tmp_path):
