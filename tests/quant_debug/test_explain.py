@@ -76,6 +76,16 @@ def test_cli_explain_json_and_refusal(hostile_model, tmp_path, capsys):
     assert "int8 only" in capsys.readouterr().err
     assert main(["explain", str(tmp_path / "hostile.h5"), "--target", "gpu"]) == 2
     assert "gpu has no int8 export" in capsys.readouterr().err
+    assert main(["explain", str(tmp_path / "hostile.h5"), "--dataset", "npz", "--data", str(_npz(tmp_path))]) == 2
+    assert "shaped (4, 4, 1) but the model takes (8, 8, 1)" in capsys.readouterr().err
+
+
+def _npz(folder):
+    import numpy as np
+
+    x, y = np.zeros((20, 4, 4, 1), np.float32), np.arange(20) % 2
+    np.savez(folder / "small.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    return folder / "small.npz"
 
 
 def test_api_explain_reads_a_run_folder_with_its_data_settings(hostile_model, tmp_path):

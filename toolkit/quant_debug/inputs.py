@@ -52,6 +52,10 @@ def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = No
         loaded = from_arrays(data, seed)
     else:
         loaded = load_configured(options)
+    expected = tuple(keras_model.input_shape[1:])
+    if tuple(loaded.input_shape) != expected:
+        raise EdgesmithError(f"the data's samples are shaped {loaded.input_shape} but the model takes {expected}",
+                             "pass the dataset (and --preprocess/--image-size) the model was trained on")
     return Subject(keras_model, loaded, calibration_samples, seed, output)
 
 
