@@ -150,3 +150,26 @@ def _target(target: str | Target) -> Target:
 
 def _quiet(message: str) -> None:
     """The pipeline's log when the caller did not ask for progress."""
+
+
+def explain(model: Any, target: str | Target = "cpu", *, data: Mapping[str, np.ndarray] | Any = None,
+            dataset: str = "digits", data_dir: str = "", fallback: str | Sequence[str] | None = None,
+            max_accuracy_drop: float = 1.0, samples: int = 200, output: str | Path | None = None) -> Any:
+    """Why int8 lost accuracy on `target`: each quantized layer's error (SQNR, RMSE in
+    quantization steps, share of the total) on `samples` test samples, worst first, and the
+    worst layer kept in float. `model`: a tf_keras model, a model file or a run folder.
+    `fallback`: "auto", "auto:N" or layer names to keep float until the drop is within
+    `max_accuracy_drop` pp (refused on int8-only targets). Returns an Explanation
+    (`.layers`, `.steps`, `.findings()`, `.format_text()`, `.to_dict()`)."""
+    from toolkit.quant_debug import explain_model, parse_fallback
+    from toolkit.quant_debug.analysis import check_request
+    from toolkit.quant_debug.inputs import resolve
+
+    target = _target(target)
+    plan = parse_fallback(fallback) if fallback is not None else None
+    check_request(target, plan)
+    named = None if dataset == "digits" and not data_dir else {"dataset": dataset, "data": data_dir}
+    subject = resolve(model, data, named)  # None: a run folder's own dataset, else digits
+    folder = Path(output) if output else subject.default_output / target.name
+    return explain_model(subject.model, target, subject.data, folder, plan, max_accuracy_drop, samples,
+                         subject.calibration_samples, subject.seed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -19,10 +20,12 @@ from toolkit.files import atomic_path
 
 
 def quantize_static(
-    fp32_path: Path, out_path: Path, calibration_x: np.ndarray, reduce_range: bool = False
+    fp32_path: Path, out_path: Path, calibration_x: np.ndarray, reduce_range: bool = False,
+    nodes_to_exclude: Sequence[str] = (),
 ) -> Path:
     """Static int8 QDQ model (S8S8, per-channel), calibrated on already preprocessed samples;
-    `reduce_range` keeps weights in 7 bits so no x86 CPU saturates."""
+    `reduce_range` keeps weights in 7 bits so no x86 CPU saturates; `nodes_to_exclude` stay
+    float (names in the prepared graph; names that are not there are ignored)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
     from onnxruntime.quantization import quantize_static as ort_quantize_static
 
@@ -46,7 +49,10 @@ def quantize_static(
                 per_channel=True,
                 reduce_range=reduce_range,
                 calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=list(nodes_to_exclude),
             )
+            if nodes_to_exclude:
+                _feed_float(tmp, set(nodes_to_exclude))
     return Path(out_path)
 
 
@@ -64,6 +70,53 @@ def quantize_dynamic(fp32_path: Path, out_path: Path) -> Path:
         with atomic_path(Path(out_path)) as tmp:
             ort_quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
     return Path(out_path)
+
+
+def _feed_float(path: Path, float_nodes: set[str]) -> None:
+    """Put a Clip (to the int8 range: a no-op on the values) between each excluded node and the
+    DequantizeLinear it reads. Without it ONNX Runtime's own graph optimizer
+    (WeightBiasQuantization, on by default) sees a float Gemm/Conv fed by a DequantizeLinear and
+    quantizes its weights again at load time, undoing the fallback (measured: the kept-float
+    layer back at the int8 accuracy). The Q/DQ pair stays, so the producer keeps its integer kernel."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    dequantize = {node.output[0]: node for node in graph.node if node.op_type == "DequantizeLinear"}
+    produced = {output for node in graph.node for output in node.output}
+    clipped: dict[str, str] = {}
+    for node in list(graph.node):
+        if node.name not in float_nodes:
+            continue
+        for index, name in enumerate(node.input):
+            dq = dequantize.get(name)
+            if dq is None or dq.input[0] not in produced or not _scalar(constants, dq.input[1:3]):
+                continue  # a stored weight, or a per-channel tensor: leave it
+            if name not in clipped:
+                clipped[name] = _clip_after(graph, dq, constants)
+            node.input[index] = clipped[name]
+    onnx.save(model, str(path))
+
+
+def _scalar(constants: dict, names: Sequence[str]) -> bool:
+    return len(names) == 2 and all(name in constants and constants[name].size == 1 for name in names)
+
+
+def _clip_after(graph, dq, constants: dict) -> str:
+    """A Clip of `dq`'s output to the range its integers represent; returns the Clip's output."""
+    from onnx import helper, numpy_helper
+
+    scale, zero_point = float(constants[dq.input[1]]), constants[dq.input[2]]
+    info = np.iinfo(zero_point.dtype)
+    low, high = ((np.float32(limit) - np.float32(zero_point)) * np.float32(scale) for limit in (info.min, info.max))
+    output = f"{dq.output[0]}_float_clip"
+    graph.initializer.extend([numpy_helper.from_array(np.array(low, np.float32), f"{output}_min"),
+                              numpy_helper.from_array(np.array(high, np.float32), f"{output}_max")])
+    position = list(graph.node).index(dq) + 1  # right after the DQ: the graph stays sorted
+    graph.node.insert(position, helper.make_node("Clip", [dq.output[0], f"{output}_min", f"{output}_max"], [output], name=output))
+    return output
 
 
 def _pre_process(fp32_path: Path, folder: Path) -> Path:

@@ -37,16 +37,7 @@ def convert(
     elif precision == "dynamic":
         converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
     elif precision == "int8":
-        if calibration_x is None or len(calibration_x) == 0:
-            raise EdgesmithError("int8 conversion needs calibration samples", "provide a non-empty training split")
-        if int8_io_dtype not in INT8_IO_DTYPES:
-            raise EdgesmithError(f"int8 I/O type '{int8_io_dtype}' is not supported", "use int8 or uint8")
-        converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(calibration_x)
-        converter.target_spec.supported_ops = [tensorflow.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        io_type = getattr(tensorflow, int8_io_dtype)
-        converter.inference_input_type = io_type
-        converter.inference_output_type = io_type
+        _set_int8(converter, calibration_x, int8_io_dtype)
     elif precision != "fp32":
         raise EdgesmithError(f"unknown precision '{precision}'", "use fp32, fp16, dynamic or int8")
     try:
@@ -62,6 +53,28 @@ def convert_to_file(model: Any, path: Path, precision: str, **options: Any) -> P
     """Convert and write atomically; returns the path."""
     write_bytes(path, convert(model, precision, **options))
     return path
+
+
+def int8_converter(model: Any, calibration_x: np.ndarray, int8_io_dtype: str = "int8", fixed_batch: bool = False) -> Any:
+    """The converter `convert(..., "int8")` uses, unconverted: toolkit.quant_debug hands it to
+    TensorFlow's QuantizationDebugger so per-layer errors describe the same calibration."""
+    converter = _converter(model, fixed_batch)
+    _set_int8(converter, calibration_x, int8_io_dtype)
+    return converter
+
+
+def _set_int8(converter: Any, calibration_x: np.ndarray | None, int8_io_dtype: str) -> None:
+    tensorflow = tf()
+    if calibration_x is None or len(calibration_x) == 0:
+        raise EdgesmithError("int8 conversion needs calibration samples", "provide a non-empty training split")
+    if int8_io_dtype not in INT8_IO_DTYPES:
+        raise EdgesmithError(f"int8 I/O type '{int8_io_dtype}' is not supported", "use int8 or uint8")
+    converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(calibration_x)
+    converter.target_spec.supported_ops = [tensorflow.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    io_type = getattr(tensorflow, int8_io_dtype)
+    converter.inference_input_type = io_type
+    converter.inference_output_type = io_type
 
 
 def _converter(model: Any, fixed_batch: bool) -> Any:
