@@ -48,10 +48,11 @@ class Student:
 
 
 def scaled_count(count: int, width: float) -> int:
-    """Deterministic in (count, width), so tensors of equal channels stay equal; multiples of 8
-    stay multiples of 8 (SIMD lanes), small counts round to at least 1."""
+    """Deterministic in (count, width), so tensors of equal channels stay equal. Multiples of 8
+    stay multiples of 8 (SIMD lanes) from 32 channels on, where a step of 8 is at most a quarter;
+    smaller counts round to the nearest whole channel (at least 1) so small models can be sized."""
     exact = count * width
-    if count % 8 == 0 and exact >= 8:
+    if count % 8 == 0 and exact >= 32:
         return int(exact / 8 + 0.5) * 8
     return max(1, int(exact + 0.5))
 
