@@ -160,20 +160,19 @@ def _plan(teacher: Any) -> dict[str, str]:
             raise Unscalable(f"layer '{layer.name}' ({kind}) has no rule for scaling its channels")
         else:  # the input, or preprocessing before any scaled layer: its channels stay
             source[layer.name] = groups.new(layer.name, pinned=True)
-    for name in _heads(teacher, entries):
+    for name in _heads(teacher, entries, [name for name, *_ in config["output_layers"]]):
         groups.pin(source[name])
     return {layer.name: SCALED[type(layer).__name__] for layer in teacher.layers
             if type(layer).__name__ in SCALED and not groups.pinned(source[layer.name])}
 
 
-def _heads(teacher: Any, entries: dict[str, dict]) -> set[str]:
+def _heads(teacher: Any, entries: dict[str, dict], outputs: list[str]) -> set[str]:
     """Layers whose channels reach a model output without passing a conv/Dense: the classifier."""
-    heads, stack, seen = set(), [name for name, *_ in teacher.get_config()["output_layers"]], set()
+    heads, stack = set(), list(outputs)
     while stack:
         name = stack.pop()
-        if name in seen:
+        if name in heads:
             continue
-        seen.add(name)
         heads.add(name)
         if type(teacher.get_layer(name)).__name__ not in SCALED:
             stack.extend(_parents(entries[name], name))
