@@ -86,7 +86,6 @@ def build_student(params: Params, ctx: PassContext) -> Any:
     from toolkit.models import count_params
     from toolkit.passes.student import choose_student
 
-    keras().utils.set_random_seed(ctx.seed)  # the size search builds models too: seed each the same way
     chosen = choose_student(ctx.teacher, tuple(ctx.input_shape), ctx.num_classes, params.student, params.width, params.params)
     keras().utils.set_random_seed(ctx.seed)
     student = keras().models.clone_model(chosen.model)  # fresh weights from the seed just set
