@@ -139,3 +139,12 @@ def test_distill_records_the_student_and_its_size(make_context, small_digits):
     step = result.info["steps"][0]
     assert step["student_params"] == result.params and step["teacher_params"] == count_params(teacher)
     assert step["params_ratio"] == pytest.approx(0.25, rel=TOLERANCE) and "own graph" in step["student"]
+
+
+def test_a_zoo_teacher_gets_the_same_zoo_model_sized_by_params():
+    from toolkit.models import build
+
+    teacher = build("cnn", (28, 28, 1), 10)
+    student = choose_student(teacher, (28, 28, 1), 10, None, 0.5, 0.25)
+    assert student.model.name.startswith("cnn_w") and "(zoo)" in student.how
+    _assert_same_family_at(student.model, teacher, 0.25)
