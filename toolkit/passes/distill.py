@@ -86,7 +86,8 @@ def build_student(params: Params, ctx: PassContext) -> Any:
     from toolkit.models import count_params
     from toolkit.passes.student import choose_student
 
-    chosen = choose_student(ctx.teacher, tuple(ctx.input_shape), ctx.num_classes, params.student, params.width, params.params)
+    chosen = choose_student(ctx.teacher, tuple(ctx.input_shape), ctx.num_classes, params.student, params.width,
+                            params.params)
     keras().utils.set_random_seed(ctx.seed)
     student = keras().models.clone_model(chosen.model)  # fresh weights from the seed just set
     teacher_params, student_params = count_params(ctx.teacher), count_params(student)

@@ -70,7 +70,8 @@ def scaled_graph(teacher: Any, width: float) -> Any:
     try:
         clone_model = keras().models.clone_model(teacher, clone_function=clone)
     except (ValueError, TypeError) as exc:
-        raise Unscalable(f"the graph of {teacher.name} cannot be rebuilt at width {width:g}: {first_line(exc)}") from None
+        raise Unscalable(f"the graph of {teacher.name} cannot be rebuilt at width {width:g}: "
+                         f"{first_line(exc)}") from None
     return keras().Model(clone_model.inputs, clone_model.outputs, name=f"{teacher.name}_w{width:g}")
 
 
@@ -95,7 +96,8 @@ def choose_student(teacher: Any, input_shape: tuple[int, ...], num_classes: int,
         except EdgesmithError:
             continue
         if count_params(model) < count_params(teacher):
-            return Student(model, chosen, f"{family} (zoo, same family) at width {chosen:.3g}, because {reason.problem}")
+            how = f"{family} (zoo, same family) at width {chosen:.3g}, because {reason.problem}"
+            return Student(model, chosen, how)
     raise EdgesmithError(f"no student for {teacher.name}: {reason.problem}, and no zoo model of its family fits",
                          "name one, e.g. distill:student=cnn,params=0.25, or replace that layer with a standard one")
 
