@@ -46,6 +46,7 @@ STEP_EXAMPLES = (
     ("cluster:16", "16 shared weight values per kernel"),
     ("qat", "quantization-aware training (int8 exports only)"),
     ("distill:width=0.5", "a half-width student learns the full model's soft labels"),
+    ("distill:params=0.25", "… a student with a quarter of the full model's parameters"),
     ("distill:student=mlp,alpha=0.1", "… with another zoo model; also temperature=4"),
 )
 CHAIN_EXAMPLES = ("prune:0.8+qat", "distill:width=0.5+prune:0.5+qat")

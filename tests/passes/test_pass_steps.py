@@ -43,6 +43,7 @@ def test_every_pass_has_defaults_and_a_summary(name):
         ("distill", "distill", {"student": None, "width": 0.5}),
         ("distill:student=mlp,width=0.25,temperature=2,alpha=0.5", "distill-mlp-w25-t2-a50", {"temperature": 2.0}),
         ("scratch:cnn", "scratch-cnn", {"student": "cnn"}),
+        ("distill:params=0.25", "distill-p25", {"params": 0.25, "width": 0.5}),
     ],
 )
 def test_step_text_forms(text, expected_id, fields):
@@ -77,6 +78,8 @@ def test_chain_id_joins_readable_ids():
         ("cluster:8.5", "clusters must be a whole number"),
         ("distill:widht=0.3", "unknown setting 'widht' — did you mean 'width'?"),
         ("distill:alpha=2", "alpha 2 is out of range"),
+        ("distill:params=1", "params 1 is out of range"),
+        ("distill:width=0.3,params=0.25", "width or params, not both"),
         ("qat:8", "too many arguments"),
         ("prune:,", "empty argument"),
         ({"sparsity": 0.8}, "no 'pass' name"),

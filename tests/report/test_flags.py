@@ -124,3 +124,18 @@ def test_raw_input_advice_is_given_for_the_full_models_int8_files_only(records, 
     assert "raw pixels into the full model's int8 file on cpu, edgetpu: feed raw uint8 pixels as they are" in result \
         or "raw pixels into the full model's int8 file on edgetpu, cpu: feed raw uint8 pixels as they are" in result
     assert sum(sentence.startswith("raw pixels") for sentence in result) == 1
+
+
+def test_student_size_against_the_teacher(records, run_info):
+    assert "distill-small's student has 33,000 parameters, 0.33× the teacher's 100,000" in findings(records, run_info)
+
+
+def test_a_student_larger_than_the_teacher_is_called_out(records, run_info):
+    for record in records:
+        if record["variant"] == "distill-small":
+            record["params"] = 250_000
+        if record["precision"] == "fp32" and record["target"] == "cpu":
+            record["macs"] = 2_000_000 if record["variant"] == "distill-small" else 1_000_000
+    assert ("distill-small's student has 250,000 parameters, 2.50× the teacher's 100,000, and 2 M MACs vs 1 M "
+            "(2.00×): it is larger than the teacher by 2.5×, so it compresses nothing; size it with "
+            "distill:params=0.25 or a smaller width") in findings(records, run_info)

@@ -36,12 +36,14 @@ def apply_chain(model: Any, steps: tuple[Step, ...], ctx: PassContext) -> ChainR
     for step in steps:
         started = time.time()
         ctx.log(f"  {step.text}: {PASSES[step.name].summary}")
-        result = PASSES[step.name].apply(current, step.params, dataclasses.replace(ctx, applied=applied))
+        notes: dict[str, Any] = {}
+        result = PASSES[step.name].apply(current, step.params, dataclasses.replace(ctx, applied=applied, notes=notes))
         if not PASSES[step.name].quantization_aware:
             deployed = result
         current, applied = result, (*applied, step.name)
         val_accuracy = accuracy(current, ctx.x_val, ctx.y_val)
-        record.append({"step": step.text, "val_accuracy": round(val_accuracy, 4), "seconds": round(time.time() - started, 1)})
+        record.append({"step": step.text, "val_accuracy": round(val_accuracy, 4), "seconds": round(time.time() - started, 1),
+                       **notes})
         ctx.log(f"  {step.text}: validation accuracy {val_accuracy:.4f}")
     info = {
         "steps": record,

@@ -6,7 +6,7 @@ telling whether a model ends in a softmax (probabilities) or emits raw logits.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -29,7 +29,8 @@ class PassContext:
     `epochs`: fine-tune epochs (prune, cluster, qat). `train_epochs`: epochs for a student trained
     from scratch (distill, scratch; defaults to `epochs`). `finetune_learning_rate`: the smaller
     step size for QAT fine-tuning (defaults to `learning_rate`). `applied`: names of the passes already
-    applied to the incoming model, set by `apply_chain` (qat and cluster adapt to it).
+    applied to the incoming model, set by `apply_chain` (qat and cluster adapt to it). `notes`:
+    what the pass chose (e.g. distill's student and its size), kept in the step's run.json record.
     """
 
     x_train: np.ndarray
@@ -48,6 +49,7 @@ class PassContext:
     train_epochs: int | None = None
     finetune_learning_rate: float | None = None
     applied: tuple[str, ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def student_epochs(self) -> int:

@@ -14,28 +14,33 @@ import numpy as np
 
 from toolkit._tf import keras, tf
 from toolkit.errors import EdgesmithError
-from toolkit.passes.context import PassContext, output_is_softmax
-
-FALLBACK_STUDENT = "mlp"  # for a user's own model, which has no zoo architecture to shrink
+from toolkit.passes.context import PassContext, PassNotApplicable, output_is_softmax
 
 
 @dataclass(frozen=True)
 class Params:
-    """`student`: zoo model (default: the teacher's own zoo architecture); `width`: its width
-    multiplier; `temperature`, `alpha`: the distillation loss; `epochs`: default = training epochs."""
+    """`student`: zoo model (default: the teacher's own architecture, zoo or its graph); `width`:
+    its width multiplier, or `params`: the fraction of the teacher's parameters to size it to;
+    `temperature`, `alpha`: the distillation loss; `epochs`: default = training epochs."""
 
     student: str | None = None
     width: float = 0.5
+    params: float | None = None
     temperature: float = 4.0
     alpha: float = 0.1
     epochs: int | None = None
 
     POSITIONAL: ClassVar[tuple[str, ...]] = ("student",)
-    EXAMPLE: ClassVar[str] = "distill:student=mlp,width=0.5,temperature=4,alpha=0.1"
+    EXAMPLE: ClassVar[str] = "distill:student=mlp,width=0.5,temperature=4,alpha=0.1 or distill:params=0.25"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.width <= 4.0:
             raise EdgesmithError(f"distill width {self.width:g} is out of range", "use a multiplier like 0.5")
+        if self.params is not None and not 0.0 < self.params < 1.0:
+            raise EdgesmithError(f"distill params {self.params:g} is out of range",
+                                 "use a fraction of the teacher's parameters below 1, e.g. params=0.25")
+        if self.params is not None and self.width != Params.width:
+            raise EdgesmithError("distill takes width or params, not both", "keep one, e.g. distill:params=0.25")
         if self.temperature <= 0.0:
             raise EdgesmithError(f"distill temperature {self.temperature:g} must be positive", "use e.g. temperature=4")
         if not 0.0 <= self.alpha <= 1.0:
@@ -49,6 +54,8 @@ class Params:
         parts = [self.student] if self.student else []
         if self.width != default.width:
             parts.append(f"w{self.width * 100:.4g}")
+        if self.params is not None:
+            parts.append(f"p{self.params * 100:.4g}")
         if self.temperature != default.temperature:
             parts.append(f"t{self.temperature:g}")
         if self.alpha != default.alpha:
@@ -74,13 +81,26 @@ def apply_scratch(model: Any, params: Params, ctx: PassContext) -> Any:
 
 
 def build_student(params: Params, ctx: PassContext) -> Any:
-    """Seeded, so distill and its scratch control start from identical weights."""
-    from toolkit.models import build, is_zoo
+    """Seeded, so distill and its scratch control start from identical weights. A student the
+    user did not name must be smaller than the teacher: otherwise the variant is no compression."""
+    from toolkit.models import count_params
+    from toolkit.passes.student import choose_student
 
-    name = params.student or (ctx.teacher.name if is_zoo(ctx.teacher.name) else FALLBACK_STUDENT)
+    chosen = choose_student(ctx.teacher, tuple(ctx.input_shape), ctx.num_classes, params.student, params.width,
+                            params.params)
     keras().utils.set_random_seed(ctx.seed)
-    student = build(name, tuple(ctx.input_shape), ctx.num_classes, width=params.width)
-    ctx.log(f"  student: {name} at width {params.width:g} ({student.count_params():,} parameters)")
+    student = keras().models.clone_model(chosen.model)  # fresh weights from the seed just set
+    teacher_params, student_params = count_params(ctx.teacher), count_params(student)
+    ratio = student_params / teacher_params
+    if ratio >= 1.0 and not params.student:
+        raise PassNotApplicable(
+            f"distill's student, {chosen.how}, has {student_params:,} parameters, {ratio:.2f}× the teacher's "
+            f"{teacher_params:,}: it would not be a compression",
+            "use a smaller width (e.g. width=0.5) or a parameter fraction (e.g. distill:params=0.25)",
+        )
+    ctx.log(f"  student: {chosen.how}, {student_params:,} parameters ({ratio:.2f}× the teacher's {teacher_params:,})")
+    ctx.notes.update(student=chosen.how, student_width=round(chosen.width, 4), teacher_params=teacher_params,
+                     student_params=student_params, params_ratio=round(ratio, 4))
     return student
 
 

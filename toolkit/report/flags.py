@@ -34,6 +34,7 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
             + _compatibility(records)
             + _sparsity(records)
             + _precision_speed(records)
+            + _student_sizes(records)
             + _distillation(records)
             + _large_drops(records)
             + _int8_kernels(records, run_info)
@@ -209,6 +210,31 @@ def _precision_speed(records: list[dict]) -> list[str]:
         else:
             finding = f"{quantized} shows no measurable difference from {fmt} fp32 {numbers}"
         sentences.append(f"{record['target']}: {finding}")
+    return sentences
+
+
+def _student_sizes(records: list[dict]) -> list[str]:
+    """Each distilled student's parameters (and TFLite MACs where counted) against the teacher's;
+    a student the user named that is larger than the teacher is called out, not a compression."""
+    base = _baseline_variant(records)
+    teacher = next((r for r in records if r["variant"] == base), None)
+    if teacher is None or not teacher.get("params"):
+        return []
+    macs = {(r["variant"], r["target"]): r["macs"] for r in records if r.get("macs") and r["precision"] == "fp32"}
+    sentences = []
+    for variant in sorted({r["variant"] for r in records if control_variant(r["variant"])}):
+        student = next(r for r in records if r["variant"] == variant)
+        ratio = student["params"] / teacher["params"]
+        text = (f"{variant}'s student has {student['params']:,} parameters, {ratio:.2f}× the teacher's "
+                f"{teacher['params']:,}")
+        target = next((t for v, t in macs if v == variant and (base, t) in macs), None)
+        if target is not None:
+            mine, theirs = macs[(variant, target)], macs[(base, target)]
+            text += f", and {mine / 1e6:.3g} M MACs vs {theirs / 1e6:.3g} M ({mine / theirs:.2f}×)"
+        if ratio >= 1:
+            text += (f": it is larger than the teacher by {ratio:.1f}×, so it compresses nothing; "
+                     "size it with distill:params=0.25 or a smaller width")
+        sentences.append(text)
     return sentences
 
 
