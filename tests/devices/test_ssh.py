@@ -17,7 +17,6 @@ from toolkit.cli import main
 from toolkit.cpu_features import cpu_features, describe
 from toolkit.devices import MeasurementFailed, measure, open_device
 from toolkit.devices.ssh import OPTIONS_ENV
-from toolkit.errors import EdgesmithError
 from toolkit.targets import load_target
 
 PAIRS = 5

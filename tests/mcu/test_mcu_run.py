@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 
 from toolkit.targets import load_target
