@@ -85,3 +85,15 @@ def test_a_run_with_spaces_and_non_ascii_in_every_path(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     records = json.loads((output / "naïve run" / "results.json").read_text())
     assert {(r["precision"], (output / "naïve run" / r["path"]).is_file()) for r in records} == {("fp32", True), ("int8", True)}
+
+
+@pytest.mark.parametrize("kind", [".keras", "SavedModel"])
+def test_a_lambda_layer_is_refused_in_keras_and_savedmodel_files(kind, tmp_path):
+    from toolkit._tf import keras
+
+    k = keras()
+    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Lambda(lambda x: x * 2), k.layers.Dense(10)])
+    path = tmp_path / ("lambda.keras" if kind == ".keras" else "lambda saved")
+    model.save(path) if kind == ".keras" else model.save(path, save_format="tf")
+    with pytest.raises(EdgesmithError, match="contains a Lambda layer, which would run code stored in the file"):
+        load_user_model(path)
