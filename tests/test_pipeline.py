@@ -299,3 +299,20 @@ def test_force_rebuilds_every_stage(tmp_path):
 
     again = edgesmith(*args, cwd=tmp_path)
     assert again.returncode == 0 and f"stages reused {built}, built 0" in again.stdout, "the rebuilt cache is reused"
+
+
+@pytest.mark.slow
+def test_the_real_runs_html_report_renders_in_a_browser(finished_run, tmp_path):
+    """The synthetic records of tests/report reach the browser there; here a real run's page does."""
+    import re
+
+    from tests.report.test_browser import open_in_browser
+
+    run_dir, _ = finished_run
+    records = json.loads((run_dir / "results.json").read_text())
+    dom, console = open_in_browser(run_dir / "report.html", tmp_path / "profile", "--dump-dom")
+    assert console == [] and "data-errors" not in dom
+    assert re.search(r'<body [^>]*data-rendered="ok"', dom), dom[:500]
+    assert len(re.findall(r"<tr data-path=", dom)) == len(records)
+    targets = {record["target"] for record in records}
+    assert len(re.findall(r'<svg class="plot"', dom)) == 2 * len(targets)

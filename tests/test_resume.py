@@ -55,6 +55,32 @@ def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path, sig):
     assert all((run_dir / r["path"]).stat().st_size == r["size_bytes"] for r in records)
 
 
+def _interrupt_at(output, prefix: str, *extra) -> str:
+    """Start a run, send SIGINT (Ctrl-C) at its first stderr line starting with `prefix`, return stderr."""
+    process = subprocess.Popen(_command(output, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stderr:
+        if line.startswith(prefix):
+            process.send_signal(signal.SIGINT)
+            break
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert not list(output.rglob("*.tmp")) and not (output / "r" / "results.json").exists()
+    return err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_and_during_export_then_the_same_command_finishes(tmp_path):
+    small = ("--no-variants", "--targets", "cpu", "--precisions", "fp32,dynamic,int8")
+    _interrupt_at(tmp_path, "[baseline] training", *small)
+    assert "[baseline] training" in _interrupt_at(tmp_path, "[export]", *small), "nothing of the baseline was kept"
+    finished = _run(tmp_path, *small)
+    assert finished.returncode == 0 and "[baseline] cached" in finished.stderr, finished.stderr[-2000:]
+    records = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert sorted(r["precision"] for r in records) == ["dynamic", "fp32", "int8"]
+
+
 @pytest.mark.slow
 def test_same_seed_gives_same_accuracy_and_int8_bytes(tmp_path):
     first = _run(tmp_path / "a", "--no-variants", "--targets", "cpu", "--precisions", "int8")
