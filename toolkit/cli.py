@@ -68,20 +68,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(getattr(args, "log_level", logging.INFO))
     _hide_gpus()
     logging.getLogger("toolkit.cli").debug("edgesmith %s, Python %s, command: %s", version(), sys.version.split()[0], args.command)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _INTERRUPTS.clear()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupt)
     try:
         return args.handler(args)
+    except KeyboardInterrupt:
+        return _interrupted()
     except EdgesmithError as error:
+        if _INTERRUPTS:  # an interrupt inside a library's import or C code can surface as another error
+            return _interrupted()
         if debug:
             raise
         print(f"edgesmith: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("edgesmith: interrupted — finished stages are kept; run the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (`| head`): entry_point ends quietly
         raise
     except Exception as error:  # anything else is our bug: one line, not a traceback
+        if _INTERRUPTS:
+            return _interrupted()
         if debug:
             raise
         cannot_write = write_failure(error) if isinstance(error, OSError) else None
@@ -99,8 +104,17 @@ def _hide_gpus() -> None:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 
+_INTERRUPTS: list[int] = []  # signals received: the exit is "interrupted" whatever error they caused
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    _INTERRUPTS.append(signum)
     raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    print("edgesmith: interrupted — finished stages are kept; run the same command to resume", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _silence_native_logs() -> None:

@@ -58,13 +58,13 @@ def check_request(target: Any, fallback: FallbackPlan | None) -> None:
 
 
 def _backend(model: Any, target: Any, calibration: np.ndarray, debug_x: np.ndarray, folder: Path) -> tuple[Any, str]:
-    if target.runtime == "onnxruntime":
-        from toolkit.quant_debug.onnx_debug import FORMAT, OnnxDebug
+    """The debugger of the target's file format (a runtime's files are TFLite or ONNX)."""
+    from toolkit.quant_debug import onnx_debug, tflite_debug
+    from toolkit.runtimes import runtime_named
 
-        return OnnxDebug(model, target, calibration, debug_x, folder), FORMAT
-    from toolkit.quant_debug.tflite_debug import FORMAT, TFLiteDebug
-
-    return TFLiteDebug(model, target, calibration, debug_x), FORMAT
+    if runtime_named(target.runtime).SUFFIX == onnx_debug.FORMAT:
+        return onnx_debug.OnnxDebug(model, target, calibration, debug_x, folder), onnx_debug.FORMAT
+    return tflite_debug.TFLiteDebug(model, target, calibration, debug_x), tflite_debug.FORMAT
 
 
 def _plain_int8(backend: Any, accuracy: Any, path: Path) -> FallbackStep:
