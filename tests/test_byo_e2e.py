@@ -94,10 +94,12 @@ def test_keras3_cnn_file_on_a_png_folder_with_default_chains(png_folder, tmp_pat
 
 
 @pytest.mark.slow
-def test_keras3_mobilenet_v2_file_with_default_chains(tmp_path, monkeypatch, write_images):
-    """MobileNetV2(alpha=0.35) at 96×96 as saved by Keras 3, run in-process with the fine-tune
-    step minimum lowered: the chains are the defaults, only their length is cut for the test."""
-    from toolkit import stages
+def test_keras3_mobilenet_v2_file_through_the_pipeline(tmp_path, write_images):
+    """MobileNetV2(alpha=0.35) at 96×96 as saved by Keras 3: translated, exported and measured.
+
+    Without compression chains: with the default chains this test took 817 s on a quiet 2-core
+    machine (14 TFLite conversions of about 35 s each), too long for CI; the chains themselves run
+    on a Keras 3 file in the cnn test above and on MobileNetV2's graph in tests/passes."""
     from toolkit.config import from_dict
     from toolkit.data import load_configured
     from toolkit.pipeline import run
@@ -112,13 +114,12 @@ def test_keras3_mobilenet_v2_file_with_default_chains(tmp_path, monkeypatch, wri
     model(data.x_train, training=True)
     model.save(tmp_path / "mobilenet.keras")
     assert model.predict(data.x_test, verbose=0).std(axis=0).min() > 1e-2
-    monkeypatch.setattr(stages, "MIN_FINETUNE_STEPS", 1)
     experiment = from_dict({"dataset": "folder", "data": str(folder), "model": str(tmp_path / "mobilenet.keras"),
-                            "epochs": 1, "finetune_epochs": 1, "batch_size": 4, "bench_runs": 10, "bench_batch": 1, "calibration_samples": 4,
+                            "variants": [], "bench_runs": 10, "bench_batch": 1, "calibration_samples": 4,
                             "precisions": ["fp32", "int8"], "targets": ["cpu"], "output": str(tmp_path / "runs")})
     run_dir = run(experiment, log=lambda line: None)
     records = _fp32_matches_keras3(run_dir, model, data.x_test)
-    assert {"baseline", "prune80+qat", "qat", "distill", "scratch"} == {r["variant"] for r in records}
+    assert sorted(r["precision"] for r in records) == ["fp32", "int8"]
 
 
 @pytest.mark.slow
