@@ -59,11 +59,14 @@ def _interrupt_at(output, prefix: str, *extra) -> str:
     """Start a run, send SIGINT (Ctrl-C) at its first stderr line starting with `prefix`, return stderr."""
     process = subprocess.Popen(_command(output, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = []
     for line in process.stderr:
+        seen.append(line)
         if line.startswith(prefix):
             process.send_signal(signal.SIGINT)
             break
-    _, err = process.communicate(timeout=300)
+    _, rest = process.communicate(timeout=300)
+    err = "".join(seen) + rest
     assert process.returncode == 130, err[-2000:]
     assert "interrupted" in err and "Traceback" not in err
     assert not list(output.rglob("*.tmp")) and not (output / "r" / "results.json").exists()
