@@ -118,11 +118,11 @@ def _write_run(folder, accuracy: float) -> None:
     """results.json then run.json, as a run writes them (run.json names its results by hash)."""
     import hashlib
 
-    from toolkit.records import results_text
+    from toolkit.files import json_text
 
     record = {"variant": "baseline", "target": "cpu", "format": "tflite", "precision": "int8", "path": "cpu/b.tflite",
               "accuracy": accuracy, "accuracy_drop_pp": 0.0, "latency_ms": None, "size_bytes": 1, "gzip_bytes": 1}
-    text = results_text([record])
+    text = json_text([record])
     (folder / "results.json").write_text(text)
     time.sleep(0.3)  # a reader in between sees a results.json that its run.json does not name
     (folder / "run.json").write_text(json.dumps({"results_sha256": hashlib.sha256(text.encode()).hexdigest(), "accuracy": accuracy}))

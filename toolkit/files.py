@@ -52,9 +52,14 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(payload: Any) -> str:
+    """`payload` as the indented JSON every file here is written in."""
+    return json.dumps(payload, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(path: Path, payload: Any) -> None:
     """Write `payload` as indented JSON atomically."""
-    write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    write_text(path, json_text(payload))
 
 
 def sha256_file(path: Path) -> str:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.best import choose_and_copy
 from toolkit.cpu_features import describe
-from toolkit.files import write_json, write_text
+from toolkit.files import json_text, write_json, write_text
 from toolkit.manifest import build_manifest
-from toolkit.records import records_json, results_text
+from toolkit.records import records_json
 from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
 
@@ -32,7 +32,7 @@ def write_outputs(state: Run, started: float) -> None:
         "max_size_kb": state.experiment.max_size_kb or None,
     }
     info["best"] = choose_and_copy(run_dir, records, state.experiment)
-    results = results_text(records_json(records))
+    results = json_text(records_json(records))
     info["results_sha256"] = hashlib.sha256(results.encode()).hexdigest()  # pairs run.json with its results.json
     write_text(run_dir / "results.json", results)
     write_text(run_dir / "results.csv", csv_text(records))

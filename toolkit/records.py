@@ -174,11 +174,6 @@ def load_results(run_dir: Path, wait_s: float = 10.0) -> tuple[list[Record], dic
         raise EdgesmithError(f"{results}: {problem}", "re-run `edgesmith run` to rebuild it") from None
 
 
-def results_text(records: list[dict[str, Any]]) -> str:
-    """results.json as written (its hash is kept in run.json)."""
-    return json.dumps(records, indent=2, sort_keys=False) + "\n"
-
-
 def records_json(records: list[Record]) -> list[dict[str, Any]]:
     """What results.json stores: one dict per record, schema_version in each."""
     return [record.to_dict() for record in records]
