@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from toolkit.files import sha256_file, stable_hash, write_json
+from toolkit.files import sha256_file, stable_hash, write_bytes, write_json
 from toolkit.manifest import library_versions
 
 CACHE_DIR = ".cache"
@@ -32,6 +32,7 @@ class StageCache:
         self.enabled = enabled
         self.reused: set[str] = set()
         self.built = 0
+        self._imported: set[str] = set()  # built by this run elsewhere (Ray), so not "reused"
 
     @staticmethod
     def key(*parts: Any) -> str:
@@ -51,7 +52,8 @@ class StageCache:
             path = self.run_dir / relative
             if not path.exists() or sha256_file(path) != digest:
                 return None
-        self.reused.add(key)
+        if key not in self._imported:
+            self.reused.add(key)
         return entry["payload"]
 
     def put(self, key: str, payload: dict[str, Any], files: list[Path] = ()) -> None:
@@ -59,6 +61,26 @@ class StageCache:
         hashes = {str(Path(f).relative_to(self.run_dir)): sha256_file(f) for f in files}
         write_json(self._marker(key), {"payload": payload, "files": hashes})
         self.built += 1
+
+    def keys(self) -> list[str]:
+        """Every finished stage's key."""
+        return sorted(marker.stem for marker in (self.run_dir / CACHE_DIR).glob("*.json"))
+
+    def export_entry(self, key: str) -> dict[str, Any]:
+        """A finished stage as data (its marker and its files' bytes), to move it to another run folder."""
+        entry = json.loads(self._marker(key).read_text())
+        return {"key": key, "marker": entry, "files": {name: (self.run_dir / name).read_bytes() for name in entry["files"]}}
+
+    def import_entries(self, entries: list[dict[str, Any]]) -> None:
+        """Take stages finished elsewhere (`export_entry`): every file first, then the markers, so an
+        interruption leaves no marker whose files are missing."""
+        for entry in entries:
+            for name, data in entry["files"].items():
+                write_bytes(self.run_dir / name, data)
+        for entry in entries:
+            write_json(self._marker(entry["key"]), entry["marker"])
+            self._imported.add(entry["key"])
+            self.built += 1
 
     def _marker(self, key: str) -> Path:
         return self.run_dir / CACHE_DIR / f"{key}.json"

@@ -37,6 +37,10 @@ HELP = {
     "preprocess": "raw → model input: scale:1/255, none, mobilenet, mean_std:M,S or mean_std:M1,M2,M3/S1,S2,S3 (default: the dataset's)",
     "image_size": "image folders: WIDTHxHEIGHT every image is resized to (default: the first image's size)",
     "color": "image folders: rgb (default) or grayscale",
+    "executor": "local (default) or ray: build variants as Ray tasks (pip install \"edgesmith[ray]\")",
+    "ray_address": "the Ray cluster to join, HOST:PORT (default: start a local instance sized to this machine)",
+    "ray_num_cpus": "CPUs each variant's build task reserves on Ray (default 1)",
+    "ray_num_gpus": "GPUs each variant's build task reserves on Ray (default 0)",
     "skip_bad_images": "image folders: skip and count unreadable images instead of stopping",
 }
 # What `run --help` shows for the step syntax; a test parses every one of them.

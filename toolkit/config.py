@@ -66,6 +66,10 @@ class Experiment:
     max_size_kb: float = 0.0
     devices: tuple[str, ...] = ()  # "TARGET=ssh://user@host[:port]": time that target there
     device_accuracy: bool = False  # also run the test split on each device, against the host's outputs
+    executor: str = "local"  # "ray": variants build as Ray tasks (toolkit.scale)
+    ray_address: str = ""  # empty: start a local Ray instance; "HOST:PORT": join that cluster
+    ray_num_cpus: float = 1.0  # CPUs one variant's build task reserves
+    ray_num_gpus: float = 0.0  # GPUs one variant's build task reserves (TensorFlow uses them there)
     output: str = "runs"
     force: bool = False
     no_wait: bool = False
@@ -105,6 +109,7 @@ class Experiment:
         if self.dataset == "npz" and not self.data:
             raise EdgesmithError("dataset 'npz' needs a file", "pass --data FILE.npz")
         _check_data_options(self)
+        _check_executor(self)
         if not self.targets:
             raise EdgesmithError("no targets given", "list at least one target, e.g. targets = [\"cpu\"]")
         from toolkit.devices import parse_assignment
@@ -138,6 +143,18 @@ def _check_data_options(experiment: Experiment) -> None:
     check_color(experiment.color)
     if experiment.dataset == "folder" and not experiment.data:
         raise EdgesmithError("dataset 'folder' needs a folder", "pass --data DIR with one sub-folder of images per class")
+
+
+def _check_executor(experiment: Experiment) -> None:
+    from toolkit.scale import EXECUTORS
+
+    _check_choice("executor", experiment.executor, EXECUTORS)
+    if experiment.ray_num_cpus <= 0 or experiment.ray_num_gpus < 0:
+        raise EdgesmithError(f"ray_num_cpus must be positive and ray_num_gpus not negative "
+                             f"(got {experiment.ray_num_cpus:g}, {experiment.ray_num_gpus:g})",
+                             "e.g. ray_num_cpus = 2, ray_num_gpus = 0.5")
+    if experiment.executor != "ray" and experiment.ray_address:
+        raise EdgesmithError("ray_address is set but the executor is local", 'add executor = "ray" (--executor ray)')
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}

@@ -73,12 +73,22 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     _reject_duplicate_ids(chains)
     from toolkit.devices import connect_devices
+    from toolkit.scale import session
 
-    devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
-    data = dataset or load_configured(experiment.to_dict())
-    user_model = _check_user_model(experiment, data)
-    calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
-    run_dir = _prepare_run_dir(experiment)
+    with session(experiment, log):
+        devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
+        data = dataset or load_configured(experiment.to_dict())
+        user_model = _check_user_model(experiment, data)
+        calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
+        run_dir = _prepare_run_dir(experiment)
+        _run_locked(experiment, run_dir, targets, chains, devices, data, user_model, calibration, log, progress, started)
+    return run_dir
+
+
+def _run_locked(experiment: Experiment, run_dir: Path, targets: list[Target], chains: list[tuple[Variant, tuple]],
+                devices: dict[str, Any], data: Dataset, user_model: Any | None, calibration: np.ndarray | None,
+                log: Log, progress: Progress | None, started: float) -> None:
+    """Everything that writes the run folder, while this run holds its lock."""
     with run_lock(run_dir, wait=not experiment.no_wait, log=log):
         if experiment.force:  # only once the folder is ours: another run may be using the cache
             shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
@@ -90,21 +100,32 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
         state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, planned=planned,
                     progress=progress, devices=devices)
         _execute(state, plan, user_model, started)
-    return run_dir
 
 
 def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | None, started: float) -> None:
     """The stages, in order, then the cross-check and the run's top-level files."""
     from toolkit.crosscheck import add_fp32_crosscheck
     from toolkit.outputs import write_outputs
-    from toolkit.stages import baseline_stage, export_and_bench_variant
+    from toolkit.passes import chain_id
+    from toolkit.stages import baseline_stage, export_and_bench_variant, planned_artifacts, skip_variant
 
     state.artifacts_finished(0)  # tells the caller how many artifacts are planned
     baseline = baseline_stage(state, user_model)
+    failed = _build_on_ray(state, plan) if state.experiment.executor == "ray" else {}
     for variant, steps in plan:
-        export_and_bench_variant(state, steps, variant, baseline)
+        if chain_id(steps) in failed:
+            skip_variant(state, chain_id(steps), failed[chain_id(steps)], planned_artifacts(state.targets, variant, steps))
+        else:
+            export_and_bench_variant(state, steps, variant, baseline)
     state.records = add_fp32_crosscheck(state.run_dir, state.records, state.data.x_test)
     write_outputs(state, started)
+
+
+def _build_on_ray(state: Run, plan: list[tuple[Variant, tuple]]) -> dict[str, str]:
+    """The build phase as Ray tasks; the loop after it finds every export cached and only times."""
+    from toolkit.scale.ray_build import build_on_ray
+
+    return build_on_ray(state, plan)
 
 
 def _with_controls(chains: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:

@@ -93,34 +93,49 @@ def export_and_bench_variant(state: Run, steps: tuple, variant: Variant, baselin
     from toolkit.passes import PassNotApplicable, chain_id
 
     variant_id = chain_id(steps)  # the empty chain is "baseline"
-    exp = state.experiment
-    variant_key = state.baseline_key if not steps else spec_key(state.cache, "variant", VariantSpec(
-        state.baseline_key, tuple(step.spec() for step in steps), exp.finetune_epochs, exp.epochs,
-        exp.batch_size, exp.learning_rate, exp.finetune_learning_rate, exp.seed,
-    ))
-    built = _VariantModel(state, variant_id, variant_key, steps, baseline)
+    built = VariantModel(state, variant_id, variant_key(state, steps), steps, baseline)
     finished = 0
     try:
-        for target in state.targets:
-            for precision in _precisions(target, variant, steps):
-                path = export_stage(state, built, target, precision)
-                measured = bench_stage(state, path, target, precision)
-                state.records.append(
-                    Record.from_dict({**measured, "variant": variant_id, "chain": variant.chain, "params": built.params()})
-                )
-                finished += 1
-                state.artifacts_finished()
+        for target, precision in variant_exports(state.targets, variant, steps):
+            path = export_stage(state, built, target, precision)
+            measured = bench_stage(state, path, target, precision)
+            state.records.append(
+                Record.from_dict({**measured, "variant": variant_id, "chain": variant.chain, "params": built.params()})
+            )
+            finished += 1
+            state.artifacts_finished()
         if steps:
             state.variant_info[variant_id] = built.details()
     except PassNotApplicable as exc:
-        state.log(f"[{variant_id}] skipped: {exc}")
-        state.skipped.append({"variant": variant_id, "reason": str(exc)})
-        state.artifacts_finished(planned_artifacts(state.targets, variant, steps) - finished)
+        skip_variant(state, variant_id, str(exc), planned_artifacts(state.targets, variant, steps) - finished)
+
+
+def skip_variant(state: Run, variant_id: str, reason: str, artifacts: int) -> None:
+    """Report a variant that could not be made (the reason goes into run.json and the report)."""
+    state.log(f"[{variant_id}] skipped: {reason}")
+    state.skipped.append({"variant": variant_id, "reason": reason})
+    state.artifacts_finished(artifacts)
+
+
+def variant_key(state: Run, steps: tuple) -> str:
+    """The cache key of a chain's model (the baseline's for the empty chain), known before it is built."""
+    if not steps:
+        return state.baseline_key
+    exp = state.experiment
+    return spec_key(state.cache, "variant", VariantSpec(
+        state.baseline_key, tuple(step.spec() for step in steps), exp.finetune_epochs, exp.epochs,
+        exp.batch_size, exp.learning_rate, exp.finetune_learning_rate, exp.seed,
+    ))
+
+
+def variant_exports(targets: list[Target], variant: Variant, steps: tuple) -> list[tuple[Target, str]]:
+    """(target, precision) of every file one variant is exported to, in run order."""
+    return [(target, precision) for target in targets for precision in _precisions(target, variant, steps)]
 
 
 def planned_artifacts(targets: list[Target], variant: Variant, steps: tuple) -> int:
     """How many files one variant is exported to (one per target and precision)."""
-    return sum(len(_precisions(target, variant, steps)) for target in targets)
+    return len(variant_exports(targets, variant, steps))
 
 
 def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:
@@ -130,7 +145,7 @@ def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:
     return [p for p in wanted if p in QAT_PRECISIONS] if is_qat_chain(steps) else wanted
 
 
-class _VariantModel:
+class VariantModel:
     """The variant's Keras model, built (fine-tuned) or reloaded only when an export needs it."""
 
     def __init__(self, state: Run, variant_id: str, key: str, steps: tuple, baseline: Callable[[], Any]) -> None:
@@ -160,6 +175,7 @@ class _VariantModel:
         return self._info.get("info", {})
 
     def _load_or_build(self) -> Any:
+        from toolkit._tf import seed_everything
         from toolkit.passes import apply_chain, load_variant_model, save_variant_model
 
         if not self.steps:
@@ -169,6 +185,7 @@ class _VariantModel:
             self._info = cached
             return load_variant_model(self.path, self.steps)
         self.state.log(f"[{self.variant_id}] applying {' → '.join(str(step) for step in self.steps)}")
+        seed_everything(self.state.experiment.seed)  # deterministic ops whether or not this process trained the baseline
         result = apply_chain(self.baseline(), self.steps, _pass_context(self.state, self.baseline()))
         files = save_variant_model(result, self.path)
         self._info = {"params": int(result.params), "info": result.info}
@@ -190,18 +207,14 @@ def _pass_context(state: Run, teacher: Any) -> Any:
     )
 
 
-def export_stage(state: Run, built: _VariantModel, target: Target, precision: str) -> Path:
+def export_stage(state: Run, built: VariantModel, target: Target, precision: str) -> Path:
     """Write `<target>/<variant>__<precision>.<ext>` unless an intact cached copy exists."""
     from toolkit.passes import is_qat_chain
     from toolkit.runtimes import runtime_named
 
     exp = state.experiment
     runtime = runtime_named(target.runtime)
-    path = state.run_dir / target.name / f"{built.variant_id}__{precision}.{runtime.SUFFIX}"
-    key = spec_key(state.cache, "export", ExportSpec(
-        EXPORT_FORMAT, built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset),
-        (exp.calibration_samples, exp.seed) if precision == "int8" else None, str(path.relative_to(state.run_dir)),
-    ))
+    path, key = export_location(state, built.variant_id, built.key, target, precision)
     same = _once(state, ("export", built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset)),
                  lambda: path)
     if state.cache.get(key) is None:
@@ -212,6 +225,19 @@ def export_stage(state: Run, built: _VariantModel, target: Target, precision: st
         state.cache.put(key, {}, [path])
         state.log(f"[export] {path.relative_to(state.run_dir)}" + (f" (same bytes as {same.relative_to(state.run_dir)})" if same != path else ""))
     return path
+
+
+def export_location(state: Run, variant_id: str, model_key: str, target: Target, precision: str) -> tuple[Path, str]:
+    """Where one export is written and its cache key, known before the model is built."""
+    from toolkit.runtimes import runtime_named
+
+    exp = state.experiment
+    runtime = runtime_named(target.runtime)
+    path = state.run_dir / target.name / f"{variant_id}__{precision}.{runtime.SUFFIX}"
+    return path, spec_key(state.cache, "export", ExportSpec(
+        EXPORT_FORMAT, model_key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset),
+        (exp.calibration_samples, exp.seed) if precision == "int8" else None, str(path.relative_to(state.run_dir)),
+    ))
 
 
 def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[str, Any]:

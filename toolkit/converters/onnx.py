@@ -7,6 +7,7 @@ here as the one ONNX entry point.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,6 @@ def export_keras(
 
     batch = 1 if fixed_batch else None
     signature = (tensorflow.TensorSpec((batch, *input_shape), tensorflow.float32, name=INPUT_NAME),)
-    _restart_generated_names()
     try:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
     except Exception as error:  # tf2onnx raises many types; all mean "this model did not convert"
@@ -67,7 +67,6 @@ def export_tflite(tflite_path: Path, out_path: Path, opset: int = 17, reduce_ran
 
     tflite_path = Path(tflite_path)
     io_quant = _tflite_io_quantization(tflite_path)
-    _restart_generated_names()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
@@ -126,22 +125,46 @@ def _tflite_io_quantization(tflite_path: Path) -> dict[str, TensorQuant]:
     }
 
 
-def _restart_generated_names() -> None:
-    """tf2onnx numbers the names it invents (`scale__16`) with one counter for the whole process,
-    so the same Keras model converted after other models got other names and other bytes. Each
-    conversion builds a new graph, so restarting the counter keeps names unique and makes the
-    same input give the same file whatever was converted before. (from_tflite also hands out
-    its numbers in a varying order, so QAT → ONNX files differ in names between exports; the
-    run folder's lock keeps each record's hash that of the file it points to.)"""
-    import tf2onnx.utils
+def _number_generated_names_in_order(graph: Any) -> None:
+    """Renumber tf2onnx's invented names (`scale__27`, `scale__27/7bit`, `Add__36:0`, dims
+    `unk__8`) in the order the graph first uses them, and store the initializers sorted by name.
 
-    tf2onnx.utils.INTERNAL_NAME = 1
+    tf2onnx hands out its numbers in an order that changes from process to process (from_tflite)
+    and with what was converted before, so the same model gave ONNX files with other names and
+    other bytes; numbered by position, the same input always gives the same file (a Ray
+    worker's export matches a local one)."""
+    generated = re.compile(r"^(.*)__(\d+)((?:[/:][^/:]*)*)$")
+    order: dict[str, str] = {}
+
+    def renamed(name: str) -> str:
+        match = generated.match(name)
+        if not match:
+            return name
+        stem = f"{match.group(1)}__{match.group(2)}"
+        if stem not in order:
+            order[stem] = f"{match.group(1)}__{len(order) + 1}"
+        return order[stem] + match.group(3)
+
+    for node in graph.node:  # the node order is stable; the initializers' order is not
+        node.input[:] = [renamed(name) for name in node.input]
+        node.output[:] = [renamed(name) for name in node.output]
+        node.name = renamed(node.name)
+    for value in [*graph.initializer, *graph.input, *graph.output, *graph.value_info]:
+        value.name = renamed(value.name)
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = renamed(dim.dim_param)
+    initializers = sorted(graph.initializer, key=lambda tensor: tensor.name)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
 
 
 def _finish(proto: Any, path: Path) -> Path:
     """Give inputs/outputs their standard names, validate, and write atomically."""
     import onnx
 
+    _number_generated_names_in_order(proto.graph)
     _rename_io(proto)
     onnx.checker.check_model(proto)
     write_bytes(path, proto.SerializeToString())

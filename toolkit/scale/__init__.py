@@ -1,0 +1,55 @@
+"""Running a run's work on more than one machine (`executor = "ray"`, the optional `ray` extra).
+
+`session(experiment)` starts or joins Ray for the length of a run (a no-op for the local
+executor); `build_on_ray` (ray_build.py) is the build phase as Ray tasks. Nothing here is
+imported unless a run asks for Ray, so the default install needs no Ray.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from toolkit.errors import EdgesmithError
+
+if TYPE_CHECKING:
+    from toolkit.config import Experiment
+
+EXECUTORS = ("local", "ray")
+INSTALL_HINT = 'install the extra: pip install "edgesmith[ray]"'
+
+
+def require_ray(why: str) -> Any:
+    """The `ray` module, or a one-line error naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise EdgesmithError(f"{why} needs Ray, which is not installed", INSTALL_HINT) from None
+    return ray
+
+
+@contextlib.contextmanager
+def session(experiment: Experiment, log: Callable[[str], None]) -> Iterator[None]:
+    """Ray for the length of one run: join `ray_address`, or start a local instance sized to this
+    machine; stop what this run started when it ends, Ctrl-C included."""
+    if experiment.executor != "ray":
+        yield
+        return
+    ray = require_ray("executor = \"ray\"")
+    if ray.is_initialized():  # the caller (a notebook, a test) already holds a connection: use it
+        yield
+        return
+    address = experiment.ray_address or None
+    try:
+        context = ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+                           **({} if address else {"num_cpus": os.cpu_count()}))
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise EdgesmithError(f"cannot join the Ray cluster at {address or 'a new local instance'} ({error})",
+                             "start one with `ray start --head` and pass its address (ray_address = \"HOST:6379\")") from None
+    nodes = [node for node in ray.nodes() if node["Alive"]]
+    log(f"[ray] {'joined ' + context.address_info['gcs_address'] if address else 'started a local Ray instance'}: "
+        f"{len(nodes)} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs")
+    try:
+        yield
+    finally:
+        ray.shutdown()
