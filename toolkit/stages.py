@@ -29,7 +29,7 @@ QAT_PRECISIONS = ("int8",)
 # Pruning needs optimizer steps to recover, not epochs: on a small dataset (digits: 21 steps per
 # epoch) a few epochs end the sparsity schedule before the network has re-learned anything.
 MIN_FINETUNE_STEPS = 400
-EXPORT_FORMAT = 2  # bump when the export code changes the bytes it writes
+EXPORT_FORMAT = 3  # bump when the export code changes the bytes it writes
 RECORD_FORMAT = 4  # bump when bench_stage records gain fields, so cached records are rebuilt
 BASELINE_FORMAT = 2  # bump when the baseline stage's outputs change
 
