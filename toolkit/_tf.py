@@ -44,7 +44,10 @@ def tfmot() -> ModuleType:
 
 
 def seed_everything(seed: int) -> None:
-    """Make training repeatable: Python, NumPy and TensorFlow seeds plus deterministic ops."""
+    """Make training repeatable: Python, NumPy and TensorFlow seeds, deterministic ops, and a
+    fresh Keras name space (auto-named layers are `dense`, `dense_1`… in every process, so the
+    files built from them are the same bytes wherever and after whatever they are built)."""
     tensorflow = tf()
+    keras().backend.clear_session()
     keras().utils.set_random_seed(seed)
     tensorflow.config.experimental.enable_op_determinism()

@@ -30,7 +30,7 @@ _TOP_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "summary": (str, True), "runtime": (str, True), "precisions": (list, True),
     "int8_io_dtype": (str, True), "fixed_batch": (bool, True), "measured_on": (str, True),
     "latency_on_device": (bool, True), "accelerator": (dict, True), "ops": (dict, False),
-    "custom_ops": (dict, False), "device": (str, False),
+    "custom_ops": (dict, False), "device": (str, False), "ray_resource": (str, False),
 }
 _ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "fallback": (str, True), "partitioning": (str, True), "requires_quantized": (bool, False),
@@ -86,6 +86,7 @@ class Target:
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the runtime's own keys
     source: Path = field(default=Path(), compare=False)
     device: str | None = None  # "ssh://user@host[:port]": time this target there (toolkit.devices)
+    ray_resource: str | None = None  # "device:rpi4": time it on the Ray node advertising this resource
 
 
 def targets_dir() -> Path:
@@ -220,8 +221,15 @@ class _TargetParser:
             fixed_batch=top["fixed_batch"], measured_on=top["measured_on"],
             latency_on_device=top["latency_on_device"], accelerator=accelerator, ops=ops, custom_ops=custom,
             options={key: top[key] for key in runtime.TARGET_KEYS if key in top}, source=self.path,
-            device=self.device(top.get("device")),
+            device=self.device(top.get("device")), ray_resource=self.ray_resource(top),
         )
+
+    def ray_resource(self, top: dict[str, Any]) -> str | None:
+        resource = top.get("ray_resource")
+        if resource is not None and (not resource.strip() or top.get("device")):
+            raise self.fail("ray_resource", "is empty or set together with device",
+                            "time the target either on a Ray node (ray_resource) or over SSH (device), not both")
+        return resource
 
     def accelerator(self, data: dict[str, Any], runtime: Any) -> Accelerator:
         schema = {**_ACCELERATOR_KEYS, "tensor_types": (list, False), "op_domains": (list, False),

@@ -154,7 +154,7 @@ def test_a_microcontroller_target_refuses_a_device_before_connecting(tmp_path):
     result = _edgesmith("--targets", "mcu-cortex-m4", "--device", f"mcu-cortex-m4=ssh://127.0.0.1:{_closed_port()}",
                         "--output", str(tmp_path), cwd=tmp_path, env=dict(os.environ))
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "mcu-cortex-m4 (tflm) cannot be timed on a device over SSH" in result.stderr
+    assert "mcu-cortex-m4 (tflm) cannot be timed on a device (SSH or a Ray node)" in result.stderr
     assert "cannot reach the device" not in result.stderr and not list(tmp_path.iterdir())
 
 

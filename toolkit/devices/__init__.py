@@ -98,19 +98,26 @@ def connect_devices(targets: list[Target], assignments: tuple[str, ...]) -> dict
             raise EdgesmithError(f"--device names target '{target_name}', which this run does not build",
                                  f"use one of: {', '.join(sorted(names))}")
         urls[target_name] = url
+    resources = {target.name: target.ray_resource for target in targets if target.ray_resource and target.name not in urls}
     for target in targets:
-        if urls.get(target.name) and not runtime_named(target.runtime).DEVICE_PACKAGES:
-            raise EdgesmithError(f"target {target.name} ({target.runtime}) cannot be timed on a device over SSH: "
+        if (urls.get(target.name) or resources.get(target.name)) and not runtime_named(target.runtime).DEVICE_PACKAGES:
+            raise EdgesmithError(f"target {target.name} ({target.runtime}) cannot be timed on a device (SSH or a Ray node): "
                                  "its latency is an estimate (a microcontroller runs firmware, not Python)",
-                                 f"drop the --device (or the profile's device key) for {target.name}")
+                                 f"drop the --device (or the profile's device or ray_resource key) for {target.name}")
     devices: dict[str, Device] = {}
-    for url in dict.fromkeys(urls.values()):
-        device = open_device(url)
-        served = [target for target in targets if urls.get(target.name) == url]
+    for url in dict.fromkeys([*urls.values(), *resources.values()]):
+        served = [target for target in targets if url in (urls.get(target.name), resources.get(target.name))]
+        device = open_device(url) if url in urls.values() else _ray_node(url)
         device.require({package for target in served for package in runtime_named(target.runtime).DEVICE_PACKAGES},
                        f"for target {', '.join(target.name for target in served)}")
         devices.update({target.name: device for target in served})
     return devices
+
+
+def _ray_node(resource: str) -> Device:
+    from toolkit.devices.ray_node import connect
+
+    return connect(resource)
 
 
 def measure(device: Device, path: Path, x: np.ndarray, y: np.ndarray, settings: dict[str, Any], target: Target,
