@@ -145,8 +145,9 @@ def _open_study(optuna: Any, url: str, name: str, space: SearchSpace, seed: int)
     elif stored != list(space.objectives):
         raise EdgesmithError(f"study '{name}' in {_masked(url)} optimizes {stored}, the experiment asks for {list(space.objectives)}",
                              "set [search] objectives back, or give the experiment another name (or --storage)")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # constraints_func: experimental in Optuna 4, deprecated (still honored) in 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), constraints_func=_constraints_of)
     return study
 
