@@ -1,6 +1,8 @@
 """The [search] table: parsing, the errors a user gets, and the chains a trial builds."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from toolkit.config import load_experiment
@@ -94,3 +96,23 @@ def test_the_experiment_file_serves_search_and_run(tmp_path):
     path.write_text('modle = "mlp"\n[search]\nqat = [true]\n')
     with pytest.raises(EdgesmithError, match="unknown key 'modle'"):
         load_search(path)
+
+
+def test_without_optuna_the_error_names_the_extra(monkeypatch):
+    from toolkit.search import require_optuna
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what `import optuna` meets when it is not installed
+    with pytest.raises(EdgesmithError) as caught:
+        require_optuna()
+    assert 'pip install "edgesmith[search]"' in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_several_targets_need_one_named_before_anything_runs(tmp_path):
+    from toolkit.config import Experiment
+    from toolkit.search.study import search
+
+    experiment = Experiment(targets=("cpu", "gpu"), output=str(tmp_path))
+    with pytest.raises(EdgesmithError) as caught:
+        search(experiment, parse_space({"qat": [True]}), trials=1)
+    assert "a search optimizes one" in caught.value.problem and "--target cpu" in caught.value.fix
+    assert not any(tmp_path.iterdir())  # no run folder was made
