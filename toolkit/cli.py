@@ -1,4 +1,4 @@
-"""`edgesmith` command line: run, check, bench, explain, report, select, targets, device probe.
+"""`edgesmith` command line: run, search, check, bench, explain, report, select, targets, device probe.
 
 Each command lives in a small module (cli_run, cli_artifact, cli_results, cli_info) that
 registers its parser; this one owns start-up, logging and the exit codes every command shares.
@@ -13,7 +13,7 @@ import sys
 from importlib import metadata
 from typing import Any, Sequence
 
-from toolkit import cli_artifact, cli_explain, cli_info, cli_results, cli_run
+from toolkit import cli_artifact, cli_explain, cli_info, cli_results, cli_run, cli_search
 from toolkit.cli_log import configure_logging
 from toolkit.errors import EdgesmithError, first_line, write_failure
 
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgesmith {version()}")
     commands = parser.add_subparsers(dest="command", required=True, help="`edgesmith COMMAND --help` shows its options")
-    for module in (cli_run, cli_artifact, cli_explain, cli_results, cli_info):
+    for module in (cli_run, cli_search, cli_artifact, cli_explain, cli_results, cli_info):
         module.register(commands, common)
     return parser
 

@@ -17,6 +17,7 @@ from toolkit.errors import EdgesmithError
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "npz", "folder", "arrays")  # arrays: Python API only
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+SEARCH_TABLE = "search"  # the [search] table of an experiment file (toolkit.search.space)
 DEFAULT_TARGETS = ("cpu", "gpu", "edgetpu", "onnx-cpu")
 DEFAULT_VARIANTS: tuple[tuple[str, ...], ...] = (
     ("prune:0.8", "qat"),
@@ -175,15 +176,21 @@ def from_dict(raw: Mapping[str, Any], source: str = "experiment") -> Experiment:
 
 def load_experiment(path: Path, overrides: Mapping[str, Any] | None = None) -> Experiment:
     """Read a TOML experiment file; CLI options given explicitly override its values."""
+    raw = read_toml(path)
+    raw.pop(SEARCH_TABLE, None)  # `edgesmith search`'s space: one file serves both commands
+    raw.update(overrides or {})
+    return from_dict(raw, source=str(path))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tables of a TOML experiment file, before any key is checked (`search` takes its own table out)."""
     path = Path(path)
     if not path.is_file():
         raise EdgesmithError(f"experiment file {path} does not exist", "check the path")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise EdgesmithError(f"{path} is not valid TOML ({exc})", "fix the syntax at that line") from None
-    raw.update(overrides or {})
-    return from_dict(raw, source=str(path))
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

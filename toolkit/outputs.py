@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from toolkit.best import choose_and_copy
 from toolkit.cpu_features import describe
@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from toolkit.pipeline import Run
 
 
-def write_outputs(state: Run, started: float) -> None:
-    """results.json/.csv, run.json, report.md, report.html and manifest.json."""
+def write_outputs(state: Run, started: float, extra: Mapping[str, Any] | None = None) -> None:
+    """results.json/.csv, run.json, report.md, report.html and manifest.json; `extra` goes into
+    run.json (a search's summary, which the report then shows)."""
     run_dir: Path = state.run_dir
     records = state.records
-    info = run_info(state, started)
+    info = {**run_info(state, started), **(extra or {})}
     info["budget"] = {
         "max_accuracy_drop_pp": state.experiment.max_accuracy_drop,
         "max_latency_ms": state.experiment.max_latency_ms or None,
@@ -131,4 +132,8 @@ def markdown_report(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
     ]
     if info.get("skipped"):
         lines += ["", "## Skipped variants", ""] + [f"- `{s['variant']}`: {s['reason']}" for s in info["skipped"]]
+    if info.get("search"):
+        from toolkit.search.summary import markdown_section
+
+        lines += markdown_section(info["search"])
     return "\n".join(lines) + "\n"

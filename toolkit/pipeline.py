@@ -6,11 +6,12 @@ touched, so a bad flag never leaves a half-made folder behind.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -66,12 +67,33 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
     (one variant × target × precision) finishes, so a caller can show how far the run is;
     `dataset` replaces loading one by name (the Python API passes arrays this way).
     """
-    from toolkit.passes import parse_chain
+    from toolkit.stages import planned_artifacts
 
     started = time.time()
-    targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
+    with open_run(experiment, log, progress, dataset, check=_checked_chains) as (state, user_model, chains):
+        plan = [(Variant(chain=(), precisions=experiment.precisions), ()), *chains]
+        state.planned = sum(planned_artifacts(state.targets, variant, steps) for variant, steps in plan)
+        _execute(state, plan, user_model, started)
+    return state.run_dir
+
+
+def _checked_chains(experiment: Experiment) -> list[tuple[Variant, tuple]]:
+    """The experiment's chains, parsed, with their controls, each id once."""
+    from toolkit.passes import parse_chain
+
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     _reject_duplicate_ids(chains)
+    return chains
+
+
+@contextlib.contextmanager
+def open_run(experiment: Experiment, log: Log, progress: Progress | None = None, dataset: Dataset | None = None,
+             check: Callable[[Experiment], Any] = lambda experiment: None) -> Iterator[tuple[Run, Any | None, Any]]:
+    """The state of a run, holding the run folder's lock: targets loaded, `check(experiment)`
+    passed, devices connected, data loaded, user model checked, all before the folder is touched.
+    Yields (state, the user's model or None, what `check` returned); `edgesmith search` shares it."""
+    targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
+    checked = check(experiment)
     from toolkit.devices import connect_devices
     from toolkit.scale import session
 
@@ -81,25 +103,12 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
         user_model = _check_user_model(experiment, data)
         calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
         run_dir = _prepare_run_dir(experiment)
-        _run_locked(experiment, run_dir, targets, chains, devices, data, user_model, calibration, log, progress, started)
-    return run_dir
-
-
-def _run_locked(experiment: Experiment, run_dir: Path, targets: list[Target], chains: list[tuple[Variant, tuple]],
-                devices: dict[str, Any], data: Dataset, user_model: Any | None, calibration: np.ndarray | None,
-                log: Log, progress: Progress | None, started: float) -> None:
-    """Everything that writes the run folder, while this run holds its lock."""
-    with run_lock(run_dir, wait=not experiment.no_wait, log=log):
-        if experiment.force:  # only once the folder is ours: another run may be using the cache
-            shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
-        from toolkit.stages import planned_artifacts
-
-        plan = [(Variant(chain=(), precisions=experiment.precisions), ()), *chains]
-        planned = sum(planned_artifacts(targets, variant, steps) for variant, steps in plan)
-        cache = StageCache(run_dir, enabled=not experiment.force)
-        state = Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, planned=planned,
-                    progress=progress, devices=devices)
-        _execute(state, plan, user_model, started)
+        with run_lock(run_dir, wait=not experiment.no_wait, log=log):
+            if experiment.force:  # only once the folder is ours: another run may be using the cache
+                shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
+            cache = StageCache(run_dir, enabled=not experiment.force)
+            yield (Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, progress=progress,
+                       devices=devices), user_model, checked)
 
 
 def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | None, started: float) -> None:

@@ -73,10 +73,13 @@ def _accelerated(compatibility: dict[str, Any]) -> str:
 
 def text_table(records: list[dict[str, Any]]) -> str:
     """Aligned plain-text table for the terminal."""
-    header = [title for _, title in COLUMNS]
-    body = rows(records)
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in [header, *body]]
+    return aligned([[title for _, title in COLUMNS], *rows(records)])
+
+
+def aligned(table: list[list[str]]) -> str:
+    """A header row and body rows as aligned plain text, a rule under the header."""
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
