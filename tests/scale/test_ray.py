@@ -164,3 +164,19 @@ def test_a_ray_resource_without_the_ray_executor_is_refused(tmp_path):
     profiles = _board_profile(tmp_path)
     with pytest.raises(EdgesmithError, match="this run does not use Ray"):
         connect_devices([load_target("board", profiles)], ())
+
+
+def test_a_search_on_ray_builds_its_trials_as_ray_tasks(cluster, tmp_path):
+    pytest.importorskip("optuna", reason="the search extra is installed by .ci/run")
+    from toolkit.search.space import parse_space
+    from toolkit.search.study import search
+
+    lines: list[str] = []
+    experiment = Experiment(**{**SETTINGS, "targets": ("cpu",), "variants": ()}, executor="ray",
+                            ray_address=cluster.address, output=str(tmp_path))
+    space = parse_space({"prune": [0.3, 0.8], "precision": ["fp32", "int8"]})
+    _, document = search(experiment, space, trials=3, log=lines.append)
+    complete = [trial for trial in document["trials"] if trial["state"] == "COMPLETE"]
+    assert len(complete) == 3
+    assert any(line.startswith("[ray] building") for line in lines)
+    assert document["front"]
