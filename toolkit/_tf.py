@@ -51,3 +51,14 @@ def seed_everything(seed: int) -> None:
     keras().backend.clear_session()
     keras().utils.set_random_seed(seed)
     tensorflow.config.experimental.enable_op_determinism()
+
+
+def limit_threads(count: int) -> None:
+    """Let TensorFlow use `count` threads in this process (a Ray task's CPU share), so tasks that
+    share a machine do not each spread over every core; a no-op once TensorFlow has started."""
+    tensorflow = tf()
+    try:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(count)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:  # this worker already ran a task: its threads are set
+        pass

@@ -37,6 +37,7 @@ HELP = {
     "preprocess": "raw → model input: scale:1/255, none, mobilenet, mean_std:M,S or mean_std:M1,M2,M3/S1,S2,S3 (default: the dataset's)",
     "image_size": "image folders: WIDTHxHEIGHT every image is resized to (default: the first image's size)",
     "color": "image folders: rgb (default) or grayscale",
+    "train_threads": "TensorFlow threads for training and conversion (default 0: every core; a Ray task: ray_num_cpus); the same count gives the same bytes",
     "executor": "local (default) or ray: build variants as Ray tasks (pip install \"edgesmith[ray]\")",
     "ray_address": "the Ray cluster to join, HOST:PORT (default: start a local instance sized to this machine)",
     "ray_num_cpus": "CPUs each variant's build task reserves on Ray (default 1)",

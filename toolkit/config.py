@@ -67,6 +67,7 @@ class Experiment:
     max_size_kb: float = 0.0
     devices: tuple[str, ...] = ()  # "TARGET=ssh://user@host[:port]": time that target there
     device_accuracy: bool = False  # also run the test split on each device, against the host's outputs
+    train_threads: int = 0  # TensorFlow threads for training and conversion; 0: every core (Ray: ray_num_cpus)
     executor: str = "local"  # "ray": variants build as Ray tasks (toolkit.scale)
     ray_address: str = ""  # empty: start a local Ray instance; "HOST:PORT": join that cluster
     ray_num_cpus: float = 1.0  # CPUs one variant's build task reserves
@@ -150,6 +151,9 @@ def _check_executor(experiment: Experiment) -> None:
     from toolkit.scale import EXECUTORS
 
     _check_choice("executor", experiment.executor, EXECUTORS)
+    if experiment.train_threads < 0:
+        raise EdgesmithError(f"train_threads must not be negative (got {experiment.train_threads})",
+                             "use 0 (every core) or a number of threads")
     if experiment.ray_num_cpus <= 0 or experiment.ray_num_gpus < 0:
         raise EdgesmithError(f"ray_num_cpus must be positive and ray_num_gpus not negative "
                              f"(got {experiment.ray_num_cpus:g}, {experiment.ray_num_gpus:g})",

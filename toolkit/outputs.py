@@ -95,6 +95,7 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.time() - started, 1),
         "stages": {"reused": len(state.cache.reused), "built": state.cache.built},
+        "phase_seconds": {phase: round(seconds, 2) for phase, seconds in state.phase_seconds.items()},
     }
 
 

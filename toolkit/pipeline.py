@@ -51,6 +51,16 @@ class Run:
     progress: Progress | None = None
     devices: dict[str, Any] = field(default_factory=dict)  # target name → the device it is timed on
     shared: dict[str, Any] = field(default_factory=dict)  # work done once per run for identical inputs (stages._once)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase: baseline, build, measure
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of the block to `phase` (run.json shows where a run's time went)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + time.perf_counter() - started
 
     def artifacts_finished(self, count: int = 1) -> None:
         """Count `count` planned artifacts as done (benchmarked, cached or skipped) and report it."""
@@ -119,8 +129,14 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
     from toolkit.stages import baseline_stage, export_and_bench_variant, planned_artifacts, skip_variant
 
     state.artifacts_finished(0)  # tells the caller how many artifacts are planned
-    baseline = baseline_stage(state, user_model)
-    failed = _build_on_ray(state, plan) if state.experiment.executor == "ray" else {}
+    if state.experiment.train_threads:
+        from toolkit._tf import limit_threads
+
+        limit_threads(state.experiment.train_threads)
+    with state.timed("baseline"):
+        baseline = baseline_stage(state, user_model)
+    with state.timed("build"):
+        failed = _build_on_ray(state, plan) if state.experiment.executor == "ray" else {}
     for variant, steps in plan:
         if chain_id(steps) in failed:
             skip_variant(state, chain_id(steps), failed[chain_id(steps)], planned_artifacts(state.targets, variant, steps))

@@ -97,8 +97,10 @@ def export_and_bench_variant(state: Run, steps: tuple, variant: Variant, baselin
     finished = 0
     try:
         for target, precision in variant_exports(state.targets, variant, steps):
-            path = export_stage(state, built, target, precision)
-            measured = bench_stage(state, path, target, precision)
+            with state.timed("build"):  # the variant's training happens in its first export
+                path = export_stage(state, built, target, precision)
+            with state.timed("measure"):
+                measured = bench_stage(state, path, target, precision)
             state.records.append(
                 Record.from_dict({**measured, "variant": variant_id, "chain": variant.chain, "params": built.params()})
             )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,8 +23,11 @@ from toolkit.targets import targets_dir  # noqa: E402
 
 pytestmark = pytest.mark.slow
 DEVICE_RESOURCE = "device:test-board"
+# One TensorFlow thread everywhere (train_threads): the same thread count gives the same bytes.
 SETTINGS = dict(model="mlp", epochs=2, finetune_epochs=1, bench_runs=20, precisions=("fp32", "int8"),
-                variants=(Variant(("prune:0.5",), ("fp32", "int8")), Variant(("qat",))), targets=("cpu", "onnx-cpu"))
+                variants=(Variant(("prune:0.5",)), Variant(("qat",))), targets=("cpu", "onnx-cpu"), train_threads=1)
+CLI_SETTINGS = ["--model", "mlp", "--epochs", "2", "--finetune-epochs", "1", "--bench-runs", "20", "--precisions",
+                "fp32,int8", "--variant", "prune:0.5", "--variant", "qat", "--targets", "cpu,onnx-cpu", "--train-threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +42,17 @@ def cluster():
     nodes.shutdown()
 
 
+def _cli_run(output: Path, *extra: str) -> tuple[Path, str]:
+    """`edgesmith run` in its own process (its thread settings apply from the start); (run folder, stderr)."""
+    result = subprocess.run([sys.executable, "-m", "toolkit", "run", *CLI_SETTINGS, "--output", str(output), *extra],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return output / "digits-mlp", result.stderr
+
+
 @pytest.fixture(scope="module")
 def local_records(tmp_path_factory):
-    run_dir = run(Experiment(**SETTINGS, output=str(tmp_path_factory.mktemp("local"))), log=lambda line: None)
+    run_dir, _ = _cli_run(tmp_path_factory.mktemp("local"))
     return run_dir, _by_path(run_dir)
 
 
@@ -47,10 +60,8 @@ def _by_path(run_dir: Path) -> dict[str, dict]:
     return {record["path"]: dict(record) for record in load_results(run_dir)[0]}
 
 
-def _ray_run(cluster, output: Path, **changes) -> tuple[Path, list[str]]:
-    lines: list[str] = []
-    experiment = Experiment(**{**SETTINGS, **changes}, executor="ray", ray_address=cluster.address, output=str(output))
-    return run(experiment, log=lines.append), lines
+def _ray_run(cluster, output: Path) -> tuple[Path, str]:
+    return _cli_run(output, "--executor", "ray", "--ray-address", cluster.address)
 
 
 def _stages(run_dir: Path) -> dict[str, int]:
@@ -59,21 +70,19 @@ def _stages(run_dir: Path) -> dict[str, int]:
 
 def test_ray_run_gives_the_local_records_and_both_resume_each_other(cluster, local_records, tmp_path):
     local_dir, local = local_records
-    ray_dir, lines = _ray_run(cluster, tmp_path)
+    ray_dir, log = _ray_run(cluster, tmp_path)
     remote = _by_path(ray_dir)
     assert sorted(remote) == sorted(local)
     for path, record in remote.items():
         assert (record["sha256"], record["size_bytes"], record["accuracy"]) == \
             (local[path]["sha256"], local[path]["size_bytes"], local[path]["accuracy"]), path
-    assert "[ray] building 3 variant(s) as Ray tasks" in lines
-    assert any(line.startswith("[ray] prune50: built on node ") for line in lines)
+    assert "[ray] building 3 variant(s) as Ray tasks" in log and "[ray] prune50: built on node " in log
 
-    rerun_lines: list[str] = []
-    run(Experiment(**SETTINGS, output=str(tmp_path)), log=rerun_lines.append)  # local, on the Ray run's folder
+    _cli_run(tmp_path)  # local, on the Ray run's folder
     assert _stages(ray_dir)["built"] == 0
     _, again = _ray_run(cluster, local_dir.parent)  # Ray, on the local run's folder
     assert _stages(local_dir)["built"] == 0
-    assert not any("building" in line for line in again)
+    assert "building" not in again
 
 
 def _kill_builds(variant_id: str, stop: threading.Event, limit: int) -> list[int]:
@@ -128,7 +137,9 @@ def test_a_variant_lost_after_every_retry_is_reported_and_built_by_the_next_run(
 
 def test_a_target_with_a_ray_resource_is_timed_on_the_node_that_advertises_it(cluster, tmp_path):
     profiles = _board_profile(tmp_path)
-    ray_dir, _ = _ray_run(cluster, tmp_path, targets=("board", "cpu"), targets_dir=str(profiles), variants=())
+    experiment = Experiment(**{**SETTINGS, "variants": (), "targets": ("board", "cpu")}, targets_dir=str(profiles),
+                            executor="ray", ray_address=cluster.address, output=str(tmp_path))
+    ray_dir = run(experiment, log=lambda line: None)
     device_node = next(node["NodeID"] for node in _cluster_nodes(cluster) if DEVICE_RESOURCE in node["Resources"])
     for record in _by_path(ray_dir).values():
         if record["target"] == "board":

@@ -80,6 +80,12 @@ def build_on_ray(state: Run, plan: list[tuple[Variant, tuple]]) -> dict[str, str
     return failed
 
 
+def task_threads(experiment: Experiment) -> int:
+    """TensorFlow threads in a build task: `train_threads`, else the task's CPU share (threads
+    beyond it would compete with the other tasks on the machine)."""
+    return experiment.train_threads or max(1, round(experiment.ray_num_cpus))
+
+
 def _missing_exports(state: Run, variant: Variant, steps: tuple) -> list[tuple[str, str]]:
     """(target name, precision) of each of the variant's exports without a finished cache entry."""
     from toolkit.passes import chain_id
@@ -125,6 +131,7 @@ def _build_variant(inputs: BuildInputs, steps: tuple, exports: list[tuple[str, s
     entries (markers with their files' bytes) and its log."""
     import ray
 
+    from toolkit._tf import limit_threads
     from toolkit.cache import StageCache
     from toolkit.model_files import load_saved
     from toolkit.passes import PassNotApplicable, chain_id
@@ -132,6 +139,7 @@ def _build_variant(inputs: BuildInputs, steps: tuple, exports: list[tuple[str, s
     from toolkit.stages import VariantModel, export_stage, variant_key
 
     started = time.time()
+    limit_threads(task_threads(inputs.experiment))
     with tempfile.TemporaryDirectory(prefix="edgesmith-ray-") as folder:
         run_dir = Path(folder)
         (run_dir / BASELINE_FILE).parent.mkdir(parents=True)
