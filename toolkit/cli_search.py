@@ -3,11 +3,13 @@ progress on stderr, the measured Pareto front (or search.json with --json) on st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
 from toolkit.cli_options import add_json, positive_int, print_result
+from toolkit.scale import EXECUTORS
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -39,6 +41,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     search.add_argument("--target", default=None, help="the target to search for (required with several targets)")
     search.add_argument("--storage", default=None, metavar="URL",
                         help="database URL of the study, shared by several machines (default: sqlite in the run folder)")
+    search.add_argument("--executor", choices=EXECUTORS, default=None, help="override the experiment's executor (ray: trials build in parallel)")
+    search.add_argument("--ray-address", default=None, metavar="HOST:PORT", help="the Ray cluster to join (with --executor ray)")
     add_json(search, "search.json (every trial and the front)")
     search.set_defaults(handler=_search)
 
@@ -52,6 +56,8 @@ def _search(args: argparse.Namespace) -> int:
     optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial is logged by the search itself
     experiment, space = load_search(args.experiment)
+    overrides = {key: value for key, value in (("executor", args.executor), ("ray_address", args.ray_address)) if value}
+    experiment = dataclasses.replace(experiment, **overrides)
     run_dir, document = search(experiment, space, args.trials, target=args.target, storage=args.storage,
                                timeout=args.timeout, log=logging.getLogger("toolkit.run").info)
     print_result(args.json, document, lambda: f"{front_text(document)}\n\nrun folder {run_dir} (search.json, report.md)")
