@@ -191,3 +191,12 @@ def test_a_search_on_ray_builds_its_trials_as_ray_tasks(cluster, tmp_path):
     assert len(complete) == 3
     assert any(line.startswith("[ray] building") for line in lines)
     assert document["front"]
+
+
+def test_a_build_task_no_node_can_hold_is_refused_before_training(cluster, tmp_path):
+    from toolkit.errors import EdgesmithError
+
+    experiment = Experiment(**SETTINGS, executor="ray", ray_address=cluster.address, ray_num_gpus=1, output=str(tmp_path))
+    with pytest.raises(EdgesmithError, match="no node of the Ray cluster has 1 CPUs and 1 GPUs"):
+        run(experiment, log=lambda line: None)
+    assert not any(tmp_path.iterdir())

@@ -37,6 +37,7 @@ def session(experiment: Experiment, log: Callable[[str], None]) -> Iterator[None
         return
     ray = require_ray("executor = \"ray\"")
     if ray.is_initialized():  # the caller (a notebook, a test) already holds a connection: use it
+        check_feasible(ray, experiment)
         yield
         return
     address = experiment.ray_address or None
@@ -47,9 +48,26 @@ def session(experiment: Experiment, log: Callable[[str], None]) -> Iterator[None
         raise EdgesmithError(f"cannot join the Ray cluster at {address or 'a new local instance'} ({error})",
                              "start one with `ray start --head` and pass its address (ray_address = \"HOST:6379\")") from None
     nodes = [node for node in ray.nodes() if node["Alive"]]
+    try:
+        check_feasible(ray, experiment)
+    except EdgesmithError:
+        ray.shutdown()
+        raise
     log(f"[ray] {'joined ' + context.address_info['gcs_address'] if address else 'started a local Ray instance'}: "
         f"{len(nodes)} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs")
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def check_feasible(ray: Any, experiment: Experiment) -> None:
+    """A task no node can hold would wait forever: say so instead."""
+    wanted = {"CPU": experiment.ray_num_cpus, "GPU": experiment.ray_num_gpus}
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    if not any(all(node.get(kind, 0) >= amount for kind, amount in wanted.items() if amount) for node in nodes):
+        largest = max(((node.get("CPU", 0), node.get("GPU", 0)) for node in nodes), default=(0, 0))
+        raise EdgesmithError(f"no node of the Ray cluster has {experiment.ray_num_cpus:g} CPUs and {experiment.ray_num_gpus:g} GPUs "
+                             f"for one build task (the largest has {largest[0]:g} CPUs, {largest[1]:g} GPUs)",
+                             "lower ray_num_cpus / ray_num_gpus, or join a cluster with such nodes (the local instance "
+                             "edgesmith starts sees no GPU: the command hides GPUs)")

@@ -48,7 +48,7 @@ def search(experiment: Experiment, space: SearchSpace, trials: int, target: str 
     with open_run(experiment, log) as (state, user_model, _):
         precisions = _precisions(state, space)
         url = storage or f"sqlite:///{(state.run_dir / DB_FILE).resolve()}"
-        study = _open_study(optuna, url, f"{experiment.run_name}-{experiment.targets[0]}", space, experiment.seed)
+        study = _open_study(optuna, url, f"{experiment.run_name}-{experiment.targets[0]}", space, experiment.seed, trials)
         _fail_abandoned(optuna, study, log)
         state.records = _restored_records(optuna, study, state.run_dir)
         evaluator = Evaluator(state, baseline_stage(state, user_model))
@@ -128,9 +128,11 @@ def _constraints_of(trial: Any) -> list[float]:
     return trial.user_attrs.get("constraints", [math.inf] * 3)
 
 
-def _open_study(optuna: Any, url: str, name: str, space: SearchSpace, seed: int) -> Any:
+def _open_study(optuna: Any, url: str, name: str, space: SearchSpace, seed: int, trials: int) -> Any:
     """Create or load the study; its objectives must be the space's. The sampler's seed moves on
-    with the trials already in the study, so a resumed search does not redraw its first points."""
+    with the trials already in the study, so a resumed search does not redraw its first points.
+    TPE starts modelling after a third of the budget (at most its usual 10 random trials): with
+    Optuna's default a search of 10 trials or fewer would be random sampling."""
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
@@ -148,7 +150,8 @@ def _open_study(optuna: Any, url: str, name: str, space: SearchSpace, seed: int)
     with warnings.catch_warnings():  # constraints_func: experimental in Optuna 4, deprecated (still honored) in 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), constraints_func=_constraints_of)
+        study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), constraints_func=_constraints_of,
+                                                   n_startup_trials=min(10, max(2, trials // 3)))
     return study
 
 
