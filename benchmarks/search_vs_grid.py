@@ -63,7 +63,12 @@ def search_points(folder: Path, trials: int) -> tuple[list[tuple[float, float]],
 def grid_points(folder: Path, trials: int) -> tuple[list[tuple[float, float]], float]:
     picked = GRID[:trials]
     baseline = [precision for chain, precision in picked if not chain]
-    variants = ", ".join(f'{{chain = {json.dumps(list(chain))}, precisions = ["{precision}"]}}' for chain, precision in picked if chain)
+    chains: dict[tuple[str, ...], list[str]] = {}  # one variant per chain, with every precision picked for it
+    for chain, precision in picked:
+        if chain:
+            chains.setdefault(chain, []).append(precision)
+    variants = ", ".join(f"{{chain = {json.dumps(list(chain))}, precisions = {json.dumps(precisions)}}}"
+                         for chain, precisions in chains.items())
     experiment = folder / "grid.toml"
     experiment.write_text(f'name = "{RUN}"\n{SETTINGS.format(output=folder.as_posix())}'
                           f"precisions = {json.dumps(baseline)}\nvariants = [{variants}]\n")
