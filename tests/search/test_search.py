@@ -62,6 +62,8 @@ def test_search_measures_trials_and_reports_a_non_dominated_front(tmp_path):
     assert all(t["chain"] is not None and t["path"].startswith("cpu/") for t in trials)
     report = (tmp_path / "s" / "report.md").read_text()
     assert "## Search" in report and "Pareto front" in report
+    html = (tmp_path / "s" / "report.html").read_text()
+    assert '<section id="search">' in html and f"{len(trials)} complete trials" in html
     assert json.loads((tmp_path / "s" / "run.json").read_text())["search"]["front"] == document["front"]
 
 

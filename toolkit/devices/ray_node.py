@@ -15,17 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
-from toolkit.benchmark.device_runners import DELEGATES, runtime_suffix
+from toolkit.benchmark.device_runners import runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, device_packages
+from toolkit.devices.probed import ProbedDevice, kit_sources
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from toolkit.targets import Target
-
-KIT = ("benchmark/device_bench.py", "benchmark/device_runners.py", "benchmark/timing.py", "probe.py", "cpu_features.py")
 
 
 def connect(resource: str) -> RayNodeDevice:
@@ -49,38 +46,28 @@ def connect(resource: str) -> RayNodeDevice:
     return device
 
 
-class RayNodeDevice:
+class RayNodeDevice(ProbedDevice):
     """A connected Ray device node: measurements run there with the same code as here."""
 
-    remote = True
+    install_fix = "on that node: pip install {packages}"
 
     def __init__(self, resource: str) -> None:
         self.resource, self.url = resource, f"ray://{resource}"
         self.facts: dict[str, Any] = {}
-        package = Path(__file__).resolve().parent.parent
-        self._files = {Path(name).name: (package / name).read_text(encoding="utf-8") for name in KIT}
+        self._files = kit_sources()
 
     def identity(self) -> str:
         """What a cached measurement depends on: the resource, the node's CPU, Python and runtimes."""
         facts = self.facts
         return json.dumps([self.url, facts["hostname"], describe(facts["cpu"]), facts["python"], facts["runtimes"]])
 
-    def measured_on(self, target: Target | None) -> str:
-        cpu = self.facts["cpu"]
-        where = (f"{self.facts['hostname']} {cpu['model']} {cpu['arch']} via Ray "
-                 f"(node {self.facts['ray_node_ip']} {self.facts['ray_node_id'][:12]}, resource {self.resource})")
-        delegate = target.accelerator.delegate if target else None
-        return f"{where}, {DELEGATES[delegate][0]}" if delegate else where
+    @property
+    def via(self) -> str:
+        return f"Ray (node {self.facts['ray_node_ip']} {self.facts['ray_node_id'][:12]}, resource {self.resource})"
 
-    def on_device(self, target: Target | None) -> bool:
-        return True
-
-    def require(self, packages: set[str], why: str) -> None:
-        """The node's Python must have numpy and the runtime packages of every file it is sent."""
-        missing = [package for package in ("numpy", *sorted(packages)) if not self.facts["runtimes"].get(package)]
-        if missing:
-            raise EdgesmithError(f"{self.url}: the Ray node's Python lacks {', '.join(missing)} ({why})",
-                                 f"on that node: pip install {' '.join(missing)}")
+    @property
+    def interpreter(self) -> str:
+        return "the Ray node's Python"
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
                   delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:

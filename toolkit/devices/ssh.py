@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
-from toolkit.benchmark.device_runners import DELEGATES, runtime_suffix
+from toolkit.benchmark.device_runners import runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, check_url, device_packages
+from toolkit.devices.probed import ProbedDevice, kit_sources
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from toolkit.targets import Target
 
 OPTIONS_ENV = "EDGESMITH_SSH_OPTIONS"
 # Never ask (no password, no host-key question); give up on a dead address within seconds and
@@ -42,8 +42,6 @@ OPTIONS_ENV = "EDGESMITH_SSH_OPTIONS"
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
                "-o", "ServerAliveCountMax=3")
 REMOTE_CACHE = '"$HOME"/.cache/edgesmith'
-KIT = ("benchmark/device_bench.py", "benchmark/device_runners.py", "benchmark/timing.py", "probe.py",
-       "cpu_features.py")  # under toolkit/, flat on the device
 UNPACK = "import json,sys; [open(n, 'w', encoding='utf-8').write(t) for n, t in json.load(sys.stdin).items()]"
 CONNECT_TIMEOUT_S = 120  # copy the modules and probe: imports both runtimes, slow from an SD card
 LIST_TIMEOUT_S = 60
@@ -104,8 +102,7 @@ class LinkError(EdgesmithError):
 def connect(url: str) -> SshDevice:
     """Copy the device modules, run the probe there and check the Python can do the job."""
     address = SshAddress.parse(url)
-    package = Path(__file__).resolve().parent.parent
-    files = json.dumps({Path(name).name: (package / name).read_text() for name in KIT}, sort_keys=True).encode()
+    files = json.dumps(kit_sources(), sort_keys=True).encode()
     kit = f"{REMOTE_CACHE}/kit-{hashlib.sha256(files).hexdigest()[:16]}"
     python = address.python_command()
     packages = " ".join(shlex.quote(package) for package in device_packages())
@@ -121,10 +118,10 @@ def connect(url: str) -> SshDevice:
     return SshDevice(address, facts, kit)
 
 
-class SshDevice:
+class SshDevice(ProbedDevice):
     """A connected device: measurements run there with the same code as here."""
 
-    remote = True
+    install_fix = "on the device: pip install {packages} (or name a Python that has it with ?python=PATH)"
 
     def __init__(self, address: SshAddress, facts: dict[str, Any], kit: str) -> None:
         self.address, self.url, self.facts, self._kit = address, address.url, facts, kit
@@ -137,21 +134,13 @@ class SshDevice:
         loads = {kind: item["loads"] for kind, item in facts["accelerators"].items()}
         return json.dumps([self.url, facts["hostname"], describe(facts["cpu"]), facts["python"], facts["runtimes"], loads])
 
-    def measured_on(self, target: Target | None) -> str:
-        cpu = self.facts["cpu"]
-        where = f"{self.facts['hostname']} {cpu['model']} {cpu['arch']} via ssh"
-        delegate = target.accelerator.delegate if target else None
-        return f"{where}, {DELEGATES[delegate][0]}" if delegate else where
+    @property
+    def via(self) -> str:
+        return "ssh"
 
-    def on_device(self, target: Target | None) -> bool:
-        return True
-
-    def require(self, packages: set[str], why: str) -> None:
-        """The device's Python must have numpy and the runtime packages of every file it is sent."""
-        missing = [package for package in ("numpy", *sorted(packages)) if not self.facts["runtimes"].get(package)]
-        if missing:
-            raise EdgesmithError(f"{self.url}: {self.address.python} on the device lacks {', '.join(missing)} ({why})",
-                                 f"on the device: pip install {' '.join(missing)} (or name a Python that has it with ?python=PATH)")
+    @property
+    def interpreter(self) -> str:
+        return f"{self.address.python} on the device"
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
                   delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:

@@ -40,13 +40,13 @@ def write_report(run_dir: Path, records: list[dict], run_info: dict) -> Path:
 
 
 def build_html(records: list[dict], run_info: dict) -> str:
-    """The full page: summary, best per target, findings, plots, table, compatibility."""
+    """The full page: summary, best per target, findings, plots, table, compatibility, search."""
     fronts = _frontiers(records)
     title = f"edgesmith report — {run_info.get('name', 'run')}"
     body = [f"<header><h1>{escape(title)}</h1>{_summary(records, run_info)}</header>",
             _best_section(records, run_info), _findings_section(records, run_info),
             _plots_section(records, fronts), _table_section(records, run_info, fronts),
-            _compatibility_section(records, run_info), _skipped_section(run_info)]
+            _compatibility_section(records, run_info), _search_section(run_info), _skipped_section(run_info)]
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -281,6 +281,23 @@ def _compatibility_item(report: dict) -> str:
     details_html = f'<ul class="details">{"".join(details)}</ul>' if details else ""
     return (f"<li>{badge} <b>{escape(str(name))}</b> — "
             f"{escape(str(report.get('summary', '')))}{details_html}</li>")
+
+
+def _search_section(run_info: dict) -> str:
+    """After `edgesmith search`: the measured front (every trial's file is also in the table above)."""
+    document = run_info.get("search")
+    if not document:
+        return ""
+    from toolkit.search.summary import front_rows
+
+    header, *rows = front_rows(document)
+    complete = sum(trial["state"] == "COMPLETE" for trial in document["trials"])
+    table = ("<table><thead><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr></thead><tbody>"
+             + "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+             + "</tbody></table>")
+    return (f'<section id="search"><h2>Search</h2><p>Study <code>{escape(document["study"])}</code> on '
+            f'<code>{escape(document["target"])}</code>: {complete} complete trials of {len(document["trials"])} '
+            f'(all in search.json). Measured Pareto front, {escape(" vs ".join(document["objectives"]))}:</p>{table}</section>')
 
 
 def _skipped_section(run_info: dict) -> str:

@@ -68,7 +68,7 @@ def _front_entry(trial: Any, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def front_rows(document: Mapping[str, Any]) -> list[list[str]]:
-    """Header and one row per front point, for the text and markdown tables."""
+    """Header and one row per front point, for the text, markdown and HTML tables."""
     rows = [["trial", "variant", "precision", "accuracy", "p50 ms", "p50 interval ms", "size KB"]]
     for point in document["front"]:
         interval = point["latency_interval_ms"]
