@@ -85,14 +85,30 @@ def test_ctrl_c_during_training_and_during_export_then_the_same_command_finishes
 
 
 @pytest.mark.slow
-def test_same_seed_gives_same_accuracy_and_int8_bytes(tmp_path):
-    first = _run(tmp_path / "a", "--no-variants", "--targets", "cpu", "--precisions", "int8")
-    second = _run(tmp_path / "b", "--no-variants", "--targets", "cpu", "--precisions", "int8")
-    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
-    a, b = (json.loads((tmp_path / d / "r" / "results.json").read_text())[0] for d in ("a", "b"))
-    info_a, info_b = (json.loads((tmp_path / d / "r" / "run.json").read_text()) for d in ("a", "b"))
-    assert info_a["baseline"]["accuracy"] == info_b["baseline"]["accuracy"]
-    assert a["sha256"] == b["sha256"], "int8 TFLite bytes differ between identical runs"
+def test_same_seed_gives_the_same_bytes_for_every_variant_and_target(tmp_path):
+    """One run in one go, the other trained its full model in an earlier process (a resume) and
+    hashes strings differently: every file must be the same bytes (tf2onnx's invented names,
+    deterministic ops and Keras' auto layer names all once made them differ)."""
+    chains = ["--model", "mlp", "--targets", "cpu,onnx-cpu", "--precisions", "fp32,int8"]
+    variants = ["--variant", "prune:0.5", "--variant", "qat", "--variant", "distill:width=0.5"]
+    whole = subprocess.run(_command(tmp_path / "a", *chains, *variants), capture_output=True, text=True, timeout=900,
+                           env={**os.environ, "PYTHONHASHSEED": "1"})
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    for extra in (["--no-variants"], variants):
+        resumed = subprocess.run(_command(tmp_path / "b", *chains, *extra), capture_output=True, text=True, timeout=900,
+                                 env={**os.environ, "PYTHONHASHSEED": "2"})
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = ({r["path"]: r for r in json.loads((tmp_path / d / "r" / "results.json").read_text())} for d in ("a", "b"))
+    assert sorted(a) == sorted(b)
+    variants = {r["variant"] for r in a.values()}
+    assert {"baseline", "prune50", "qat"} <= variants and {v[:7] for v in variants} >= {"distill", "scratch"}
+    assert {r["target"] for r in a.values() if r["variant"] == "qat"} == {"cpu", "onnx-cpu"}
+    for path in a:
+        assert a[path]["sha256"] == b[path]["sha256"], f"{path} differs between identical runs"
+        assert a[path]["accuracy"] == b[path]["accuracy"]
+    for model in (tmp_path / "a" / "r" / "variants").rglob("*.h5"):
+        twin = tmp_path / "b" / model.relative_to(tmp_path / "a")
+        assert model.read_bytes() == twin.read_bytes(), f"{model.relative_to(tmp_path / 'a')} differs"
 
 
 @pytest.mark.slow
