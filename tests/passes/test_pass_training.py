@@ -58,3 +58,23 @@ def test_dscnn_is_built_from_depthwise_separable_blocks():
                  and layer.kernel_size == (1, 1)]
     assert len(depthwise) == len(pointwise) == 2
     assert model.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0).shape == (2, 5)
+
+
+@pytest.mark.parametrize("preserving", [True, False], ids=["cluster-preserving", "plain-qat"])
+def test_qat_after_clustering_keeps_the_clusters_in_the_int8_file(preserving, teacher, make_context, small_digits,
+                                                                   monkeypatch, tmp_path):
+    """cluster:8 + qat uses tfmot's cluster-preserving scheme, so every output channel of every
+    int8 kernel still holds at most 8 values; the plain scheme (patched in) loses them, which is
+    what this test would catch if the chain stopped choosing the preserving scheme."""
+    from toolkit.converters.tflite import convert_to_file
+    from toolkit.passes import apply_chain, parse_chain
+    from toolkit.passes import qat
+    from toolkit.passes.sparsity import tflite_weights
+
+    if not preserving:
+        monkeypatch.setattr(qat, "_scheme", lambda applied: qat.tfmot().quantization.keras.default_8bit.Default8BitQuantizeScheme())
+    result = apply_chain(teacher, parse_chain(["cluster:8", "qat"]), make_context(epochs=2, finetune_learning_rate=1e-3))
+    path = convert_to_file(result.model, tmp_path / "model.tflite", "int8", calibration_x=small_digits.x_train[:64])
+    most = max(int(np.unique(row).size) for weight in tflite_weights(path.read_bytes())
+               for row in weight.values.reshape(weight.values.shape[0], -1))
+    assert (most <= 8) is preserving, f"up to {most} distinct int8 values in one output channel"
