@@ -66,39 +66,32 @@ def make_context(small_digits, teacher):
 
 
 @pytest.fixture(scope="session")
-def to_tflite(small_digits):
-    """Convert with TFLiteConverter directly: fp32, fp16 (weights), or int8 (full, calibrated)."""
-    from toolkit._tf import tf
+def to_tflite(small_digits, tmp_path_factory):
+    """The bytes a run writes: the toolkit's own TFLite export (fp32, fp16, dynamic, or int8
+    calibrated on a training sample, with int8 I/O)."""
+    from toolkit.converters.tflite import convert_to_file
+
+    folder = tmp_path_factory.mktemp("tflite")
 
     def convert(model, precision: str) -> bytes:
-        lite = tf().lite
-        converter = lite.TFLiteConverter.from_keras_model(model)
-        if precision == "fp16":
-            converter.optimizations = [lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf().float16]
-        elif precision == "int8":
-            converter.optimizations = [lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([x[None]] for x in small_digits.x_train[:64])
-            converter.target_spec.supported_ops = [lite.OpsSet.TFLITE_BUILTINS_INT8]
-        return converter.convert()
+        path = convert_to_file(model, folder / f"{len(list(folder.iterdir()))}.tflite", precision,
+                               calibration_x=small_digits.x_train[:64])
+        return path.read_bytes()
 
     return convert
 
 
 @pytest.fixture(scope="session")
-def tflite_accuracy():
-    return _tflite_accuracy
+def tflite_accuracy(tmp_path_factory):
+    """Top-1 accuracy of TFLite bytes, scored the way a run scores them (the toolkit's runner:
+    int8 inputs quantized with the file's own scale and zero point)."""
+    from toolkit.benchmark.runners import open_runner, predict
 
+    folder = tmp_path_factory.mktemp("scored")
 
-def _tflite_accuracy(model_bytes: bytes, x: np.ndarray, y: np.ndarray) -> float:
-    from ai_edge_litert.interpreter import Interpreter
+    def accuracy(model_bytes: bytes, x: np.ndarray, y: np.ndarray) -> float:
+        path = folder / f"{len(list(folder.iterdir()))}.tflite"
+        path.write_bytes(model_bytes)
+        return float((predict(open_runner(path), x).argmax(axis=1) == y).mean())
 
-    interpreter = Interpreter(model_content=model_bytes)
-    interpreter.allocate_tensors()
-    source, sink = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    hits = 0
-    for sample, label in zip(x, y):
-        interpreter.set_tensor(source["index"], sample[None].astype(source["dtype"]))
-        interpreter.invoke()
-        hits += int(interpreter.get_tensor(sink["index"])[0].argmax() == label)
-    return hits / len(y)
+    return accuracy
