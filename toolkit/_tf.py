@@ -53,12 +53,15 @@ def seed_everything(seed: int) -> None:
     tensorflow.config.experimental.enable_op_determinism()
 
 
-def limit_threads(count: int) -> None:
-    """Let TensorFlow use `count` threads in this process (a Ray task's CPU share), so tasks that
-    share a machine do not each spread over every core; a no-op once TensorFlow has started."""
-    tensorflow = tf()
+def limit_threads(count: int) -> bool:
+    """Let TensorFlow use `count` threads in this process (`train_threads`, a Ray task's CPU
+    share); False when TensorFlow has already started here and keeps the threads it has."""
+    threading = tf().config.threading
+    if (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == (count, count):
+        return True
     try:
-        tensorflow.config.threading.set_intra_op_parallelism_threads(count)
-        tensorflow.config.threading.set_inter_op_parallelism_threads(count)
-    except RuntimeError:  # this worker already ran a task: its threads are set
-        pass
+        threading.set_intra_op_parallelism_threads(count)
+        threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:
+        return False
+    return True

@@ -104,6 +104,7 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
     Yields (state, the user's model or None, what `check` returned); `edgesmith search` shares it."""
     targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
     checked = check(experiment)
+    _set_threads(experiment, log)
     from toolkit.devices import connect_devices
     from toolkit.scale import session
 
@@ -129,10 +130,6 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
     from toolkit.stages import baseline_stage, export_and_bench_variant, planned_artifacts, skip_variant
 
     state.artifacts_finished(0)  # tells the caller how many artifacts are planned
-    if state.experiment.train_threads:
-        from toolkit._tf import limit_threads
-
-        limit_threads(state.experiment.train_threads)
     with state.timed("baseline"):
         baseline = baseline_stage(state, user_model)
     with state.timed("build"):
@@ -144,6 +141,15 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
             export_and_bench_variant(state, steps, variant, baseline)
     state.records = add_fp32_crosscheck(state.run_dir, state.records, state.data.x_test)
     write_outputs(state, started)
+
+
+def _set_threads(experiment: Experiment, log: Log) -> None:
+    """`train_threads`, set before anything starts TensorFlow (a user's model file would)."""
+    from toolkit._tf import limit_threads
+
+    if experiment.train_threads and not limit_threads(experiment.train_threads):
+        log(f"[threads] TensorFlow already runs in this process with its own thread count: train_threads = "
+            f"{experiment.train_threads} applies only to a fresh process (the `edgesmith` command, a Ray task)")
 
 
 def _build_on_ray(state: Run, plan: list[tuple[Variant, tuple]]) -> dict[str, str]:
