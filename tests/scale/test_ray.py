@@ -85,19 +85,26 @@ def test_ray_run_gives_the_local_records_and_both_resume_each_other(cluster, loc
     assert "building" not in again
 
 
+def _build_processes(variant_id: str = "") -> list[int]:
+    """Processes running a build task (of `variant_id`, or of any variant): Ray titles them `ray::build:<id>`."""
+    title, found = f"ray::build:{variant_id}".encode(), []
+    for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def _kill_builds(variant_id: str, stop: threading.Event, limit: int) -> list[int]:
     """SIGKILL the worker process running `variant_id`'s build task, up to `limit` times."""
     killed: list[int] = []
 
     def watch() -> None:
-        title = f"ray::build:{variant_id}".encode()
         while not stop.is_set() and len(killed) < limit:
-            for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()):
-                try:
-                    running = Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title)
-                except OSError:
-                    continue
-                if running and pid not in killed:
+            for pid in _build_processes(variant_id):
+                if pid not in killed:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
             time.sleep(0.05)
@@ -200,3 +207,27 @@ def test_a_build_task_no_node_can_hold_is_refused_before_training(cluster, tmp_p
     with pytest.raises(EdgesmithError, match="no node of the Ray cluster has 1 CPUs and 1 GPUs"):
         run(experiment, log=lambda line: None)
     assert not any(tmp_path.iterdir())
+
+
+def test_ctrl_c_during_the_build_phase_cancels_the_tasks_and_the_same_command_finishes(cluster, tmp_path):
+    command = [sys.executable, "-m", "toolkit", "run", *CLI_SETTINGS, "--output", str(tmp_path),
+               "--executor", "ray", "--ray-address", cluster.address]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stderr:
+        if "building 3 variant(s) as Ray tasks" in line:
+            break
+    deadline = time.monotonic() + 60
+    while not _build_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    deadline = time.monotonic() + 30
+    while _build_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _build_processes() == [], "build tasks kept running after Ctrl-C"
+    assert not (tmp_path / "digits-mlp" / "results.json").exists()
+
+    run_dir, _ = _cli_run(tmp_path)
+    assert {record["variant"] for record in _by_path(run_dir).values()} == {"baseline", "prune50", "qat"}
