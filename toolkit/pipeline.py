@@ -132,8 +132,12 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
     state.artifacts_finished(0)  # tells the caller how many artifacts are planned
     with state.timed("baseline"):
         baseline = baseline_stage(state, user_model)
-    with state.timed("build"):
-        failed = _build_on_ray(state, plan) if state.experiment.executor == "ray" else {}
+    failed: dict[str, str] = {}  # variant id → why its Ray task could not build it
+    if state.experiment.executor == "ray":
+        from toolkit.scale.ray_build import build_on_ray
+
+        with state.timed("build"):  # the loop below then finds every export cached and only times
+            failed = build_on_ray(state, plan)
     for variant, steps in plan:
         if chain_id(steps) in failed:
             skip_variant(state, chain_id(steps), failed[chain_id(steps)], planned_artifacts(state.targets, variant, steps))
@@ -150,13 +154,6 @@ def _set_threads(experiment: Experiment, log: Log) -> None:
     if experiment.train_threads and not limit_threads(experiment.train_threads):
         log(f"[threads] TensorFlow already runs in this process with its own thread count: train_threads = "
             f"{experiment.train_threads} applies only to a fresh process (the `edgesmith` command, a Ray task)")
-
-
-def _build_on_ray(state: Run, plan: list[tuple[Variant, tuple]]) -> dict[str, str]:
-    """The build phase as Ray tasks; the loop after it finds every export cached and only times."""
-    from toolkit.scale.ray_build import build_on_ray
-
-    return build_on_ray(state, plan)
 
 
 def _with_controls(chains: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:

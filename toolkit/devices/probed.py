@@ -22,6 +22,17 @@ def kit_sources() -> dict[str, str]:
     return {Path(name).name: (package / name).read_text(encoding="utf-8") for name in KIT}
 
 
+def float32_npy(array: Any) -> bytes:
+    """Samples as the .npy bytes device_bench reads with --inputs."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
+    return buffer.getvalue()
+
+
 class ProbedDevice:
     """Base of the remote device kinds; each sets `url`, `facts` and says how it is reached."""
 

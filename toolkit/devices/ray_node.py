@@ -18,7 +18,7 @@ from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
 from toolkit.benchmark.device_runners import runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, device_packages
-from toolkit.devices.probed import ProbedDevice, kit_sources
+from toolkit.devices.probed import ProbedDevice, float32_npy, kit_sources
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
@@ -72,15 +72,11 @@ class RayNodeDevice(ProbedDevice):
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
                   delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
         """device_bench's method on the node, on the inputs the local harness would use."""
-        import numpy as np
-
-        model = f"model{runtime_suffix(path)}"
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(sample[: max(batch, 1)], dtype=np.float32))
+        model, blobs = _model_and_inputs(path, sample[: max(batch, 1)])
         arguments = ["device_bench.py", model, "--inputs", "inputs.npy", "--runs", str(runs), "--threads", str(threads),
                      "--batch", str(batch), *(["--delegate", delegate] if delegate else []),
                      *(["--exact"] if budget_s is None else []), "--json"]
-        result = self.run(arguments, {model: Path(path).read_bytes(), "inputs.npy": buffer.getvalue()})
+        result = self.run(arguments, blobs)
         measured = last_json(result["stdout"])
         if "error" in measured:
             raise MeasurementFailed(f"{self.url}: {measured['error']}", measured["fix"])
@@ -95,10 +91,8 @@ class RayNodeDevice(ProbedDevice):
 
         import numpy as np
 
-        model, buffer = f"model{runtime_suffix(path)}", io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(x, dtype=np.float32))
-        result = self.run(["device_bench.py", model, "--inputs", "inputs.npy", "--predict", "--json"],
-                          {model: Path(path).read_bytes(), "inputs.npy": buffer.getvalue()})
+        model, blobs = _model_and_inputs(path, x)
+        result = self.run(["device_bench.py", model, "--inputs", "inputs.npy", "--predict", "--json"], blobs)
         scores = last_json(result["stdout"]).get("scores_npy")
         if scores is None:
             raise MeasurementFailed(f"{self.url}: the node could not run {Path(path).name} ({_last_line(result['stderr'])})",
@@ -120,6 +114,12 @@ class RayNodeDevice(ProbedDevice):
         except ray.exceptions.RayError as error:
             raise MeasurementFailed(f"{self.url}: the Ray task was lost ({type(error).__name__})",
                                     "check the node (`ray status`); the next run measures this file again") from None
+
+
+def _model_and_inputs(path: Path, x: np.ndarray) -> tuple[str, dict[str, bytes]]:
+    """The file's name on the node and the blobs a device_bench call needs (the file, inputs.npy)."""
+    model = f"model{runtime_suffix(path)}"
+    return model, {model: Path(path).read_bytes(), "inputs.npy": float32_npy(x)}
 
 
 def _last_line(text: str) -> str:

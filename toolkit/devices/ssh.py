@@ -29,7 +29,7 @@ from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
 from toolkit.benchmark.device_runners import runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, check_url, device_packages
-from toolkit.devices.probed import ProbedDevice, kit_sources
+from toolkit.devices.probed import ProbedDevice, float32_npy, kit_sources
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
@@ -185,11 +185,7 @@ class SshDevice(ProbedDevice):
         return name
 
     def _copy_array(self, array: np.ndarray) -> str:
-        import numpy as np
-
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
-        data = buffer.getvalue()
+        data = float32_npy(array)
         name = f"{hashlib.sha256(data).hexdigest()}.npy"
         if name not in self._present:
             self._copy_missing(name, lambda: data)
