@@ -42,6 +42,8 @@ HELP = {
     "ray_address": "the Ray cluster to join, HOST:PORT (default: start a local instance sized to this machine)",
     "ray_num_cpus": "CPUs each variant's build task reserves on Ray (default 1)",
     "ray_num_gpus": "GPUs each variant's build task reserves on Ray (default 0)",
+    "float_fallback": "also export int8-mixed: the int8 file with its worst layers kept float, auto (grow until "
+                      "the drop is within max_accuracy_drop, at most 3), auto:N, or layer names (CPU/GPU/ONNX targets)",
     "skip_bad_images": "image folders: skip and count unreadable images instead of stopping",
 }
 # What `run --help` shows for the step syntax; a test parses every one of them.

@@ -65,6 +65,7 @@ class Experiment:
     max_accuracy_drop: float = 1.0
     max_latency_ms: float = 0.0
     max_size_kb: float = 0.0
+    float_fallback: str = ""  # "auto", "auto:N" or layer names: adds the int8-mixed precision (toolkit.quant_debug)
     devices: tuple[str, ...] = ()  # "TARGET=ssh://user@host[:port]": time that target there
     device_accuracy: bool = False  # also run the test split on each device, against the host's outputs
     train_threads: int = 0  # TensorFlow threads for training and conversion; 0: every core (Ray: ray_num_cpus)
@@ -111,6 +112,10 @@ class Experiment:
         if self.dataset == "npz" and not self.data:
             raise EdgesmithError("dataset 'npz' needs a file", "pass --data FILE.npz")
         _check_data_options(self)
+        if self.float_fallback:
+            from toolkit.quant_debug.fallback import parse_fallback
+
+            parse_fallback(self.float_fallback)
         _check_executor(self)
         if not self.targets:
             raise EdgesmithError("no targets given", "list at least one target, e.g. targets = [\"cpu\"]")

@@ -96,7 +96,18 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         "seconds": round(time.time() - started, 1),
         "stages": {"reused": len(state.cache.reused), "built": state.cache.built},
         "phase_seconds": {phase: round(seconds, 2) for phase, seconds in state.phase_seconds.items()},
+        "float_fallback": _float_fallback(state),
     }
+
+
+def _float_fallback(state: Run) -> dict[str, Any] | None:
+    """The fallback asked for and the targets that refused it (int8 only), with the reason."""
+    from toolkit.quant_debug.mixed import refused_targets
+
+    if not state.experiment.float_fallback:
+        return None
+    return {"plan": state.experiment.float_fallback, "max_accuracy_drop": state.experiment.max_accuracy_drop,
+            "refused": refused_targets(state.targets)}
 
 
 def data_lines(info: dict[str, Any]) -> list[str]:
@@ -130,6 +141,10 @@ def markdown_report(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
         *[f"- `{target}`: {where}" for target, where in info["measured_on"].items()],
         "",
         markdown_table(records),
+        "",
+        "## Findings",
+        "",
+        *[f"- {sentence}" for sentence in findings(records, info)],
     ]
     if info.get("skipped"):
         lines += ["", "## Skipped variants", ""] + [f"- `{s['variant']}`: {s['reason']}" for s in info["skipped"]]

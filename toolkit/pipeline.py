@@ -7,6 +7,7 @@ touched, so a bad flag never leaves a half-made folder behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -81,8 +82,9 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
 
     started = time.time()
     with open_run(experiment, log, progress, dataset, check=_checked_chains) as (state, user_model, chains):
-        plan = [(Variant(chain=(), precisions=experiment.precisions), ()), *chains]
+        plan = _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
         state.planned = sum(planned_artifacts(state.targets, variant, steps) for variant, steps in plan)
+        _log_fallback_refusals(state)
         _execute(state, plan, user_model, started)
     return state.run_dir
 
@@ -154,6 +156,27 @@ def _set_threads(experiment: Experiment, log: Log) -> None:
     if experiment.train_threads and not limit_threads(experiment.train_threads):
         log(f"[threads] TensorFlow already runs in this process with its own thread count: train_threads = "
             f"{experiment.train_threads} applies only to a fresh process (the `edgesmith` command, a Ray task)")
+
+
+def _with_float_fallback(experiment: Experiment, plan: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:
+    """With `float_fallback`, every variant that has int8 also asks for int8-mixed (the
+    targets that cannot run a float layer leave it out: stages._precisions)."""
+    from toolkit.quant_debug.mixed import MIXED
+
+    if not experiment.float_fallback:
+        return plan
+    return [(dataclasses.replace(variant, precisions=(*variant.precisions, MIXED))
+             if "int8" in variant.precisions else variant, steps) for variant, steps in plan]
+
+
+def _log_fallback_refusals(state: Run) -> None:
+    """Say up front which targets get no int8-mixed file, why, and what to do instead."""
+    from toolkit.quant_debug.analysis import QAT_FIX
+    from toolkit.quant_debug.mixed import refused_targets
+
+    if state.experiment.float_fallback:
+        for name, reason in refused_targets(state.targets).items():
+            state.log(f"[fallback] no int8-mixed on {name}: {reason}; {QAT_FIX}")
 
 
 def _with_controls(chains: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:

@@ -49,7 +49,8 @@ def raw_input_findings(records: list[dict[str, Any]]) -> list[str]:
     for record in records:
         if not record["chain"] and record.get("raw_input"):
             targets.setdefault(record["raw_input"]["how"], []).append(record["target"])
-    return [f"raw pixels into the full model's int8 file on {', '.join(names)}: {how}" for how, names in targets.items()]
+    return [f"raw pixels into the full model's int8 file on {', '.join(dict.fromkeys(names))}: {how}"
+            for how, names in targets.items()]
 
 
 def _input_tensor(path: Path) -> tuple[str, float | None, int | None]:

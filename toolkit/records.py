@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from toolkit.errors import EdgesmithError
 
-SCHEMA_VERSION = 3  # 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input, latency_kind,
+SCHEMA_VERSION = 4  # 4: float_layers, fallback (int8-mixed); 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input, latency_kind,
 # microcontroller memory/NPU fields; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first release
 LATENCY_KINDS = ("measured", "estimated")
 REQUIRED = ("variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp",
@@ -78,6 +78,8 @@ class Record(Mapping):
     fits: bool | None = None  # microcontrollers: arena and model within the board's budgets
     npu: Mapping[str, Any] | None = None  # Ethos-U: Vela's NPU/CPU split, memory and time estimate
     int8_crosscheck: Mapping[str, Any] | None = None  # microcontrollers: TFLM vs LiteRT on the file
+    float_layers: tuple[str, ...] | None = None  # int8-mixed: the layers kept float
+    fallback: Mapping[str, Any] | None = None  # int8-mixed: per-layer int8 error, each fallback step
     notes: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
@@ -116,6 +118,8 @@ class Record(Mapping):
         values["schema_version"] = SCHEMA_VERSION
         for key in ("chain", "notes"):
             values[key] = tuple(values.get(key) or ())
+        if values.get("float_layers") is not None:
+            values["float_layers"] = tuple(values["float_layers"])
         if values.get("sparsity_per_layer") is not None:
             values["sparsity_per_layer"] = tuple(values["sparsity_per_layer"])
         return cls(**values)

@@ -18,6 +18,7 @@ import numpy as np
 from toolkit.benchmark.harness import score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, sha256_file, write_bytes
+from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept float
 from toolkit.records import Record
 from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, VariantSpec, spec_key
 from toolkit.targets import Target
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from toolkit.pipeline import Run
 
 QAT_PRECISIONS = ("int8",)
+INT8_PRECISIONS = ("int8", MIXED)  # calibrated, integer input
 # Pruning needs optimizer steps to recover, not epochs: on a small dataset (digits: 21 steps per
 # epoch) a few epochs end the sparsity schedule before the network has re-learned anything.
 MIN_FINETUNE_STEPS = 400
@@ -101,9 +103,9 @@ def export_and_bench_variant(state: Run, steps: tuple, variant: Variant, baselin
                 path = export_stage(state, built, target, precision)
             with state.timed("measure"):
                 measured = bench_stage(state, path, target, precision)
-            state.records.append(
-                Record.from_dict({**measured, "variant": variant_id, "chain": variant.chain, "params": built.params()})
-            )
+            state.records.append(Record.from_dict({**measured, **export_details(state, built, target, precision),
+                                                   "variant": variant_id, "chain": variant.chain,
+                                                   "params": built.params()}))
             finished += 1
             state.artifacts_finished()
         if steps:
@@ -141,10 +143,17 @@ def planned_artifacts(targets: list[Target], variant: Variant, steps: tuple) -> 
 
 
 def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:
+    """The target's precisions the variant asks for; int8-mixed right after int8 where the
+    target can run a float layer, and not for QAT chains (trained for int8 already)."""
     from toolkit.passes import is_qat_chain
+    from toolkit.quant_debug.mixed import can_mix
 
     wanted = [p for p in target.precisions if p in variant.precisions]
-    return [p for p in wanted if p in QAT_PRECISIONS] if is_qat_chain(steps) else wanted
+    if is_qat_chain(steps):
+        return [p for p in wanted if p in QAT_PRECISIONS]
+    if MIXED in variant.precisions and "int8" in wanted and can_mix(target):
+        wanted.insert(wanted.index("int8") + 1, MIXED)
+    return wanted
 
 
 class VariantModel:
@@ -217,14 +226,18 @@ def export_stage(state: Run, built: VariantModel, target: Target, precision: str
     exp = state.experiment
     runtime = runtime_named(target.runtime)
     path, key = export_location(state, built.variant_id, built.key, target, precision)
-    same = _once(state, ("export", built.key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset)),
+    same = _once(state, ("export", built.key, runtime.NAME, precision, _export_settings(state, target, precision)),
                  lambda: path)
     if state.cache.get(key) is None:
+        details: dict[str, Any] = {}
         if same != path and same.is_file():  # another target's file from identical settings: the same bytes
             write_bytes(path, same.read_bytes())
+            details = state.cache.get(export_location(state, built.variant_id, built.key, _target_of(state, same), precision)[1]) or {}
+        elif precision == MIXED:
+            details = _export_mixed(state, built, target, path)
         else:
             runtime.export(built.model(), path, target, precision, state.calibration, exp.opset, is_qat_chain(built.steps))
-        state.cache.put(key, {}, [path])
+        state.cache.put(key, details, [path])
         state.log(f"[export] {path.relative_to(state.run_dir)}" + (f" (same bytes as {same.relative_to(state.run_dir)})" if same != path else ""))
     return path
 
@@ -237,9 +250,45 @@ def export_location(state: Run, variant_id: str, model_key: str, target: Target,
     runtime = runtime_named(target.runtime)
     path = state.run_dir / target.name / f"{variant_id}__{precision}.{runtime.SUFFIX}"
     return path, spec_key(state.cache, "export", ExportSpec(
-        EXPORT_FORMAT, model_key, runtime.NAME, precision, runtime.export_spec(target, precision, exp.opset),
-        (exp.calibration_samples, exp.seed) if precision == "int8" else None, str(path.relative_to(state.run_dir)),
+        EXPORT_FORMAT, model_key, runtime.NAME, precision, _export_settings(state, target, precision),
+        (exp.calibration_samples, exp.seed) if precision in INT8_PRECISIONS else None, str(path.relative_to(state.run_dir)),
     ))
+
+
+def export_details(state: Run, built: VariantModel, target: Target, precision: str) -> dict[str, Any]:
+    """What an export adds to its record: for int8-mixed, the layers kept float and why."""
+    if precision != MIXED:
+        return {}
+    return dict(state.cache.get(export_location(state, built.variant_id, built.key, target, precision)[1]) or {})
+
+
+def _export_settings(state: Run, target: Target, precision: str) -> dict[str, Any]:
+    """The runtime's settings that change the file's bytes; for int8-mixed (the int8 file's
+    settings) also the fallback asked for and the budget it grows towards."""
+    from toolkit.runtimes import runtime_named
+
+    exp = state.experiment
+    runtime = runtime_named(target.runtime)
+    if precision != MIXED:
+        return runtime.export_spec(target, precision, exp.opset)
+    return {**runtime.export_spec(target, "int8", exp.opset), "float_fallback": exp.float_fallback,
+            "max_accuracy_drop": exp.max_accuracy_drop}
+
+
+def _target_of(state: Run, path: Path) -> Target:
+    """The target whose folder holds `path`."""
+    return next(target for target in state.targets if target.name == path.parent.name)
+
+
+def _export_mixed(state: Run, built: VariantModel, target: Target, path: Path) -> dict[str, Any]:
+    from toolkit.quant_debug.mixed import export_mixed
+
+    exp, data = state.experiment, state.data
+    details = export_mixed(built.model(), target, state.calibration, data.x_test, data.y_test, path,
+                           exp.float_fallback, exp.max_accuracy_drop)
+    kept = ", ".join(details["float_layers"]) or "none (int8 is within the budget)"
+    state.log(f"[fallback] {built.variant_id} on {target.name}: float layers {kept}")
+    return details
 
 
 def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[str, Any]:
@@ -289,7 +338,7 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "sparsity": None,
             "sparsity_per_layer": None,
             "int8_kernels": None,
-            **runtime.record_extras(path, precision, data.x_test, compatibility),
+            **runtime.record_extras(path, "int8" if precision == MIXED else precision, data.x_test, compatibility),
         }
         if record["latency_ms"] is not None:  # a failed measurement is taken again by the next run
             state.cache.put(key, record, [path])
@@ -321,7 +370,7 @@ def _p50_text(record: dict[str, Any]) -> str:
 
 def _raw_input(path: Path, precision: str, data: Any) -> dict[str, Any] | None:
     """int8 artifacts: how raw pixels map to the input tensor (can camera bytes go in as-is?)."""
-    if precision != "int8":
+    if precision not in INT8_PRECISIONS:
         return None
     from toolkit.raw_input import raw_input
 

@@ -26,10 +26,10 @@ def explain_model(model: Any, target: Any, data: Any, folder: Path, fallback: Fa
     folder.mkdir(parents=True, exist_ok=True)
     calibration = data.calibration_sample(calibration_samples, seed)
     debug_x = data.x_test[:samples]
-    backend, suffix = _backend(model, target, calibration, debug_x, folder)
+    backend, suffix = debugger_for(model, target, calibration, debug_x, folder)
     layers = rank(backend.layer_errors())
     float_accuracy = float(np.mean(np.argmax(model.predict(data.x_test, verbose=0), axis=-1) == data.y_test))
-    accuracy = lambda path: _accuracy(path, data.x_test, data.y_test)  # noqa: E731
+    accuracy = lambda path: file_accuracy(path, data.x_test, data.y_test)  # noqa: E731
     measure = lambda plan: run_fallback(plan, layers, backend.write, accuracy, folder, float_accuracy,  # noqa: E731
                                         max_accuracy_drop, suffix)
     steps = measure(fallback) if fallback is not None else []
@@ -57,7 +57,7 @@ def check_request(target: Any, fallback: FallbackPlan | None) -> None:
         raise EdgesmithError(f"float fallback is refused: {refused}", QAT_FIX)
 
 
-def _backend(model: Any, target: Any, calibration: np.ndarray, debug_x: np.ndarray, folder: Path) -> tuple[Any, str]:
+def debugger_for(model: Any, target: Any, calibration: np.ndarray, debug_x: np.ndarray, folder: Path) -> tuple[Any, str]:
     """The debugger of the target's file format (a runtime's files are TFLite or ONNX)."""
     from toolkit.quant_debug import onnx_debug, tflite_debug
     from toolkit.runtimes import runtime_named
@@ -72,7 +72,7 @@ def _plain_int8(backend: Any, accuracy: Any, path: Path) -> FallbackStep:
     return FallbackStep((), accuracy(path), path.stat().st_size, str(path))
 
 
-def _accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+def file_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a file with the runtime the benchmark uses (integer I/O handled)."""
     from toolkit.benchmark.device_runners import open_runner, predict
 

@@ -69,7 +69,7 @@ class Explanation:
         return {
             "target": self.target, "format": self.format, "samples": self.samples,
             "float_accuracy": self.float_accuracy, "int8": self.int8.to_dict(), "int8_drop_pp": self.int8_drop_pp,
-            "layers": [_finite(error.to_dict()) for error in self.layers],
+            "layers": [finite(error.to_dict()) for error in self.layers],
             "top_float": self.top_float.to_dict() if self.top_float else None,
             "fallback": [step.to_dict() for step in self.steps], "fallback_refused": self.refused,
             "max_accuracy_drop": self.max_accuracy_drop, "findings": self.findings(),
@@ -80,6 +80,6 @@ def _pp(fraction: float) -> float:
     return fraction * 100
 
 
-def _finite(row: dict[str, Any]) -> dict[str, Any]:
+def finite(row: dict[str, Any]) -> dict[str, Any]:
     """JSON has no infinity: an exact tensor's SQNR is null."""
     return {key: None if isinstance(value, float) and math.isinf(value) else value for key, value in row.items()}

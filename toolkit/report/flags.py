@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from toolkit.passes.steps import control_variant, is_sparsifying
 from toolkit.raw_input import raw_input_findings
+from toolkit.report.fallback import fallback_findings
 from toolkit.records import as_records
 from toolkit.report.sanity import sanity_findings
 from toolkit.selection import KB, artifact_name, compare_p50, estimated, format_ms, measured_off_device, p50
@@ -37,6 +38,7 @@ def findings(records: list[dict], run_info: dict) -> list[str]:
             + _student_sizes(records)
             + _distillation(records)
             + _large_drops(records)
+            + fallback_findings(records, run_info)
             + _int8_kernels(records, run_info)
             + list(run_info.get("data_warnings") or [])
             + raw_input_findings(records)

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from toolkit.files import write_text
 from toolkit.records import as_records
+from toolkit.report.fallback import per_layer_section
 from toolkit.report.flags import findings
 from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
 from toolkit.report.pareto import Point, frontier, frontier_by, scatter_svg
 from toolkit.selection import KB, artifact_name, compare_p50, describe, estimated, format_ms, measured_off_device, p50
 
-_PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b"}
+_PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b",
+                     "int8-mixed": "#b5651d"}
 _OTHER_COLOR = "#7a6fb0"
 _DROP_HIGHLIGHT_PP = 1.0  # accuracy drops above this are shown in red in the table
 _COLUMNS = [  # header, sort type, tooltip
@@ -45,7 +47,7 @@ def build_html(records: list[dict], run_info: dict) -> str:
     title = f"edgesmith report — {run_info.get('name', 'run')}"
     body = [f"<header><h1>{escape(title)}</h1>{_summary(records, run_info)}</header>",
             _best_section(records, run_info), _findings_section(records, run_info),
-            _plots_section(records, fronts), _table_section(records, run_info, fronts),
+            _plots_section(records, fronts), _table_section(records, run_info, fronts), per_layer_section(records),
             _compatibility_section(records, run_info), _search_section(run_info), _skipped_section(run_info)]
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
