@@ -5,6 +5,7 @@ import pytest
 
 from toolkit.errors import EdgesmithError
 from toolkit.models import build, check_zoo_spec, is_zoo
+from toolkit.zoo_mobile import spec_from_label
 
 
 @pytest.mark.parametrize("spec, shape, max_params", [
@@ -15,7 +16,7 @@ from toolkit.models import build, check_zoo_spec, is_zoo
 ])
 def test_builds_with_a_separate_softmax(spec, shape, max_params):
     model = build(spec, shape, 10)
-    assert model.name == spec and model.output_shape == (None, 10)
+    assert spec_from_label(model.name) == spec and model.output_shape == (None, 10)
     assert model.layers[-1].name == "probabilities" and model.layers[-2].name == "logits"
     assert model.count_params() <= max_params
     assert is_zoo(spec)
@@ -23,8 +24,19 @@ def test_builds_with_a_separate_softmax(spec, shape, max_params):
 
 def test_width_scales_a_student():
     teacher = build("mobilenet_v2:alpha=0.35", (96, 96, 3), 4)
-    student = build(teacher.name, (96, 96, 3), 4, width=0.5)
+    student = build(spec_from_label(teacher.name), (96, 96, 3), 4, width=0.5)
     assert student.count_params() < teacher.count_params() / 2
+
+
+def test_a_model_with_settings_trains():
+    """Its name becomes a TensorFlow name scope, which refuses ':' and '='."""
+    import numpy as np
+
+    model = build("mobilenet_v3_small:alpha=0.75,minimalistic=true", (32, 32, 3), 3)
+    assert model.name == "mobilenet_v3_small__alpha-0.75__minimalistic-true"
+    model.compile("adam", "sparse_categorical_crossentropy")
+    history = model.fit(np.zeros((4, 32, 32, 3), np.float32), np.arange(4) % 3, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -38,7 +38,9 @@ HELP = {
     "image_size": "image folders: WIDTHxHEIGHT every image is resized to (default: the first image's size)",
     "color": "image folders: rgb (default) or grayscale",
     "train_threads": "TensorFlow threads for training and conversion (default 0: every core; a Ray task: ray_num_cpus); the same count gives the same bytes",
-    "executor": "local (default) or ray: build variants as Ray tasks (pip install \"edgesmith[ray]\")",
+    "executor": "local (default); processes: build variants in a pool of local processes, then time them alone; "
+                "ray: build variants as Ray tasks (pip install \"edgesmith[ray]\")",
+    "build_workers": "executor processes: how many build processes (default 0: one per core)",
     "ray_address": "the Ray cluster to join, HOST:PORT (default: start a local instance sized to this machine)",
     "ray_num_cpus": "CPUs each variant's build task reserves on Ray (default 1)",
     "ray_num_gpus": "GPUs each variant's build task reserves on Ray (default 0)",

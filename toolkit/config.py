@@ -69,7 +69,8 @@ class Experiment:
     devices: tuple[str, ...] = ()  # "TARGET=ssh://user@host[:port]": time that target there
     device_accuracy: bool = False  # also run the test split on each device, against the host's outputs
     train_threads: int = 0  # TensorFlow threads for training and conversion; 0: every core (Ray: ray_num_cpus)
-    executor: str = "local"  # "ray": variants build as Ray tasks (toolkit.scale)
+    executor: str = "local"  # "processes": variants build in a local process pool; "ray": as Ray tasks (toolkit.scale)
+    build_workers: int = 0  # executor "processes": worker processes; 0: one per core
     ray_address: str = ""  # empty: start a local Ray instance; "HOST:PORT": join that cluster
     ray_num_cpus: float = 1.0  # CPUs one variant's build task reserves
     ray_num_gpus: float = 0.0  # GPUs one variant's build task reserves (TensorFlow uses them there)
@@ -156,6 +157,9 @@ def _check_executor(experiment: Experiment) -> None:
     from toolkit.scale import EXECUTORS
 
     _check_choice("executor", experiment.executor, EXECUTORS)
+    if experiment.build_workers < 0:
+        raise EdgesmithError(f"build_workers must not be negative (got {experiment.build_workers})",
+                             "use 0 (one per core) or a number of processes")
     if experiment.train_threads < 0:
         raise EdgesmithError(f"train_threads must not be negative (got {experiment.train_threads})",
                              "use 0 (every core) or a number of threads")

@@ -134,12 +134,10 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
     state.artifacts_finished(0)  # tells the caller how many artifacts are planned
     with state.timed("baseline"):
         baseline = baseline_stage(state, user_model)
-    failed: dict[str, str] = {}  # variant id → why its Ray task could not build it
-    if state.experiment.executor == "ray":
-        from toolkit.scale.ray_build import build_on_ray
+    from toolkit.scale import build_phase
 
-        with state.timed("build"):  # the loop below then finds every export cached and only times
-            failed = build_on_ray(state, plan)
+    with state.timed("build"):  # processes or Ray: the loop below then finds every export cached and only times
+        failed = build_phase(state, plan)  # variant id → why its task could not build it
     for variant, steps in plan:
         if chain_id(steps) in failed:
             skip_variant(state, chain_id(steps), failed[chain_id(steps)], planned_artifacts(state.targets, variant, steps))

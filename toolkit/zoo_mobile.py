@@ -85,7 +85,22 @@ def build_mobile(spec: str, input_shape: tuple[int, ...], num_classes: int, widt
         features = application(keras().applications, x, params, params.alpha * width)
     logits = layers.Dense(num_classes, name="logits")(features)
     outputs = layers.Activation("softmax", name="probabilities")(logits)
-    return keras().Model(inputs, outputs, name=spec if width == 1.0 else f"{spec}_w{width:g}")
+    label = model_label(spec)
+    return keras().Model(inputs, outputs, name=label if width == 1.0 else f"{label}_w{width:g}")
+
+
+def model_label(spec: str) -> str:
+    """The model's name for a spec: TensorFlow makes it a name scope, which takes no ':' or '='
+    ('mobilenet_v2:alpha=0.35' → 'mobilenet_v2__alpha-0.35'); `spec_from_label` reads it back
+    (a saved model's name is how distillation finds the teacher's zoo architecture)."""
+    name, _, settings = spec.partition(":")
+    return "__".join([name, *(item.replace("=", "-", 1) for item in settings.split(",") if item)])
+
+
+def spec_from_label(label: str) -> str:
+    """The spec `model_label` was made from (a plain name is its own spec)."""
+    name, *settings = label.split("__")
+    return f"{name}:{','.join(item.replace('-', '=', 1) for item in settings)}" if settings else name
 
 
 def _mobilenet_v2(applications: Any, x: Any, params: MobileNetParams, alpha: float) -> Any:

@@ -76,7 +76,7 @@ def test_ray_run_gives_the_local_records_and_both_resume_each_other(cluster, loc
     for path, record in remote.items():
         assert (record["sha256"], record["size_bytes"], record["accuracy"]) == \
             (local[path]["sha256"], local[path]["size_bytes"], local[path]["accuracy"]), path
-    assert "[ray] building 3 variant(s) as Ray tasks" in log and "[ray] prune50: built on node " in log
+    assert "[ray] building 3 variant(s) as Ray tasks" in log and "[build] prune50: built on node " in log
 
     _cli_run(tmp_path)  # local, on the Ray run's folder
     assert _stages(ray_dir)["built"] == 0

@@ -1,8 +1,10 @@
-"""Running a run's work on more than one machine (`executor = "ray"`, the optional `ray` extra).
+"""Building a run's variants in parallel: in local processes (`executor = "processes"`) or on
+Ray (`executor = "ray"`, the optional `ray` extra).
 
-`session(experiment)` starts or joins Ray for the length of a run (a no-op for the local
-executor); `build_on_ray` (ray_build.py) is the build phase as Ray tasks. Nothing here is
-imported unless a run asks for Ray, so the default install needs no Ray.
+`session(experiment)` starts or joins Ray for the length of a run (a no-op otherwise);
+`build_phase` builds every variant with the run's executor before anything is timed
+(pool_build.py, ray_build.py; the task itself is build_task.py). Ray is imported only when a
+run asks for it, so the default install needs no Ray.
 """
 from __future__ import annotations
 
@@ -13,10 +15,25 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
-    from toolkit.config import Experiment
+    from toolkit.config import Experiment, Variant
+    from toolkit.pipeline import Run
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "processes", "ray")
 INSTALL_HINT = 'install the extra: pip install "edgesmith[ray]"'
+
+
+def build_phase(state: Run, plan: list[tuple[Variant, tuple]]) -> dict[str, str]:
+    """Build the plan's variants with the run's executor; {variant id: why it could not be
+    built}. The local executor builds inside the stage loop instead: nothing to do here."""
+    if state.experiment.executor == "ray":
+        from toolkit.scale.ray_build import build_on_ray
+
+        return build_on_ray(state, plan)
+    if state.experiment.executor == "processes":
+        from toolkit.scale.pool_build import build_in_processes
+
+        return build_in_processes(state, plan)
+    return {}
 
 
 def require_ray(why: str) -> Any:

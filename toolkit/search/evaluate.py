@@ -34,16 +34,16 @@ class Evaluator:
         from toolkit.passes import chain_id, parse_chain
 
         steps = [parse_chain(candidate.chain) for candidate in candidates]
-        if self.state.experiment.executor == "ray":
-            for variant_id, reason in self._build_on_ray(candidates, steps).items():
+        if self.state.experiment.executor != "local":
+            for variant_id, reason in self._build(candidates, steps).items():
                 for candidate, chain in zip(candidates, steps):
                     if chain_id(chain) == variant_id:
                         self.reasons[(variant_id, candidate.precision)] = reason
         return [self._measure(candidate, chain) for candidate, chain in zip(candidates, steps)]
 
-    def _build_on_ray(self, candidates: list[Candidate], steps: list[tuple]) -> dict[str, str]:
+    def _build(self, candidates: list[Candidate], steps: list[tuple]) -> dict[str, str]:
         from toolkit.passes import chain_id
-        from toolkit.scale.ray_build import build_on_ray
+        from toolkit.scale import build_phase
 
         wanted: dict[str, tuple[tuple, list[str]]] = {}  # one task per chain, with every precision the batch wants
         for candidate, chain in zip(candidates, steps):
@@ -51,7 +51,7 @@ class Evaluator:
             if candidate.precision not in entry[1]:
                 entry[1].append(candidate.precision)
         plan = [(Variant(tuple(str(step) for step in chain), tuple(precisions)), chain) for chain, precisions in wanted.values()]
-        return build_on_ray(self.state, plan)
+        return build_phase(self.state, plan)
 
     def _measure(self, candidate: Candidate, steps: tuple) -> Record | str:
         from toolkit.passes import chain_id

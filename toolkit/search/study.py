@@ -245,7 +245,12 @@ def _precisions(state: Run, space: SearchSpace) -> tuple[str, ...]:
 
 
 def _batch_size(experiment: Experiment) -> int:
-    """Trials measured together: one locally; on Ray as many as the cluster builds at once."""
+    """Trials measured together: one locally; in processes one per worker; on Ray as many as
+    the cluster builds at once."""
+    if experiment.executor == "processes":
+        from toolkit.scale.pool_build import pool_size
+
+        return pool_size(experiment, os.cpu_count() or 1)
     if experiment.executor != "ray":
         return 1
     import ray
