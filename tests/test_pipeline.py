@@ -75,6 +75,14 @@ def test_run_writes_every_output(finished_run):
 
 
 @pytest.mark.slow
+def test_identical_exports_for_two_targets_are_one_file_on_disk(finished_run):
+    """cpu and gpu export fp32 with the same settings: built once, the second a hard link."""
+    run_dir, _ = finished_run
+    cpu, gpu = run_dir / "cpu" / "baseline__fp32.tflite", run_dir / "gpu" / "baseline__fp32.tflite"
+    assert cpu.read_bytes() == gpu.read_bytes() and cpu.stat().st_ino == gpu.stat().st_ino
+
+
+@pytest.mark.slow
 def test_int8_is_small_and_accurate(finished_run):
     run_dir, _ = finished_run
     records = json.loads((run_dir / "results.json").read_text())

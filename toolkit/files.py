@@ -47,6 +47,16 @@ def write_bytes(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
 
 
+def link_or_copy(source: Path, dest: Path) -> None:
+    """`dest` as a hard link to `source` (identical artifacts for two targets take the disk
+    space once), or a copy where the file system cannot link; atomic either way."""
+    with atomic_path(dest) as tmp:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
 def write_text(path: Path, text: str) -> None:
     """Write UTF-8 text to `path` atomically."""
     write_bytes(path, text.encode("utf-8"))

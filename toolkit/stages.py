@@ -17,7 +17,7 @@ import numpy as np
 
 from toolkit.benchmark.harness import score
 from toolkit.config import Variant
-from toolkit.files import gzip_size, sha256_file, write_bytes
+from toolkit.files import gzip_size, link_or_copy, sha256_file, write_bytes
 from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept float
 from toolkit.records import Record
 from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, VariantSpec, spec_key
@@ -231,7 +231,7 @@ def export_stage(state: Run, built: VariantModel, target: Target, precision: str
     if state.cache.get(key) is None:
         details: dict[str, Any] = {}
         if same != path and same.is_file():  # another target's file from identical settings: the same bytes
-            write_bytes(path, same.read_bytes())
+            link_or_copy(same, path)
             details = state.cache.get(export_location(state, built.variant_id, built.key, _target_of(state, same), precision)[1]) or {}
         elif precision == MIXED:
             details = _export_mixed(state, built, target, path)
