@@ -264,7 +264,7 @@ def export_details(state: Run, built: VariantModel, target: Target, precision: s
 
 def _export_settings(state: Run, target: Target, precision: str) -> dict[str, Any]:
     """The runtime's settings that change the file's bytes; for int8-mixed (the int8 file's
-    settings) also the fallback asked for and the budget it grows towards."""
+    settings) also the fallback asked for and the budgets it grows within."""
     from toolkit.runtimes import runtime_named
 
     exp = state.experiment
@@ -272,7 +272,7 @@ def _export_settings(state: Run, target: Target, precision: str) -> dict[str, An
     if precision != MIXED:
         return runtime.export_spec(target, precision, exp.opset)
     return {**runtime.export_spec(target, "int8", exp.opset), "float_fallback": exp.float_fallback,
-            "max_accuracy_drop": exp.max_accuracy_drop}
+            "max_accuracy_drop": exp.max_accuracy_drop, "max_size_kb": exp.max_size_kb}
 
 
 def _target_of(state: Run, path: Path) -> Target:
@@ -285,7 +285,7 @@ def _export_mixed(state: Run, built: VariantModel, target: Target, path: Path) -
 
     exp, data = state.experiment, state.data
     details = export_mixed(built.model(), target, state.calibration, data.x_test, data.y_test, path,
-                           exp.float_fallback, exp.max_accuracy_drop)
+                           exp.float_fallback, exp.max_accuracy_drop, exp.max_size_kb)
     kept = ", ".join(details["float_layers"]) or "none (int8 is within the budget)"
     state.log(f"[fallback] {built.variant_id} on {target.name}: float layers {kept}")
     return details

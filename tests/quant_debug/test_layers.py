@@ -6,7 +6,7 @@ import math
 import pytest
 
 from toolkit.errors import EdgesmithError
-from toolkit.quant_debug.fallback import FallbackPlan, parse_fallback, refusal
+from toolkit.quant_debug.fallback import FallbackPlan, parse_fallback, refusal, run_fallback
 from toolkit.quant_debug.layers import LayerError, keras_layer, noise_ratio, rank, select, sqnr_db
 from toolkit.targets import load_target
 
@@ -64,3 +64,28 @@ def test_int8_only_targets_refuse_fallback(name, refused):
     assert (reason is not None) == refused
     if refused:
         assert "int8 only" in reason
+
+
+def _fake_fallback(tmp_path, max_size_bytes=0, max_drop_pp=0.0):
+    """Three layers; each kept float adds 100 bytes and 10 points of accuracy."""
+    ranked = rank([LayerError(f"t{i}", f"layer{i}", "FC", 10.0 - i, None, 0.3 - i / 10) for i in range(3)])
+
+    def write(path, rows):
+        path.write_bytes(b"x" * (1000 + 100 * len(rows)))
+        return path
+
+    def accuracy(path):
+        return 0.6 + (path.stat().st_size - 1000) / 1000
+
+    return run_fallback(FallbackPlan(auto=True), ranked, write, accuracy, tmp_path, 0.9, max_drop_pp, "bin",
+                        max_size_bytes)
+
+
+def test_auto_fallback_grows_worst_first_until_within_budget(tmp_path):
+    steps = _fake_fallback(tmp_path, max_drop_pp=10.0)
+    assert [step.float_layers for step in steps] == [(), ("layer0",), ("layer0", "layer1")]
+
+
+def test_auto_fallback_stops_before_the_size_limit(tmp_path):
+    steps = _fake_fallback(tmp_path, max_size_bytes=1150)
+    assert [step.float_layers for step in steps] == [(), ("layer0",)]

@@ -70,9 +70,10 @@ def refusal(target: Any) -> str | None:
 
 def run_fallback(plan: FallbackPlan, ranked: Sequence[LayerError], write: Callable[[Path, Sequence[LayerError]], Path],
                  accuracy: Callable[[Path], float], folder: Path, float_accuracy: float,
-                 max_drop_pp: float, suffix: str) -> list[FallbackStep]:
+                 max_drop_pp: float, suffix: str, max_size_bytes: int = 0) -> list[FallbackStep]:
     """Measured steps, the plain int8 file first. `write(path, rows)` makes a file with `rows`
-    float; `accuracy(path)` scores it on the test split."""
+    float; `accuracy(path)` scores it on the test split. `auto` also stops before a step whose
+    file would be larger than `max_size_bytes` (0: no limit)."""
     measure = lambda names, rows=(): _measure(write, accuracy, folder / suffix, names, rows)  # noqa: E731
     int8 = measure(())
     steps = [int8]
@@ -84,7 +85,10 @@ def run_fallback(plan: FallbackPlan, ranked: Sequence[LayerError], write: Callab
         if _drop_pp(float_accuracy, steps[-1].accuracy) <= max_drop_pp:
             break
         names = tuple(order[:count])
-        steps.append(measure(names, select(ranked, names)))
+        step = measure(names, select(ranked, names))
+        if max_size_bytes and step.size_bytes > max_size_bytes:
+            break
+        steps.append(step)
     return steps
 
 

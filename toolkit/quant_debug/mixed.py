@@ -37,9 +37,10 @@ def refused_targets(targets: list[Any]) -> dict[str, str]:
 
 
 def export_mixed(model: Any, target: Any, calibration: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                 path: Path, plan_text: str, max_drop_pp: float) -> dict[str, Any]:
+                 path: Path, plan_text: str, max_drop_pp: float, max_size_kb: float = 0.0) -> dict[str, Any]:
     """Write the int8-mixed file to `path`; return what its record shows: the layers kept
-    float, every measured step, the per-layer error of the plain int8 file, and notes."""
+    float, every measured step, the per-layer error of the plain int8 file, and notes. `auto`
+    keeps the file within `max_size_kb` (0: no limit)."""
     with tempfile.TemporaryDirectory(prefix="edgesmith-mixed-") as scratch:
         folder = Path(scratch)
         debugger, suffix = debugger_for(model, target, calibration, x_test[:DEBUG_SAMPLES], folder)
@@ -47,7 +48,7 @@ def export_mixed(model: Any, target: Any, calibration: np.ndarray, x_test: np.nd
         plan, notes = _known_layers(parse_fallback(plan_text), layers)
         float_accuracy = float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=-1) == y_test))
         steps = run_fallback(plan, layers, debugger.write, lambda file: file_accuracy(file, x_test, y_test),
-                             folder, float_accuracy, max_drop_pp, suffix)
+                             folder, float_accuracy, max_drop_pp, suffix, round(max_size_kb * 1024))
         chosen = steps[-1]
         write_bytes(path, Path(chosen.path).read_bytes())
     return {
