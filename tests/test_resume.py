@@ -118,3 +118,21 @@ def test_changing_one_pass_redoes_only_that_variant(tmp_path):
     assert changed.returncode == 0, changed.stderr[-2000:]
     assert "[prune60] applying" in changed.stderr
     assert "[qat] applying" not in changed.stderr and "[baseline] cached" in changed.stderr
+
+
+@pytest.mark.slow
+def test_a_chain_reuses_its_prefix_chain_with_the_same_bytes(tmp_path):
+    """`prune:0.5+qat` starts from `prune:0.5`'s saved model: built inside the chain in one run,
+    taken from the cache in the other, the chain's files are the same bytes."""
+    chain = ["--model", "mlp", "--targets", "cpu", "--precisions", "int8"]
+    alone = _run(tmp_path / "a", *chain, "--variant", "prune:0.5+qat")
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert (tmp_path / "a" / "r" / "variants" / "prune50" / "model.h5").is_file()
+    both = _run(tmp_path / "b", *chain, "--variant", "prune:0.5", "--variant", "prune:0.5+qat")
+    assert both.returncode == 0, both.stderr[-2000:]
+    assert both.stderr.count("applying prune:0.5") == 1 and "[prune50+qat] applying qat to prune50" in both.stderr
+    a, b = ({r["path"]: r for r in json.loads((tmp_path / d / "r" / "results.json").read_text())} for d in ("a", "b"))
+    path = "cpu/prune50+qat__int8.tflite"
+    assert a[path]["sha256"] == b[path]["sha256"] and a[path]["accuracy"] == b[path]["accuracy"]
+    steps = json.loads((tmp_path / "b" / "r" / "run.json").read_text())["variants"]["prune50+qat"]["steps"]
+    assert [step["step"] for step in steps] == ["prune:0.5", "qat"]

@@ -5,7 +5,7 @@ import pytest
 
 from toolkit.errors import EdgesmithError
 from toolkit.models import build, check_zoo_spec, is_zoo
-from toolkit.zoo_mobile import spec_from_label
+from toolkit.zoo_mobile import BATCHNORM_MOMENTUM, spec_from_label
 
 
 @pytest.mark.parametrize("spec, shape, max_params", [
@@ -20,6 +20,8 @@ def test_builds_with_a_separate_softmax(spec, shape, max_params):
     assert model.layers[-1].name == "probabilities" and model.layers[-2].name == "logits"
     assert model.count_params() <= max_params
     assert is_zoo(spec)
+    momentums = {layer.momentum for layer in model.layers if hasattr(layer, "moving_mean")}
+    assert momentums <= {BATCHNORM_MOMENTUM}
 
 
 def test_width_scales_a_student():

@@ -37,6 +37,7 @@ class VariantSpec:
     learning_rate: float
     finetune_learning_rate: float
     seed: int
+    format_version: int = 2  # 2: a chain's last step starts from its prefix chain's saved model
 
 
 @dataclass(frozen=True)

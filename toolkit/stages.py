@@ -185,9 +185,26 @@ class VariantModel:
         self.params()
         return self._info.get("info", {})
 
+    def _start(self) -> tuple[Any, tuple[str, ...], tuple[dict[str, Any], ...]]:
+        """What the chain's last step starts from: the baseline, or the prefix chain's model as
+        saved (built and cached first if need be), so `prune:0.8+qat` reuses `prune:0.8` and a
+        chain gives the same bytes whether its prefix was cached or built just now. Returns
+        (model, names of the passes applied to it, what they recorded)."""
+        from toolkit.passes import chain_id, load_variant_model
+
+        prefix_steps = self.steps[:-1]
+        if not prefix_steps:
+            return self.baseline(), (), ()
+        prefix = VariantModel(self.state, chain_id(prefix_steps), variant_key(self.state, prefix_steps), prefix_steps,
+                              self.baseline)
+        if self.state.cache.get(prefix.key) is None:
+            prefix.model()  # builds and saves it
+        return (load_variant_model(prefix.path, prefix_steps), tuple(step.name for step in prefix_steps),
+                tuple(prefix.details()["steps"]))
+
     def _load_or_build(self) -> Any:
         from toolkit._tf import seed_everything
-        from toolkit.passes import apply_chain, load_variant_model, save_variant_model
+        from toolkit.passes import apply_chain, chain_id, load_variant_model, save_variant_model
 
         if not self.steps:
             return self.baseline()
@@ -195,9 +212,10 @@ class VariantModel:
         if cached is not None:
             self._info = cached
             return load_variant_model(self.path, self.steps)
-        self.state.log(f"[{self.variant_id}] applying {' → '.join(str(step) for step in self.steps)}")
+        start, applied, earlier = self._start()
+        self.state.log(f"[{self.variant_id}] applying {self.steps[-1]}" + (f" to {chain_id(self.steps[:-1])}" if applied else ""))
         seed_everything(self.state.experiment.seed)  # deterministic ops whether or not this process trained the baseline
-        result = apply_chain(self.baseline(), self.steps, _pass_context(self.state, self.baseline()))
+        result = apply_chain(start, self.steps[-1:], _pass_context(self.state, self.baseline()), applied, earlier)
         files = save_variant_model(result, self.path)
         self._info = {"params": int(result.params), "info": result.info}
         self.state.cache.put(self.key, self._info, files)

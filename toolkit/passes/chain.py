@@ -27,11 +27,13 @@ class ChainResult:
     info: dict[str, Any]
 
 
-def apply_chain(model: Any, steps: tuple[Step, ...], ctx: PassContext) -> ChainResult:
-    """Apply `steps` in order to a copy of `model` (which is left untouched)."""
+def apply_chain(model: Any, steps: tuple[Step, ...], ctx: PassContext, applied: tuple[str, ...] = (),
+                earlier: tuple[dict[str, Any], ...] = ()) -> ChainResult:
+    """Apply `steps` in order to a copy of `model` (which is left untouched). `model` may be the
+    result of earlier passes (a chain's cached prefix): `applied` names them, `earlier` is what
+    they recorded."""
     current = model
-    record = []
-    applied: tuple[str, ...] = ()
+    record = list(earlier)
     deployed = model
     for step in steps:
         started = time.time()

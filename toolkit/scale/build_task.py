@@ -64,14 +64,13 @@ def missing_exports(state: Run, variant: Variant, steps: tuple) -> list[tuple[st
             if state.cache.get(export_location(state, variant_id, model_key, target, precision)[1]) is None]
 
 
-def cached_model(state: Run, steps: tuple) -> dict[str, Any]:
-    """The variant's already built model (marker and files), so a task exports it without training again."""
+def cached_models(state: Run, steps: tuple) -> list[dict[str, Any]]:
+    """The already built models (marker and files) of the chain and of its prefix chains, so a
+    task neither trains the variant again nor the prefix it starts from."""
     from toolkit.stages import variant_key
 
-    key = variant_key(state, steps)
-    if not steps or state.cache.get(key) is None:
-        return {}
-    return state.cache.export_entry(key)
+    keys = [variant_key(state, steps[:length]) for length in range(1, len(steps) + 1)]
+    return [state.cache.export_entry(key) for key in keys if state.cache.get(key) is not None]
 
 
 def adopt(state: Run, variant_id: str, result: dict[str, Any], where: str) -> str | None:
@@ -87,7 +86,7 @@ def adopt(state: Run, variant_id: str, result: dict[str, Any], where: str) -> st
 
 
 def build_variant(inputs: BuildInputs, steps: tuple, exports: list[tuple[str, str]],
-                  model_entry: dict[str, Any]) -> dict[str, Any]:
+                  model_entries: list[dict[str, Any]]) -> dict[str, Any]:
     """Runs in the worker: the run's own stages in a scratch run folder; returns its new cache
     entries (markers with their files' bytes) and its log."""
     from toolkit._tf import limit_threads
@@ -104,8 +103,7 @@ def build_variant(inputs: BuildInputs, steps: tuple, exports: list[tuple[str, st
         (run_dir / BASELINE_FILE).parent.mkdir(parents=True)
         (run_dir / BASELINE_FILE).write_bytes(inputs.baseline_model)
         cache = StageCache(run_dir, enabled=not inputs.experiment.force)
-        if model_entry:
-            cache.import_entries([model_entry])
+        cache.import_entries(model_entries)
         lines: list[str] = []
         state = Run(inputs.experiment, run_dir, inputs.data, list(inputs.targets), cache, lines.append,
                     baseline_key=inputs.baseline_key, baseline_params=inputs.baseline_params,
@@ -118,6 +116,6 @@ def build_variant(inputs: BuildInputs, steps: tuple, exports: list[tuple[str, st
                 export_stage(state, built, targets[target_name], precision)
         except PassNotApplicable as exc:
             return {"not_applicable": str(exc)}
-        carried = {model_entry["key"]} if model_entry else set()
+        carried = {entry["key"] for entry in model_entries}
         entries = [cache.export_entry(key) for key in cache.keys() if key not in carried]
     return {"entries": entries, "log": lines, "seconds": time.time() - started}

@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import EdgesmithError, first_line
-from toolkit.scale.build_task import adopt, build_inputs, build_variant, cached_model, missing_exports, task_threads
+from toolkit.scale.build_task import adopt, build_inputs, build_variant, cached_models, missing_exports, task_threads
 
 if TYPE_CHECKING:
     from toolkit.config import Variant
@@ -42,8 +42,10 @@ def build_in_processes(state: Run, plan: list[tuple[Variant, tuple]]) -> dict[st
               f"{inputs.threads} TensorFlow thread(s) each")
     before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    pending: dict[Future, str] = {pool.submit(build_variant, inputs, steps, missing, cached_model(state, steps)): variant_id
-                                  for variant_id, steps, missing in work}
+    pending: dict[Future, str] = {
+        pool.submit(build_variant, inputs, steps, missing, cached_models(state, steps)): variant_id
+        for variant_id, steps, missing in work
+    }
     failed: dict[str, str] = {}
     try:
         while pending:

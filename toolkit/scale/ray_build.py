@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import EdgesmithError, first_line
-from toolkit.scale.build_task import adopt, build_inputs, build_variant, cached_model, missing_exports, task_threads
+from toolkit.scale.build_task import adopt, build_inputs, build_variant, cached_models, missing_exports, task_threads
 
 if TYPE_CHECKING:
     from toolkit.config import Variant
@@ -33,7 +33,7 @@ def build_on_ray(state: Run, plan: list[tuple[Variant, tuple]]) -> dict[str, str
             variant_id = chain_id(steps)
             options = {"name": f"build:{variant_id}", "num_cpus": exp.ray_num_cpus, "num_gpus": exp.ray_num_gpus,
                        "max_retries": BUILD_RETRIES, "retry_exceptions": False}
-            pending[task.options(**options).remote(inputs, steps, missing, cached_model(state, steps))] = variant_id
+            pending[task.options(**options).remote(inputs, steps, missing, cached_models(state, steps))] = variant_id
     if pending:
         state.log(f"[ray] building {len(pending)} variant(s) as Ray tasks")
     failed: dict[str, str] = {}
