@@ -62,7 +62,7 @@ class Experiment:
     bench_threads: int = 1
     bench_batch: int = 32
     bench_target_width: float = 0.02  # adaptive plan: sample until repeat95_p50 is within ±2% of p50; 0: fixed plan
-    bench_budget_s: float = 1.0  # adaptive plan: seconds per artifact after which no session is added
+    bench_budget_s: float = 0.5  # adaptive plan: seconds per artifact after which no session is added
     opset: int = 17
     max_accuracy_drop: float = 1.0
     max_latency_ms: float = 0.0
@@ -157,7 +157,7 @@ def _check_bench_plan(experiment: Experiment) -> None:
                              "use e.g. 0.02 (sample until the repeat interval is within ±2%) or 0 (fixed plan of bench_runs)")
     if experiment.bench_budget_s <= 0:
         raise EdgesmithError(f"bench_budget_s must be positive (got {experiment.bench_budget_s:g})",
-                             "give the seconds per artifact the adaptive plan may spend, e.g. 1.0")
+                             "give the seconds per artifact the adaptive plan may spend, e.g. 0.5")
 
 
 def _check_executor(experiment: Experiment) -> None:
