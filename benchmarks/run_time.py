@@ -3,11 +3,13 @@ into a fresh folder once with the fixed plan (`--bench-target-width 0`: bench_ru
 sessions per figure, as before) and once with the adaptive plan (the defaults), and prints wall
 time, run.json's `phase_seconds`, the sessions the adaptive plan took, and whether any figure
 moved: accuracy and size must be identical, and each pair of p50s must not differ measurably
-(their repeat intervals overlap: the rule `select` uses).
+(their repeat intervals overlap: the rule `select` uses). `--control` runs the fixed plan a second
+time, to show how far p50s move between two runs of the same plan on this machine.
 Goals: default run ≤ 45 s, the Fashion-MNIST experiment ≤ 7 min (2 cores).
 
     python benchmarks/run_time.py                 # both experiments, both plans (about 30 minutes)
     python benchmarks/run_time.py --only default  # the default run only (a few minutes)
+    python benchmarks/run_time.py --only default --control
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ EXPERIMENTS = {  # name → (extra `edgesmith run` arguments, goal in seconds)
     "default": ([], 45.0),
     "fashion": ([str(Path(__file__).parent / "fashion_cnn.toml")], 7 * 60.0),
 }
-PLANS = {"fixed": ["--bench-target-width", "0"], "adaptive": []}
+PLANS = {"fixed": ["--bench-target-width", "0"], "adaptive": [], "fixed again": ["--bench-target-width", "0"]}
 
 
 def timed_run(arguments: list[str], output: Path) -> tuple[float, list[dict], dict]:
@@ -52,7 +54,7 @@ def describe_plan(name: str, wall: float, records: list[dict], info: dict) -> st
     sessions = [latency["sessions"] for latency in distinct.values()]
     stops = Counter(latency["stopped_by"] for latency in distinct.values())
     widths = [max(l["p50"] - l["repeat95_p50"][0], l["repeat95_p50"][1] - l["p50"]) / l["p50"] * 100 for l in latencies]
-    return (f"  {name:<8} {wall:6.1f} s wall ({phases}); {len(distinct)} distinct files timed, sessions per file "
+    return (f"  {name:<11} {wall:6.1f} s wall ({phases}); {len(distinct)} distinct files timed, sessions per file "
             f"median {median(sessions):g} (min {min(sessions)}, max {max(sessions)}), stopped by "
             f"{', '.join(f'{reason} {count}' for reason, count in sorted(stops.items()))}; repeat95_p50 half-width "
             f"median ±{median(widths):.1f}%")
@@ -68,23 +70,27 @@ def compare(before: list[dict], after: list[dict]) -> str:
     overlapping = sum(compare_p50(a["latency_ms"], b["latency_ms"]) == 0 for a, b in timed)
     moved = [f"{b['path']} {a['latency_ms']['p50']:.4f} → {b['latency_ms']['p50']:.4f} ms" for a, b in timed
              if compare_p50(a["latency_ms"], b["latency_ms"]) != 0]
-    return (f"  accuracy and size identical: {same_quality} of {len(after)} artifacts; p50 within each other's repeat "
+    return (f" accuracy and size identical: {same_quality} of {len(after)} artifacts; p50 within each other's repeat "
             f"interval: {overlapping} of {len(timed)}" + "".join(f"\n    moved: {line}" for line in moved))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(EXPERIMENTS), help="one experiment instead of both")
+    parser.add_argument("--control", action="store_true", help="also repeat the fixed plan (run-to-run drift)")
     args = parser.parse_args()
+    plans = list(PLANS) if args.control else ["fixed", "adaptive"]
     for name in [args.only] if args.only else list(EXPERIMENTS):
         arguments, seconds = EXPERIMENTS[name]
         print(f"{name} experiment (`edgesmith run {' '.join(Path(a).name for a in arguments)}`):", flush=True)
         results = {}
-        for plan, plan_arguments in PLANS.items():
-            with tempfile.TemporaryDirectory(prefix=f"edgesmith-{name}-{plan}-") as output:
-                results[plan] = timed_run(arguments + plan_arguments, Path(output))
+        for plan in plans:
+            with tempfile.TemporaryDirectory(prefix=f"edgesmith-{name}-{plan.replace(' ', '-')}-") as output:
+                results[plan] = timed_run(arguments + PLANS[plan], Path(output))
             print(describe_plan(plan, *results[plan]), flush=True)
-        print(compare(results["fixed"][1], results["adaptive"][1]))
+        print("  fixed → adaptive:" + compare(results["fixed"][1], results["adaptive"][1]))
+        if args.control:
+            print("  fixed → fixed again (control):" + compare(results["fixed"][1], results["fixed again"][1]))
         fixed, adaptive = results["fixed"][0], results["adaptive"][0]
         print(f"  adaptive / fixed wall time {adaptive / fixed:.2f}; goal ≤ {seconds:.0f} s: {goal(adaptive <= seconds)}")
 
