@@ -20,9 +20,9 @@ import itertools
 import json
 import math
 import os
-import time
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
