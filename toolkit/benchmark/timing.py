@@ -22,8 +22,9 @@ SETTLE_TOLERANCE = 0.05
 MAX_WARMUP_BLOCKS = 25
 # The adaptive plan never judges its interval on fewer sessions than the fixed plan's 10, the
 # count repeat95_p50 was checked on (benchmarks/repeatability.py): a bootstrap over fewer
-# sessions reports intervals narrower than the truth (measured here: 4 sessions said ±2–6%
-# where 30 said ±6–20%), and stopping at the first narrow one would pick exactly those.
+# sessions reports intervals narrower than the truth (five digits files on a busy 2-core VM:
+# after 4 sessions four of them said ±2–6%, after 30 the five said ±5–26%), and stopping at
+# the first narrow interval would pick exactly those.
 MIN_SESSIONS = 10
 BOOTSTRAP_CHUNK = 2_000_000  # resampled values held at once by the session bootstrap
 
