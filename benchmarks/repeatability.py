@@ -2,10 +2,12 @@
 re-benchmark it N more times and count how many p50s land inside the reported intervals.
 Goal: at least 9 of 10 inside the repeat interval (`repeat95_p50`). The confidence interval of
 the median (`ci95_p50`) is printed too: it is narrower by design (a repeat has noise of its
-own), so expect about 8 of 10 there.
+own), so expect about 8 of 10 there. Measured with the pipeline's plan (adaptive, its default
+width and budget per artifact) unless `--target-width 0` asks for the fixed plan of `--runs`.
 
     python benchmarks/repeatability.py runs/fashion-mnist-cnn/cpu/baseline__fp32.tflite \
         runs/fashion-mnist-cnn/cpu/baseline__int8.tflite
+    python benchmarks/repeatability.py --target-width 0 --runs 1000 MODEL...   # the fixed plan
 """
 from __future__ import annotations
 
@@ -17,21 +19,34 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _runs import goal, zero_input  # noqa: E402
 
 from toolkit.benchmark.device_bench import BenchSettings, measure_latency  # noqa: E402
+from toolkit.config import Experiment  # noqa: E402
+
+PIPELINE = Experiment()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=1000, help="timed invokes per benchmark (the pipeline's bench_runs)")
+    parser.add_argument("--runs", type=int, default=PIPELINE.bench_runs,
+                        help="fixed plan: timed invokes per benchmark; adaptive: a tenth of it per session (bench_runs)")
+    parser.add_argument("--target-width", type=float, default=PIPELINE.bench_target_width,
+                        help="bench_target_width (0: the fixed plan)")
+    parser.add_argument("--budget-s", type=float, default=PIPELINE.bench_budget_s, help="bench_budget_s of the adaptive plan")
     args = parser.parse_args()
-    settings = BenchSettings(runs=args.runs, threads=1, batch=1, budget_s=60)
+    budget = args.budget_s if args.target_width else 60
+    settings = BenchSettings(runs=args.runs, threads=1, batch=1, budget_s=budget, target_width=args.target_width)
+    print(f"plan: {'adaptive, ±' + format(args.target_width, '.1%') + f' or {budget:g} s' if args.target_width else 'fixed'}, "
+          f"runs {args.runs}")
     for path in args.models:
         sample = zero_input(path)
         reported = measure_latency(path, sample, settings)
-        repeats = [measure_latency(path, sample, settings).p50 for _ in range(args.repeats)]
-        print(f"{path}: reported p50 {reported.p50:.4f} ms")
-        print(f"  repeats: {' '.join(f'{p:.4f}' for p in repeats)}")
+        repeats = [measure_latency(path, sample, settings) for _ in range(args.repeats)]
+        print(f"{path}: reported p50 {reported.p50:.4f} ms ({reported.runs} runs in {reported.sessions} sessions, "
+              f"stopped by {reported.stopped_by})")
+        print(f"  repeats: {' '.join(f'{r.p50:.4f}' for r in repeats)}")
+        print(f"  repeats' sessions: {' '.join(str(r.sessions) for r in repeats)}")
+        repeats = [r.p50 for r in repeats]
         for name, (low, high) in (("ci95_p50", reported.ci95_p50), ("repeat95_p50", reported.repeat95_p50)):
             inside = sum(low <= p50 <= high for p50 in repeats)
             verdict = f" (goal ≥ 9 of 10: {goal(inside >= 0.9 * args.repeats)})" if name == "repeat95_p50" else ""

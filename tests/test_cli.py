@@ -154,6 +154,25 @@ def test_bench_times_exactly_the_runs_asked_on_real_inputs(small_tflite, tmp_pat
     figures = json.loads(capsys.readouterr().out)
     assert figures["latency_ms"]["runs"] == figures["runs"] == 37
     assert figures["latency_method"]["runs"] == 37 and figures["input"] == str(inputs)
+    assert figures["latency_ms"]["stopped_by"] == "plan" and figures["latency_method"]["target_width"] == 0
+
+
+def test_device_bench_script_runs_the_adaptive_plan_as_a_device_would(small_tflite):
+    """The script a device runs, alone in its folder's imports: the adaptive plan, with its flags."""
+    from toolkit.benchmark import device_bench
+    from toolkit.benchmark.timing import MIN_SESSIONS
+
+    command = [sys.executable, device_bench.__file__, str(small_tflite), "--runs", "40", "--target-width", "0.02",
+               "--budget-s", "0.3", "--json"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    figures = json.loads(completed.stdout)
+    latency = figures["latency_ms"]
+    assert latency["stopped_by"] in ("width", "budget") and latency["sessions"] >= MIN_SESSIONS
+    assert latency["runs"] == figures["runs"] == 4 * latency["sessions"], "sessions of runs / 10 calls each"
+    assert figures["latency_method"] == {"runs": 40, "threads": 1, "batch": 1, "budget_s": 0.3, "target_width": 0.02}
+    both = subprocess.run(command + ["--exact"], capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and "pass one of them" in json.loads(both.stdout)["fix"]
 
 
 @pytest.mark.parametrize("array, message", [

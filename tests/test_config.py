@@ -50,6 +50,9 @@ def test_unknown_key_gets_did_you_mean():
         ({"variants": [{"steps": ["qat"]}]}, "a variant table needs 'chain'"),
         ({"dataset": "npz"}, "needs a file"),
         ({"opset": 9}, "opset 9 is not supported"),
+        ({"bench_target_width": -0.02}, "bench_target_width -0.02 is not a share of p50"),
+        ({"bench_target_width": 2}, "is not a share of p50.*or 0 \\(fixed plan"),
+        ({"bench_budget_s": 0}, "bench_budget_s must be positive"),
     ],
 )
 def test_bad_values_are_explained(raw, message):

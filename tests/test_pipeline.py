@@ -198,6 +198,18 @@ def test_manifest_and_record_details(finished_run):
         assert digest == actual, f"manifest hash of {path} is not the file's"
     assert all(r["sha256"] == manifest["artifacts"][r["path"]] for r in records)
     assert all(0.5 < r["peak_memory_mb"] < 2048 for r in records), [r["peak_memory_mb"] for r in records]
+    by_bytes: dict[str, list[dict]] = {}
+    for record in records:
+        by_bytes.setdefault(record["sha256"], []).append(record)
+    shared = [group for group in by_bytes.values() if len(group) > 1]
+    assert shared, "cpu and gpu export the same bytes"
+    for group in shared:  # timed, throughput and memory probe once per distinct file: every figure is the same one
+        figures = [(r["latency_ms"], r["latency_ms_all_cores"], r["throughput"], r["peak_memory_mb"]) for r in group]
+        assert all(figure == figures[0] for figure in figures), [r["path"] for r in group]
+    timed = [r for r in records if r["latency_kind"] == "measured"]
+    assert all(r["latency_method"]["target_width"] == 0.02 and r["latency_ms"]["stopped_by"] in ("width", "budget")
+               and r["latency_ms"]["sessions"] >= 10 and r["latency_ms"]["runs"] == 3 * r["latency_ms"]["sessions"]
+               for r in timed), "the adaptive plan (sessions of bench_runs / 10 calls) is the default"
     onnx_fp32 = next(r for r in records if r["format"] == "onnx" and r["precision"] == "fp32")
     assert onnx_fp32["fp32_max_abs_diff_vs_tflite"] <= 1e-4
     pruned = next(r for r in records if r["variant"] == "prune50+qat" and r["target"] == "cpu")

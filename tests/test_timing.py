@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.benchmark.timing import summarize, time_calls, warm_up
+from toolkit.benchmark.timing import MIN_SESSIONS, sample_until_narrow, summarize, time_calls, warm_up
 from toolkit.cache import StageCache
 
 
@@ -125,3 +125,67 @@ def test_sessions_that_disagree_widen_the_interval():
     low, high = narrow.repeat95_p50
     assert high - low >= 0.02 * narrow.p50 * 0.99, "the repeat interval never ignores run-to-run drift"
     assert low <= narrow.ci95_p50[0] and narrow.ci95_p50[1] <= high
+
+
+class SyntheticSessions:
+    """Sessions for `sample_until_narrow` from a generator of session medians; each session takes
+    `seconds` of the fake clock, so the budget decides by schedule, not by this machine."""
+
+    def __init__(self, monkeypatch, medians, seconds=0.1, calls=30, spread=0.002):
+        from toolkit.benchmark import timing
+
+        self.clock = ScheduledClock(lambda call: 0.0)
+        monkeypatch.setattr(timing, "time", self.clock)
+        self.medians, self.seconds, self.calls, self.spread = medians, seconds, calls, spread
+        self.rng = np.random.default_rng(2)
+        self.count = 0
+
+    def __call__(self):
+        self.count += 1
+        self.clock.now_ns += round(self.seconds * 1e9)
+        median = next(self.medians)
+        return self.rng.normal(median, self.spread * median, self.calls), 40
+
+
+def test_adaptive_plan_stops_after_the_minimum_sessions_on_a_stable_artifact(monkeypatch):
+    sessions = SyntheticSessions(monkeypatch, iter(lambda: 1.0, None))
+    latency = sample_until_narrow(sessions, target_width=0.02, budget_s=10.0)
+    assert (latency.stopped_by, latency.sessions, sessions.count) == ("width", MIN_SESSIONS, MIN_SESSIONS)
+    assert latency.runs == 30 * MIN_SESSIONS and latency.warmup_runs == 40 * MIN_SESSIONS
+    low, high = latency.repeat95_p50
+    assert high - latency.p50 <= 0.02 * latency.p50 and latency.p50 - low <= 0.02 * latency.p50
+    assert latency.to_dict()["sessions"] == MIN_SESSIONS
+
+
+def test_adaptive_plan_adds_sessions_until_the_interval_narrows(monkeypatch):
+    # session medians spread 3%: the interval narrows as sessions accumulate, past the minimum
+    rng = np.random.default_rng(5)
+    sessions = SyntheticSessions(monkeypatch, iter(lambda: rng.normal(1.0, 0.03), None))
+    latency = sample_until_narrow(sessions, target_width=0.02, budget_s=6.0)
+    assert latency.stopped_by == "width" and MIN_SESSIONS < latency.sessions < 60
+    assert latency.runs == 30 * latency.sessions
+
+
+def test_adaptive_plan_stops_at_the_budget_on_a_noisy_artifact(monkeypatch):
+    medians = iter(lambda: float(np.random.default_rng().choice([1.0, 2.0])), None)  # bimodal sessions never agree
+    sessions = SyntheticSessions(monkeypatch, medians, seconds=0.1)
+    latency = sample_until_narrow(sessions, target_width=0.02, budget_s=1.5)
+    assert latency.stopped_by == "budget" and latency.sessions == 15 == sessions.count
+    low, high = latency.repeat95_p50
+    assert high - low > 0.04 * latency.p50, "the wide interval it reached is what it reports"
+
+
+def test_adaptive_plan_runs_its_minimum_sessions_even_without_budget(monkeypatch):
+    medians = iter(lambda: float(np.random.default_rng().choice([1.0, 2.0])), None)
+    sessions = SyntheticSessions(monkeypatch, medians, seconds=5.0)
+    latency = sample_until_narrow(sessions, target_width=0.02, budget_s=1.0)
+    assert (latency.stopped_by, latency.sessions) == ("budget", MIN_SESSIONS)
+
+
+def test_session_bootstrap_handles_sessions_of_different_lengths():
+    rng = np.random.default_rng(4)
+    sessions = [rng.normal(1.0, 0.01, size) for size in (30, 30, 29, 20, 5, 30, 31)]
+    latency = summarize(sessions, warmup_runs=0)
+    low, high = latency.ci95_p50
+    assert low <= latency.p50 <= high and high - low < 0.05
+    assert latency.sessions == 7 and latency.runs == sum(len(s) for s in sessions)

@@ -61,6 +61,8 @@ class Experiment:
     bench_runs: int = 300
     bench_threads: int = 1
     bench_batch: int = 32
+    bench_target_width: float = 0.02  # adaptive plan: sample until repeat95_p50 is within ±2% of p50; 0: fixed plan
+    bench_budget_s: float = 0.5  # adaptive plan: seconds per artifact after which no session is added
     opset: int = 17
     max_accuracy_drop: float = 1.0
     max_latency_ms: float = 0.0
@@ -100,6 +102,7 @@ class Experiment:
         _check_positive("bench_runs", self.bench_runs)
         _check_positive("bench_threads", self.bench_threads)
         _check_positive("bench_batch", self.bench_batch)
+        _check_bench_plan(self)
         for key in ("learning_rate", "finetune_learning_rate"):
             if not 0 < getattr(self, key) < 1:
                 raise EdgesmithError(
@@ -151,6 +154,16 @@ def _check_data_options(experiment: Experiment) -> None:
     check_color(experiment.color)
     if experiment.dataset == "folder" and not experiment.data:
         raise EdgesmithError("dataset 'folder' needs a folder", "pass --data DIR with one sub-folder of images per class")
+
+
+def _check_bench_plan(experiment: Experiment) -> None:
+    """The adaptive plan's width is a share of p50 and its budget a time; 0 width is the fixed plan."""
+    if not 0 <= experiment.bench_target_width < 1:
+        raise EdgesmithError(f"bench_target_width {experiment.bench_target_width:g} is not a share of p50",
+                             "use e.g. 0.02 (sample until the repeat interval is within ±2%) or 0 (fixed plan of bench_runs)")
+    if experiment.bench_budget_s <= 0:
+        raise EdgesmithError(f"bench_budget_s must be positive (got {experiment.bench_budget_s:g})",
+                             "give the seconds per artifact the adaptive plan may spend, e.g. 0.5")
 
 
 def _check_executor(experiment: Experiment) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S
 from toolkit.benchmark.harness import score
 from toolkit.config import Variant
 from toolkit.files import gzip_size, link_or_copy, sha256_file, write_bytes
@@ -32,7 +33,7 @@ INT8_PRECISIONS = ("int8", MIXED)  # calibrated, integer input
 # epoch) a few epochs end the sparsity schedule before the network has re-learned anything.
 MIN_FINETUNE_STEPS = 400
 EXPORT_FORMAT = 3  # bump when the export code changes the bytes it writes
-RECORD_FORMAT = 4  # bump when bench_stage records gain fields, so cached records are rebuilt
+RECORD_FORMAT = 5  # bump when bench_stage records gain fields, so cached records are rebuilt
 BASELINE_FORMAT = 2  # bump when the baseline stage's outputs change
 
 
@@ -319,7 +320,9 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
     exp, data = state.experiment, state.data
     runtime = runtime_named(target.runtime)
     device = state.devices.get(target.name, LOCAL)
-    settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch}
+    settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch,
+                "target_width": exp.bench_target_width,  # 0: the fixed plan, with its own per-figure cap
+                "budget_s": exp.bench_budget_s if exp.bench_target_width else DEFAULT_BUDGET_S}
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
     key = spec_key(state.cache, "bench", BenchSpec(

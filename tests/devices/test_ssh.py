@@ -81,7 +81,7 @@ def test_a_delegate_that_does_not_load_leaves_the_latency_empty(client, device_p
     sample = np.zeros((1, 28, 28, 1), dtype=np.float32)
     with pytest.raises(MeasurementFailed, match="Edge TPU not available: libedgetpu.so.1 does not load"):
         device.benchmark(cnn_tflite, sample, 30, 1, 1, "edgetpu")
-    settings = {"runs": 30, "threads": 1, "batch": 1}
+    settings = {"runs": 30, "threads": 1, "batch": 1, "target_width": 0.02, "budget_s": 0.5}
     timing = measure(device, cnn_tflite, sample, np.zeros(1), settings, load_target("gpu"))
     assert timing["latency_ms"] is None and timing["latency_on_device"] is True
     assert "LiteRT GPU delegate not available" in timing["latency_error"], "never a silent CPU fallback"
@@ -168,6 +168,7 @@ def test_a_run_measures_its_target_on_the_device(sshd, device_python, tmp_path):
     for record in records:
         assert record["latency_on_device"] and record["latency_measured_on"].endswith(" via ssh")
         assert record["latency_ms"]["p50"] > 0 and record["latency_cpu"] == describe(cpu_features())
+        assert record["latency_method"]["target_width"] == 0.02 and record["latency_ms"]["stopped_by"] in ("width", "budget")
         assert record["device_accuracy"]["agreement_with_host"] == 1.0  # same runtime, same CPU
         assert (sshd.home / ".cache" / "edgesmith" / f"{record['sha256']}.tflite").is_file()
     info = json.loads((tmp_path / "pi" / "run.json").read_text())

@@ -132,3 +132,11 @@ def test_latency_frontier_judges_speed_by_intervals_like_select():
 def test_plots_of_targets_timed_off_device_say_host_cpu(records, run_info):
     page = build_html(records, run_info)
     assert "p50 latency on the host CPU, not the device (ms)" in page  # gpu and edgetpu here
+
+
+def test_tooltips_say_how_many_runs_and_sessions_a_p50_took(records, run_info):
+    adaptive = {**records[0], "latency_ms": {**records[0]["latency_ms"], "runs": 360, "sessions": 12, "stopped_by": "width"}}
+    noisy = {**records[1], "latency_ms": {**records[1]["latency_ms"], "runs": 900, "sessions": 30, "stopped_by": "budget"}}
+    page = build_html([adaptive, noisy, *records[2:]], run_info)
+    assert "(360 runs in 12 sessions, interval narrow)" in page and "(900 runs in 30 sessions, budget spent)" in page
+    assert " sessions" not in build_html(records, run_info), "records without sessions (older runs) say nothing"

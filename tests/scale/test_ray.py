@@ -152,6 +152,7 @@ def test_a_target_with_a_ray_resource_is_timed_on_the_node_that_advertises_it(cl
         if record["target"] == "board":
             assert f"{device_node[:12]}, resource {DEVICE_RESOURCE}" in record["latency_measured_on"]
             assert record["latency_ms"]["p50"] > 0 and record["device_host"]
+            assert record["latency_ms"]["stopped_by"] in ("width", "budget"), "the adaptive plan runs on the node too"
         else:
             assert "via Ray" not in record["latency_measured_on"] and record["device_host"] is None
 

@@ -8,7 +8,7 @@ one measured here come from one method (warm-up, sessions, percentiles, interval
 memory).
 
     python3 device_bench.py MODEL [--inputs X.npy] [--runs N] [--threads T] [--batch B]
-                                  [--delegate gpu|edgetpu] --json
+                                  [--delegate gpu|edgetpu] [--target-width W --budget-s S] --json
     python3 device_bench.py MODEL --inputs X.npy --predict --json    # scores of every sample
 """
 from __future__ import annotations
@@ -16,39 +16,51 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import itertools
 import json
+import math
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
 if __package__:  # imported as part of edgesmith
     from toolkit.benchmark.device_runners import DELEGATES, BenchError, open_runner, predict, runtime, runtime_suffix
-    from toolkit.benchmark.timing import Latency, summarize, time_calls, warm_up
+    from toolkit.benchmark.timing import Latency, sample_until_narrow, summarize, time_calls, warm_up
 else:  # run as a script, here or on a device, next to its sibling modules
     from device_runners import DELEGATES, BenchError, open_runner, predict, runtime, runtime_suffix
-    from timing import Latency, summarize, time_calls, warm_up
+    from timing import Latency, sample_until_narrow, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
 SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
+SESSION_BUDGET_S = DEFAULT_BUDGET_S / SESSIONS  # the adaptive plan's cap on one session's timed calls
 FIRST_WARMUP_S = 0.2  # lets an idle CPU reach its working clock before anything is timed
 MEMORY_RUNS = 20
 
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """How latency is measured; stored next to every figure so it can be reproduced."""
+    """How latency is measured; stored next to every figure so it can be reproduced.
+
+    Fixed plan (`target_width` 0): `runs` calls over SESSIONS sessions, `budget_s` caps the timed
+    calls (None: every run however long it takes). Adaptive plan: sessions of runs/SESSIONS calls
+    are added until `repeat95_p50` is within ±`target_width` of p50 or `budget_s` has passed.
+    """
 
     runs: int = 300
     threads: int = 1
     batch: int = 1
-    budget_s: float | None = DEFAULT_BUDGET_S  # None: time every run however long it takes
+    budget_s: float | None = DEFAULT_BUDGET_S
+    target_width: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"runs": self.runs, "threads": self.threads, "batch": self.batch, "budget_s": self.budget_s}
+        return {"runs": self.runs, "threads": self.threads, "batch": self.batch, "budget_s": self.budget_s,
+                "target_width": self.target_width}
 
 
 def all_cores() -> int:
@@ -63,49 +75,70 @@ def session_runs(runs: int) -> list[int]:
     return [runs // sessions + (index < runs % sessions) for index in range(sessions)]
 
 
-def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings, delegate: str | None = None) -> Latency:
-    """Time `settings.runs` invokes of one prepared input of `settings.batch`, spread over up to
-    SESSIONS freshly loaded copies of the model, each warmed up until its timings settle.
+def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings, delegate: str | None = None,
+                    first_warmup_s: float = FIRST_WARMUP_S) -> Latency:
+    """Time invokes of one prepared input of `settings.batch` in freshly loaded copies of the
+    model, each warmed up until its timings settle (the first also for `first_warmup_s`).
 
-    With a `budget_s`, a session of a slow model stops early once it is spent (after
-    20 calls at least), so the run count can fall short; without one it is exact.
+    Fixed plan: `settings.runs` calls over up to SESSIONS sessions; with a `budget_s`, a session
+    of a slow model stops early once it is spent (after 20 calls at least), so the run count can
+    fall short; without one it is exact. Adaptive plan: see `timing.sample_until_narrow`.
     """
     batch = np.repeat(sample[:1], settings.batch, axis=0) if len(sample) < settings.batch else sample[: settings.batch]
+    if settings.target_width:
+        sessions = _sessions(path, batch, settings, delegate, first_warmup_s, SESSION_BUDGET_S,
+                             itertools.repeat(math.ceil(settings.runs / SESSIONS)))
+        return sample_until_narrow(lambda: next(sessions), settings.target_width, settings.budget_s)
     counts = session_runs(settings.runs)
     session_budget = None if settings.budget_s is None else settings.budget_s / len(counts)
-    sessions, warmup_runs = [], 0
+    timed = list(_sessions(path, batch, settings, delegate, first_warmup_s, session_budget, counts))
+    return summarize([samples for samples, _ in timed], sum(warmup for _, warmup in timed))
+
+
+def _sessions(path: Path, batch: np.ndarray, settings: BenchSettings, delegate: str | None, first_warmup_s: float,
+              session_budget: float | None, counts: Iterable[int]) -> Iterator[tuple[np.ndarray, int]]:
+    """(timed calls in ms, warm-up calls) of one fresh session per count."""
     for session, count in enumerate(counts):
         runner = open_runner(path, settings.threads, delegate)
         runner.set_input(batch)
-        warmup_runs += warm_up(runner.invoke, FIRST_WARMUP_S if session == 0 else 0.0)
-        sessions.append(time_calls(runner.invoke, count, session_budget))
-    return summarize(sessions, warmup_runs)
+        warmup = warm_up(runner.invoke, first_warmup_s if session == 0 else 0.0)
+        yield time_calls(runner.invoke, count, session_budget), warmup
 
 
 def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                   delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict:
+                   delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S,
+                   target_width: float = 0.0) -> dict:
     """The full method for one artifact: latency at batch 1 on `threads` and on all cores,
     throughput at `batch` (when the batch dimension is dynamic) and peak memory.
 
     Every figure carries the settings it was measured with, so rows stay comparable.
     `budget_s=None` times exactly `runs` calls per latency figure however slow the model.
+    With a `target_width` (the adaptive plan) `budget_s` is the artifact's: each figure adds
+    sessions only while it lasts, and only the first figure needs the long first warm-up (the
+    next ones follow it at once, on a CPU already at its working clock).
     """
-    single = BenchSettings(runs=runs, threads=threads, batch=1, budget_s=budget_s)
+    deadline = None if budget_s is None else time.perf_counter() + budget_s
+
+    def settings(figure_threads: int, figure_batch: int, figure_runs: int) -> BenchSettings:
+        left = budget_s if deadline is None or not target_width else max(0.0, deadline - time.perf_counter())
+        return BenchSettings(figure_runs, figure_threads, figure_batch, left, target_width)
+
+    later_warmup_s = 0.0 if target_width else FIRST_WARMUP_S
+    single = settings(threads, 1, runs)
     latency = measure_latency(path, sample, single, delegate)
     result = {
-        "latency_ms": latency.to_dict(), "latency_method": single.to_dict(), "threads": threads, "batch": 1,
-        "runs": latency.runs, "throughput": None, "latency_ms_all_cores": None,
-        "peak_memory_mb": peak_memory_mb(path, threads, delegate)["model_mb"],
+        "latency_ms": latency.to_dict(), "latency_method": {**single.to_dict(), "budget_s": budget_s},
+        "threads": threads, "batch": 1, "runs": latency.runs, "throughput": None, "latency_ms_all_cores": None,
     }
     cores = all_cores()
     if cores != threads:
-        many = BenchSettings(runs=runs, threads=cores, batch=1, budget_s=budget_s)
-        result["latency_ms_all_cores"] = {**measure_latency(path, sample, many, delegate).to_dict(), "threads": cores}
+        many = measure_latency(path, sample, settings(cores, 1, runs), delegate, later_warmup_s)
+        result["latency_ms_all_cores"] = {**many.to_dict(), "threads": cores}
     if batch > 1 and open_runner(path, 1, delegate).batch_dynamic:
-        batched = BenchSettings(runs=max(20, runs // 10), threads=cores, batch=batch, budget_s=budget_s)
-        timing = measure_latency(path, sample, batched, delegate)
+        timing = measure_latency(path, sample, settings(cores, batch, max(20, runs // 10)), delegate, later_warmup_s)
         result["throughput"] = {"batch": batch, "threads": cores, "samples_per_s": batch / (timing.p50 / 1000),
-                                "p50_ms": timing.p50}
+                                "p50_ms": timing.p50, "sessions": timing.sessions}
+    result["peak_memory_mb"] = peak_memory_mb(path, threads, delegate)["model_mb"]  # last: the figures above run back to back
     return result
 
 
@@ -175,8 +208,11 @@ def _run(args: argparse.Namespace) -> dict:
     if x is None:
         shape = open_runner(args.model, 1, args.delegate).input_shape
         x = np.random.default_rng(0).random((args.batch, *shape), dtype=np.float32)
-    budget_s = None if args.exact else DEFAULT_BUDGET_S
-    return benchmark_file(args.model, x, args.runs, args.threads, args.batch, args.delegate, budget_s)
+    if args.exact and args.target_width:
+        raise BenchError("--exact times a fixed number of runs; --target-width samples until the interval is narrow",
+                         "pass one of them")
+    budget_s = None if args.exact else args.budget_s if args.target_width else DEFAULT_BUDGET_S
+    return benchmark_file(args.model, x, args.runs, args.threads, args.batch, args.delegate, budget_s, args.target_width)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1, help="batch for the throughput figure")
     parser.add_argument("--delegate", choices=sorted(DELEGATES), help="load this LiteRT delegate (or fail)")
     parser.add_argument("--exact", action="store_true", help="time exactly --runs calls, with no time budget")
+    parser.add_argument("--target-width", type=float, default=0.0,
+                        help="adaptive plan: add sessions until repeat95_p50 is within ±this share of p50 (e.g. 0.02)")
+    parser.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,
+                        help="adaptive plan: seconds per artifact after which no session is added")
     parser.add_argument("--predict", action="store_true", help="the scores of every --inputs sample, as base64 .npy")
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)  # peak_memory_mb's child
     parser.add_argument("--json", action="store_true", help="one line of JSON (default: indented)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -20,6 +20,13 @@ DRIFT_FLOOR = 0.01
 SETTLE_BLOCK = 20
 SETTLE_TOLERANCE = 0.05
 MAX_WARMUP_BLOCKS = 25
+# The adaptive plan never judges its interval on fewer sessions than the fixed plan's 10, the
+# count repeat95_p50 was checked on (benchmarks/repeatability.py): a bootstrap over fewer
+# sessions reports intervals narrower than the truth (five digits files on a busy 2-core VM:
+# after 4 sessions four of them said ±2–6%, after 30 the five said ±5–26%), and stopping at
+# the first narrow interval would pick exactly those.
+MIN_SESSIONS = 10
+BOOTSTRAP_CHUNK = 2_000_000  # resampled values held at once by the session bootstrap
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class Latency:
     repeat95_p50: tuple[float, float]
     runs: int
     warmup_runs: int
+    sessions: int = 1
+    stopped_by: str = "plan"  # "plan": a fixed number of sessions; "width" or "budget": the adaptive plan
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -78,17 +87,62 @@ def summarize(sessions_ms: list[np.ndarray], warmup_runs: int, seed: int = 0) ->
         repeat95_p50=(float(p50 - low_width), float(p50 + high_width)),
         runs=len(samples_ms),
         warmup_runs=warmup_runs,
+        sessions=len(groups),
     )
 
 
+def within_width(latency: Latency, target_width: float) -> bool:
+    """Whether both sides of `repeat95_p50` lie within ±`target_width` × p50."""
+    low, high = latency.repeat95_p50
+    return max(latency.p50 - low, high - latency.p50) <= target_width * latency.p50
+
+
+def sample_until_narrow(next_session: Callable[[], tuple[np.ndarray, int]], target_width: float,
+                        budget_s: float, min_sessions: int = MIN_SESSIONS) -> Latency:
+    """The adaptive plan: add sessions (`next_session()` → its timed calls in ms and its warm-up
+    calls) until `repeat95_p50` is within ±`target_width` of p50 or `budget_s` has passed.
+
+    A stable artifact stops after `min_sessions`; a noisy one gets the budget and reports the
+    interval it reached (`stopped_by` says which). The interval is the same cluster bootstrap
+    as a fixed plan's, so a repeat still lands in it as often.
+    """
+    deadline = time.perf_counter() + budget_s
+    sessions: list[np.ndarray] = []
+    warmup_runs = 0
+    while True:
+        samples, warmup = next_session()
+        sessions.append(samples)
+        warmup_runs += warmup
+        if len(sessions) < min_sessions:
+            continue
+        latency = summarize(sessions, warmup_runs)
+        if within_width(latency, target_width):
+            return replace(latency, stopped_by="width")
+        if time.perf_counter() >= deadline:
+            return replace(latency, stopped_by="budget")
+
+
 def _cluster_bootstrap_ci(groups: list[np.ndarray], seed: int) -> tuple[float, float]:
+    """Vectorized (the adaptive plan recomputes it after every session): sessions padded with NaN
+    into one table, each resample's values sorted (NaN last) and its median read off by count."""
     rng = np.random.default_rng(seed)
-    medians = np.empty(BOOTSTRAP_RESAMPLES)
-    for index in range(BOOTSTRAP_RESAMPLES):
-        picks = rng.integers(0, len(groups), size=len(groups))
-        medians[index] = np.median(np.concatenate([groups[pick] for pick in picks]))
+    picks = rng.integers(0, len(groups), size=(BOOTSTRAP_RESAMPLES, len(groups)))
+    counts = np.array([len(group) for group in groups])
+    table = np.full((len(groups), counts.max()), np.nan)
+    for row, group in enumerate(groups):
+        table[row, : len(group)] = group
+    chunk = max(1, BOOTSTRAP_CHUNK // table.size)
+    medians = np.concatenate([_sorted_medians(table[rows].reshape(len(rows), -1), counts[rows].sum(axis=1))
+                              for rows in (picks[start:start + chunk] for start in range(0, len(picks), chunk))])
     low, high = np.percentile(medians, [2.5, 97.5])
     return float(low), float(high)
+
+
+def _sorted_medians(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of each row's first `counts` values once sorted (the NaN padding sorts last)."""
+    ordered = np.sort(values, axis=1)
+    rows = np.arange(len(values))
+    return (ordered[rows, (counts - 1) // 2] + ordered[rows, counts // 2]) / 2
 
 
 def _block_bootstrap_ci(samples_ms: np.ndarray, seed: int) -> tuple[float, float]:

@@ -43,7 +43,8 @@ class Device(Protocol):
     def on_device(self, target: Target | None) -> bool: ...
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]: ...
+                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S,
+                  target_width: float = 0.0) -> dict[str, Any]: ...
 
 
 def check_url(url: str) -> str:
@@ -127,7 +128,8 @@ def measure(device: Device, path: Path, x: np.ndarray, y: np.ndarray, settings: 
     delegate = target.accelerator.delegate if device.remote else None  # the host times a stand-in CPU
     where = where_timed(device, target)
     try:
-        timing = device.benchmark(path, x, settings["runs"], settings["threads"], settings["batch"], delegate)
+        timing = device.benchmark(path, x, settings["runs"], settings["threads"], settings["batch"], delegate,
+                                  settings["budget_s"], settings["target_width"])
         if device_accuracy and device.remote:
             timing["device_accuracy"] = _device_accuracy(device, path, x, y)
     except MeasurementFailed as failure:

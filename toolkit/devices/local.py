@@ -35,11 +35,12 @@ class LocalDevice:
         return target.latency_on_device if target else True
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
+                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S,
+                  target_width: float = 0.0) -> dict[str, Any]:
         """The method on this CPU; `delegate` is ignored (the stand-in is labelled by the target)."""
         from toolkit.benchmark.harness import benchmark_file
 
-        return benchmark_file(path, sample, runs, threads, batch, budget_s)
+        return benchmark_file(path, sample, runs, threads, batch, budget_s, target_width)
 
 
 LOCAL = LocalDevice()

@@ -33,6 +33,14 @@ def float32_npy(array: Any) -> bytes:
     return buffer.getvalue()
 
 
+def plan_arguments(budget_s: float | None, target_width: float) -> list[str]:
+    """device_bench's flags for a measurement plan: exactly `runs` calls (`budget_s` None), the
+    fixed plan, or the adaptive one with its per-artifact budget."""
+    if budget_s is None:
+        return ["--exact"]
+    return ["--target-width", repr(target_width), "--budget-s", repr(budget_s)] if target_width else []
+
+
 class ProbedDevice:
     """Base of the remote device kinds; each sets `url`, `facts` and says how it is reached."""
 

@@ -18,7 +18,7 @@ from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
 from toolkit.benchmark.device_runners import runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, device_packages
-from toolkit.devices.probed import ProbedDevice, float32_npy, kit_sources
+from toolkit.devices.probed import ProbedDevice, float32_npy, kit_sources, plan_arguments
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
@@ -70,12 +70,13 @@ class RayNodeDevice(ProbedDevice):
         return "the Ray node's Python"
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
+                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S,
+                  target_width: float = 0.0) -> dict[str, Any]:
         """device_bench's method on the node, on the inputs the local harness would use."""
         model, blobs = _model_and_inputs(path, sample[: max(batch, 1)])
         arguments = ["device_bench.py", model, "--inputs", "inputs.npy", "--runs", str(runs), "--threads", str(threads),
                      "--batch", str(batch), *(["--delegate", delegate] if delegate else []),
-                     *(["--exact"] if budget_s is None else []), "--json"]
+                     *plan_arguments(budget_s, target_width), "--json"]
         result = self.run(arguments, blobs)
         measured = last_json(result["stdout"])
         if "error" in measured:

@@ -29,7 +29,7 @@ from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
 from toolkit.benchmark.device_runners import runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, check_url, device_packages
-from toolkit.devices.probed import ProbedDevice, float32_npy, kit_sources
+from toolkit.devices.probed import ProbedDevice, float32_npy, kit_sources, plan_arguments
 from toolkit.errors import EdgesmithError
 
 if TYPE_CHECKING:
@@ -143,16 +143,18 @@ class SshDevice(ProbedDevice):
         return f"{self.address.python} on the device"
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S) -> dict[str, Any]:
+                  delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S,
+                  target_width: float = 0.0) -> dict[str, Any]:
         """device_bench's method on the device, on the inputs the local harness would use;
-        `budget_s` is DEFAULT_BUDGET_S or None (exactly `runs` calls)."""
+        `budget_s` is DEFAULT_BUDGET_S or None (exactly `runs` calls), or the artifact's budget
+        of the adaptive plan (`target_width`), which runs on the device like any other."""
         from toolkit.runtimes import runtime_for_file
 
         self.require(set(runtime_for_file(path, trust_extension=True).DEVICE_PACKAGES), f"for {Path(path).name}")
         model, inputs = self._copy(Path(path)), self._copy_array(sample[: max(batch, 1)])
         arguments = [f"../{model}", "--inputs", f"../{inputs}", "--runs", str(runs), "--threads", str(threads),
                      "--batch", str(batch), *(["--delegate", delegate] if delegate else []),
-                     *(["--exact"] if budget_s is None else [])]
+                     *plan_arguments(budget_s, target_width)]
         return {**self._device_bench(arguments), "latency_cpu": describe(self.facts["cpu"])}
 
     def predict(self, path: Path, x: np.ndarray) -> np.ndarray:

@@ -176,7 +176,7 @@ def _point(record: dict, x: float, with_ci: bool = False) -> Point:
     ci = tuple(interval) if with_ci and interval else None
     tooltip = (f"{artifact_name(record)} ({record['variant']}, {record['format']} "
                f"{record['precision']})\naccuracy {record['accuracy'] * 100:.2f}%\n"
-               f"p50 {_latency_text(record)} ms\nsize {record['size_bytes'] / KB:.1f} KB, "
+               f"p50 {_latency_text(record)} ms{_sampling_text(latency)}\nsize {record['size_bytes'] / KB:.1f} KB, "
                f"gzip {record['gzip_bytes'] / KB:.1f} KB")
     return Point(x, record["accuracy"] * 100, f"{record['variant']} {record['precision']}",
                  tooltip, _PRECISION_COLORS.get(record["precision"], _OTHER_COLOR),
@@ -191,6 +191,14 @@ def _latency_cell(record: dict) -> str:
     value, _, interval = text.partition(" ")
     interval_html = f' <span class="ci">{escape(interval)}</span>' if interval else ""
     return f'<td class="num" data-sort="{p50(record)}">{escape(value)}{interval_html}</td>'
+
+
+def _sampling_text(latency: dict) -> str:
+    """How much timing a p50 took: the adaptive plan's sessions differ from artifact to artifact."""
+    if not latency.get("sessions"):
+        return ""
+    reason = {"width": ", interval narrow", "budget": ", budget spent"}.get(latency.get("stopped_by"), "")
+    return f" ({latency['runs']} runs in {latency['sessions']} sessions{reason})"
 
 
 def _latency_text(record: dict) -> str:
