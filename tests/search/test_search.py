@@ -94,3 +94,13 @@ def test_a_resumed_search_counts_finished_trials_and_retries_an_abandoned_one(tm
     assert retried, "the abandoned trial's parameters are asked again"
     records = json.loads((tmp_path / "r" / "results.json").read_text())
     assert {(t["variant"], t["precision"]) for t in after} <= {(r["variant"], r["precision"]) for r in records}
+
+
+@pytest.mark.slow
+def test_search_builds_its_trials_in_local_processes(tmp_path):
+    experiment = write_experiment(tmp_path, "p")
+    experiment.write_text(experiment.read_text().replace("targets = ", "build_workers = 2\ntargets = "))
+    result = edgesmith("search", str(experiment), "--trials", "2", "--executor", "processes", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(complete(json.loads(result.stdout))) == 2
+    assert "[build] building" in result.stderr and "built in a local process" in result.stderr
