@@ -45,7 +45,8 @@ HELP = {
     "ray_num_cpus": "CPUs each variant's build task reserves on Ray (default 1)",
     "ray_num_gpus": "GPUs each variant's build task reserves on Ray (default 0)",
     "float_fallback": "also export int8-mixed: the int8 file with its worst layers kept float, auto (grow until "
-                      "the drop is within max_accuracy_drop, at most 3), auto:N, or layer names (targets that run float layers: cpu, onnx-cpu)",
+                      "the drop is within max_accuracy_drop, at most 3), auto:N, or layer names "
+                      "(targets that run float layers: cpu, onnx-cpu)",
     "bench_target_width": "adaptive benchmarking: add sessions until p50's repeat interval is within ±this share of it (default 0.02; 0: the fixed plan of bench_runs calls)",
     "bench_budget_s": "adaptive benchmarking: seconds per artifact after which no session is added (default 0.5)",
     "skip_bad_images": "image folders: skip and count unreadable images instead of stopping",
