@@ -71,7 +71,7 @@ def report(run_dir: Path) -> None:
     data = run_dataset(run_dir)
     print(f"\nfull model: mobilenet_v2 alpha 0.35, {info['baseline']['params']:,} parameters, "
           f"{info['baseline']['accuracy'] * 100:.2f}% on {len(data.x_test)} test images")
-    for target in info["targets"]:
+    for target in [name for name in info["targets"] if any(r["target"] == name and r["precision"] == "int8" for r in records)]:
         int8 = find(records, "baseline", target, "int8")
         qat = find(records, QAT, target, "int8")
         line = (f"{target:9} PTQ int8 drop {int8['accuracy_drop_pp']:+.2f} pp (goal ≤ 1.0: {goal(int8['accuracy_drop_pp'] <= 1.0)}), "
