@@ -1,4 +1,5 @@
-"""The cached stages of a run: baseline, variant model, export per target, benchmark.
+"""The cached stages of a run: baseline, export per target, benchmark (the variant model's stage
+is toolkit.variant_stage).
 
 Each stage computes its cache key from its inputs first and only builds the expensive thing
 (training, conversion, timing) on a miss. Models are produced lazily, so a fully cached
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -21,17 +21,15 @@ from toolkit.config import Variant
 from toolkit.files import gzip_size, link_or_copy, sha256_file, write_bytes
 from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept float
 from toolkit.records import Record
-from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, VariantSpec, spec_key
+from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, spec_key
 from toolkit.targets import Target
+from toolkit.variant_stage import VariantModel, variant_key
 
 if TYPE_CHECKING:
     from toolkit.pipeline import Run
 
 QAT_PRECISIONS = ("int8",)
 INT8_PRECISIONS = ("int8", MIXED)  # calibrated, integer input
-# Pruning needs optimizer steps to recover, not epochs: on a small dataset (digits: 21 steps per
-# epoch) a few epochs end the sparsity schedule before the network has re-learned anything.
-MIN_FINETUNE_STEPS = 400
 EXPORT_FORMAT = 3  # bump when the export code changes the bytes it writes
 RECORD_FORMAT = 5  # bump when bench_stage records gain fields, so cached records are rebuilt
 BASELINE_FORMAT = 2  # bump when the baseline stage's outputs change
@@ -122,17 +120,6 @@ def skip_variant(state: Run, variant_id: str, reason: str, artifacts: int) -> No
     state.artifacts_finished(artifacts)
 
 
-def variant_key(state: Run, steps: tuple) -> str:
-    """The cache key of a chain's model (the baseline's for the empty chain), known before it is built."""
-    if not steps:
-        return state.baseline_key
-    exp = state.experiment
-    return spec_key(state.cache, "variant", VariantSpec(
-        state.baseline_key, tuple(step.spec() for step in steps), exp.finetune_epochs, exp.epochs,
-        exp.batch_size, exp.learning_rate, exp.finetune_learning_rate, exp.seed,
-    ))
-
-
 def variant_exports(targets: list[Target], variant: Variant, steps: tuple) -> list[tuple[Target, str]]:
     """(target, precision) of every file one variant is exported to, in run order."""
     return [(target, precision) for target in targets for precision in _precisions(target, variant, steps)]
@@ -155,86 +142,6 @@ def _precisions(target: Target, variant: Variant, steps: tuple) -> list[str]:
     if MIXED in variant.precisions and "int8" in wanted and can_mix(target):
         wanted.insert(wanted.index("int8") + 1, MIXED)
     return wanted
-
-
-class VariantModel:
-    """The variant's Keras model, built (fine-tuned) or reloaded only when an export needs it."""
-
-    def __init__(self, state: Run, variant_id: str, key: str, steps: tuple, baseline: Callable[[], Any]) -> None:
-        self.state, self.variant_id, self.key, self.steps, self.baseline = state, variant_id, key, steps, baseline
-        self.path = state.run_dir / "variants" / variant_id / "model.h5"
-        self._model = None
-        self._info: dict[str, Any] | None = None
-
-    def model(self) -> Any:
-        if self._model is None:
-            self._model = self._load_or_build()
-        return self._model
-
-    def params(self) -> int:
-        """Parameter count, from the stage cache when possible (no model load on a re-run)."""
-        if not self.steps:
-            return self.state.baseline_params
-        if self._info is None:
-            self._info = self.state.cache.get(self.key)
-        if self._info is None:
-            self.model()
-        return self._info["params"]
-
-    def details(self) -> dict[str, Any]:
-        """What each pass did (validation accuracy per step, per-layer sparsity…), for run.json."""
-        self.params()
-        return self._info.get("info", {})
-
-    def _start(self) -> tuple[Any, tuple[str, ...], tuple[dict[str, Any], ...]]:
-        """What the chain's last step starts from: the baseline, or the prefix chain's model as
-        saved (built and cached first if need be), so `prune:0.8+qat` reuses `prune:0.8` and a
-        chain gives the same bytes whether its prefix was cached or built just now. Returns
-        (model, names of the passes applied to it, what they recorded)."""
-        from toolkit.passes import chain_id, load_variant_model
-
-        prefix_steps = self.steps[:-1]
-        if not prefix_steps:
-            return self.baseline(), (), ()
-        prefix = VariantModel(self.state, chain_id(prefix_steps), variant_key(self.state, prefix_steps), prefix_steps,
-                              self.baseline)
-        if self.state.cache.get(prefix.key) is None:
-            prefix.model()  # builds and saves it
-        return (load_variant_model(prefix.path, prefix_steps), tuple(step.name for step in prefix_steps),
-                tuple(prefix.details()["steps"]))
-
-    def _load_or_build(self) -> Any:
-        from toolkit._tf import seed_everything
-        from toolkit.passes import apply_chain, chain_id, load_variant_model, save_variant_model
-
-        if not self.steps:
-            return self.baseline()
-        cached = self._info or self.state.cache.get(self.key)  # params() may have fetched it already
-        if cached is not None:
-            self._info = cached
-            return load_variant_model(self.path, self.steps)
-        start, applied, earlier = self._start()
-        self.state.log(f"[{self.variant_id}] applying {self.steps[-1]}" + (f" to {chain_id(self.steps[:-1])}" if applied else ""))
-        seed_everything(self.state.experiment.seed)  # deterministic ops whether or not this process trained the baseline
-        result = apply_chain(start, self.steps[-1:], _pass_context(self.state, self.baseline()), applied, earlier)
-        files = save_variant_model(result, self.path)
-        self._info = {"params": int(result.params), "info": result.info}
-        self.state.cache.put(self.key, self._info, files)
-        return result.model
-
-
-def _pass_context(state: Run, teacher: Any) -> Any:
-    from toolkit.passes.context import PassContext
-
-    exp, data = state.experiment, state.data
-    steps_per_epoch = math.ceil(len(data.x_train) / exp.batch_size)
-    epochs = max(exp.finetune_epochs, math.ceil(MIN_FINETUNE_STEPS / steps_per_epoch))
-    return PassContext(
-        x_train=data.x_train, y_train=data.y_train, x_val=data.x_val, y_val=data.y_val,
-        num_classes=data.num_classes, input_shape=data.input_shape, epochs=epochs,
-        batch_size=exp.batch_size, learning_rate=exp.learning_rate, seed=exp.seed, teacher=teacher,
-        log=state.log, verbose=0, train_epochs=exp.epochs, finetune_learning_rate=exp.finetune_learning_rate,
-    )
 
 
 def export_stage(state: Run, built: VariantModel, target: Target, precision: str) -> Path:

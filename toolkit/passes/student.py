@@ -81,8 +81,8 @@ def choose_student(teacher: Any, input_shape: tuple[int, ...], num_classes: int,
     """The named zoo student, else the teacher's zoo architecture, else its own graph scaled, else
     the zoo model of the same family; at `width`, or the width that meets `fraction` of the
     teacher's parameters."""
-    if name or is_zoo(spec_from_label(teacher.name)):
-        zoo = name or spec_from_label(teacher.name)
+    zoo = name or spec_from_label(teacher.name)
+    if name or is_zoo(zoo):
         made = _sized(lambda w: build(zoo, tuple(input_shape), num_classes, width=w), zoo, teacher, width, fraction)
         return Student(made[0], made[1], f"{zoo} (zoo) at width {made[1]:.3g}")
     try:

@@ -57,7 +57,8 @@ def task_threads(experiment: Experiment, share: float) -> int:
 def missing_exports(state: Run, variant: Variant, steps: tuple) -> list[tuple[str, str]]:
     """(target name, precision) of each of the variant's exports without a finished cache entry."""
     from toolkit.passes import chain_id
-    from toolkit.stages import export_location, variant_exports, variant_key
+    from toolkit.stages import export_location, variant_exports
+    from toolkit.variant_stage import variant_key
 
     variant_id, model_key = chain_id(steps), variant_key(state, steps)
     return [(target.name, precision) for target, precision in variant_exports(state.targets, variant, steps)
@@ -67,7 +68,7 @@ def missing_exports(state: Run, variant: Variant, steps: tuple) -> list[tuple[st
 def cached_models(state: Run, steps: tuple) -> list[dict[str, Any]]:
     """The already built models (marker and files) of the chain and of its prefix chains, so a
     task neither trains the variant again nor the prefix it starts from."""
-    from toolkit.stages import variant_key
+    from toolkit.variant_stage import variant_key
 
     keys = [variant_key(state, steps[:length]) for length in range(1, len(steps) + 1)]
     return [state.cache.export_entry(key) for key in keys if state.cache.get(key) is not None]
@@ -94,7 +95,8 @@ def build_variant(inputs: BuildInputs, steps: tuple, exports: list[tuple[str, st
     from toolkit.model_files import load_saved
     from toolkit.passes import PassNotApplicable, chain_id
     from toolkit.pipeline import Run
-    from toolkit.stages import VariantModel, export_stage, variant_key
+    from toolkit.stages import export_stage
+    from toolkit.variant_stage import VariantModel, variant_key
 
     started = time.time()
     limit_threads(inputs.threads)
