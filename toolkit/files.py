@@ -57,6 +57,18 @@ def link_or_copy(source: Path, dest: Path) -> None:
             shutil.copyfile(source, tmp)
 
 
+def float32_npy(array: Any) -> bytes:
+    """`array` as float32 .npy bytes (what device_bench reads with --inputs, and the stored
+    reference outputs)."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
+    return buffer.getvalue()
+
+
 def write_text(path: Path, text: str) -> None:
     """Write UTF-8 text to `path` atomically."""
     write_bytes(path, text.encode("utf-8"))

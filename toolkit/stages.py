@@ -7,7 +7,6 @@ variant never even loads TensorFlow's training machinery.
 """
 from __future__ import annotations
 
-import io
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S
 from toolkit.benchmark.harness import score
 from toolkit.config import Variant
-from toolkit.files import gzip_size, link_or_copy, sha256_file, write_bytes
+from toolkit.files import float32_npy, gzip_size, link_or_copy, sha256_file, write_bytes
 from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept float
 from toolkit.records import Record
 from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, spec_key
@@ -59,7 +58,7 @@ def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
         model = user_model if user_model is not None else _train_baseline(state)
         outputs = model.predict(data.x_test, batch_size=256, verbose=0).astype(np.float32)
         save_model(model, path)
-        write_bytes(reference, _npy_bytes(outputs))
+        write_bytes(reference, float32_npy(outputs))
         cached = {
             "accuracy": float((outputs.argmax(axis=1) == data.y_test).mean()), "params": count_params(model),
             "checks": {"chance_accuracy": chance_accuracy(data.y_test),
@@ -303,9 +302,3 @@ def _raw_input(path: Path, precision: str, data: Any) -> dict[str, Any] | None:
     from toolkit.raw_input import raw_input
 
     return raw_input(path, data.preprocess, data.raw_dtype)
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()

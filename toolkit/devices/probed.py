@@ -22,17 +22,6 @@ def kit_sources() -> dict[str, str]:
     return {Path(name).name: (package / name).read_text(encoding="utf-8") for name in KIT}
 
 
-def float32_npy(array: Any) -> bytes:
-    """Samples as the .npy bytes device_bench reads with --inputs."""
-    import io
-
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
-    return buffer.getvalue()
-
-
 def plan_arguments(budget_s: float | None, target_width: float) -> list[str]:
     """device_bench's flags for a measurement plan: exactly `runs` calls (`budget_s` None), the
     fixed plan, or the adaptive one with its per-artifact budget."""

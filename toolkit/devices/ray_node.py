@@ -18,8 +18,9 @@ from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, last_json
 from toolkit.benchmark.device_runners import runtime_suffix
 from toolkit.cpu_features import describe
 from toolkit.devices import MeasurementFailed, device_packages
-from toolkit.devices.probed import ProbedDevice, float32_npy, kit_sources, plan_arguments
+from toolkit.devices.probed import ProbedDevice, kit_sources, plan_arguments
 from toolkit.errors import EdgesmithError
+from toolkit.files import float32_npy
 
 if TYPE_CHECKING:
     import numpy as np
