@@ -66,3 +66,22 @@ def test_corrupt_tflite_is_one_clear_error(tmp_path):
     path.write_bytes(b"\x00" * 64)
     with pytest.raises(EdgesmithError, match="not a loadable TFLite model"):
         open_runner(path)
+
+
+def test_a_graph_the_frozen_route_refuses_converts_through_a_saved_model(tiny_model, digits, tmp_path, monkeypatch):
+    """The fast route freezes the inference function; a model it cannot take still converts the
+    way TensorFlow converts Keras models by default, and gives the same outputs."""
+    from toolkit.converters import tflite
+
+    fast = convert_to_file(tiny_model, tmp_path / "fast.tflite", "fp32")
+
+    def refuses(model, fixed_batch):
+        raise ValueError("frozen route refused this graph")
+
+    monkeypatch.setattr(tflite, "_frozen_converter", refuses)
+    slow = convert_to_file(tiny_model, tmp_path / "slow.tflite", "fp32")
+    np.testing.assert_array_equal(predict(open_runner(slow), digits.x_test), predict(open_runner(fast), digits.x_test))
+    monkeypatch.setattr(tflite, "_saved_model_converter", refuses)
+    with pytest.raises(EdgesmithError, match="frozen route refused this graph"):
+        convert_to_file(tiny_model, tmp_path / "neither.tflite", "fp32")
+    assert not (tmp_path / "neither.tflite").exists()

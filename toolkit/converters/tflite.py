@@ -29,8 +29,24 @@ def convert(
     `fixed_batch` pins the batch dimension to 1 (Edge TPU and most NPUs need static shapes);
     otherwise the batch stays dynamic so the benchmark can also measure throughput.
     """
+    try:
+        return _configured(_frozen_converter(model, fixed_batch), precision, calibration_x, int8_io_dtype).convert()
+    except EdgesmithError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - converter errors are long MLIR dumps; keep the first line
+        first_error = exc
+    try:  # the converter's own route for Keras models (through a SavedModel) handles more graphs
+        converter = _saved_model_converter(model, fixed_batch)
+        return _configured(converter, precision, calibration_x, int8_io_dtype).convert()
+    except Exception:  # noqa: BLE001 - report the first route's error, which is the usual one
+        raise EdgesmithError(
+            f"TFLite {precision} conversion of '{model.name}' failed: {first_line(first_error)}",
+            "check the model uses TFLite builtin ops, or drop this precision",
+        ) from None
+
+
+def _configured(converter: Any, precision: str, calibration_x: np.ndarray | None, int8_io_dtype: str) -> Any:
     tensorflow = tf()
-    converter = _converter(model, fixed_batch)
     if precision == "fp16":
         converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tensorflow.float16]
@@ -40,13 +56,7 @@ def convert(
         _set_int8(converter, calibration_x, int8_io_dtype)
     elif precision != "fp32":
         raise EdgesmithError(f"unknown precision '{precision}'", "use fp32, fp16, dynamic or int8")
-    try:
-        return converter.convert()
-    except Exception as exc:  # noqa: BLE001 - converter errors are long MLIR dumps; keep the first line
-        raise EdgesmithError(
-            f"TFLite {precision} conversion of '{model.name}' failed: {first_line(exc)}",
-            "check the model uses TFLite builtin ops, or drop this precision",
-        ) from None
+    return converter
 
 
 def convert_to_file(model: Any, path: Path, precision: str, **options: Any) -> Path:
@@ -58,9 +68,7 @@ def convert_to_file(model: Any, path: Path, precision: str, **options: Any) -> P
 def int8_converter(model: Any, calibration_x: np.ndarray, int8_io_dtype: str = "int8", fixed_batch: bool = False) -> Any:
     """The converter `convert(..., "int8")` uses, unconverted: toolkit.quant_debug hands it to
     TensorFlow's QuantizationDebugger so per-layer errors describe the same calibration."""
-    converter = _converter(model, fixed_batch)
-    _set_int8(converter, calibration_x, int8_io_dtype)
-    return converter
+    return _configured(_frozen_converter(model, fixed_batch), "int8", calibration_x, int8_io_dtype)
 
 
 def _set_int8(converter: Any, calibration_x: np.ndarray | None, int8_io_dtype: str) -> None:
@@ -77,14 +85,29 @@ def _set_int8(converter: Any, calibration_x: np.ndarray | None, int8_io_dtype: s
     converter.inference_output_type = io_type
 
 
-def _converter(model: Any, fixed_batch: bool) -> Any:
+def _frozen_converter(model: Any, fixed_batch: bool) -> Any:
+    """A converter of the model's inference function with its weights frozen in. The converter's
+    default for Keras models first writes and reads back a temporary SavedModel, which took 3 s of
+    every 3.3 s conversion of the default cnn; this route gives the same kernels and outputs
+    (the file lacks only the SavedModel's signature names) in 0.2 s."""
+    tensorflow = tf()
+    batch = 1 if fixed_batch else None
+    specs = [
+        tensorflow.TensorSpec((batch, *tensor.shape[1:]), tensor.dtype, name="input" if len(model.inputs) == 1 else f"input_{index}")
+        for index, tensor in enumerate(model.inputs)
+    ]
+    single = len(specs) == 1
+    function = tensorflow.function(lambda *x: model(x[0] if single else list(x), training=False), input_signature=specs)
+    return tensorflow.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+
+
+def _saved_model_converter(model: Any, fixed_batch: bool) -> Any:
     tensorflow = tf()
     if not fixed_batch:
         return tensorflow.lite.TFLiteConverter.from_keras_model(model)
     spec = tensorflow.TensorSpec((1, *model.input_shape[1:]), tensorflow.float32, name="input")
     function = tensorflow.function(lambda x: model(x, training=False), input_signature=[spec])
-    concrete = function.get_concrete_function()
-    return tensorflow.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    return tensorflow.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], model)
 
 
 def _representative(calibration_x: np.ndarray):
