@@ -75,7 +75,8 @@ def _fp32_matches_keras3(run_dir, model, x):
 
 @pytest.mark.slow
 def test_keras3_cnn_file_on_a_png_folder_with_default_chains(png_folder, tmp_path):
-    model = _train_keras3(png_folder, lambda x: x / 255, batchnorm=True)
+    """With augmentation inside the model, as Keras' image-classification tutorial writes it."""
+    model = _train_keras3(png_folder, lambda x: x / 255, layers=(keras3.layers.RandomFlip("horizontal"),), batchnorm=True)
     model.save(tmp_path / "cnn.keras")
     result = _edgesmith("run", *SMALL, "--dataset", "folder", "--data", str(png_folder), "--model", str(tmp_path / "cnn.keras"),
                         "--targets", "cpu,edgetpu,onnx-cpu", "--output", str(tmp_path / "runs"), cwd=tmp_path)

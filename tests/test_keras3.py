@@ -62,6 +62,38 @@ def test_sequential_and_nested_models():
     assert verify(sequential, to_tf_keras(sequential, SAMPLE), SAMPLE) <= 1e-5
 
 
+def test_augmentation_becomes_identity_and_resizing_layers_translate(tmp_path):
+    """The Keras image-classification tutorial's model: augmentation inside the model, then
+    resizing; the augmentation layers hold random-generator state, not weights to copy."""
+    k = keras3
+    augment = k.Sequential([k.layers.RandomFlip("horizontal"), k.layers.RandomRotation(0.1), k.layers.RandomZoom(0.1),
+                            k.layers.RandomContrast(0.2)], name="augment")
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Resizing(12, 12, name="resize")(augment(inputs))
+    x = k.layers.CenterCrop(10, 10)(x)
+    x = k.layers.Conv2D(8, 3, activation="relu")(k.layers.GaussianNoise(0.1)(x))
+    x = k.layers.GroupNormalization(groups=4)(x)
+    x = k.layers.UnitNormalization()(k.layers.GlobalAveragePooling2D()(x))
+    model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(x))
+    translated = to_tf_keras(model, SAMPLE)
+    assert verify(model, translated, SAMPLE) <= 1e-5
+    model.save(tmp_path / "tutorial.keras")
+    loaded = load_user_model(tmp_path / "tutorial.keras", sample=SAMPLE)
+    np.testing.assert_allclose(loaded.predict(SAMPLE, verbose=0), model.predict(SAMPLE, verbose=0), atol=1e-5)
+
+
+def test_one_dimensional_layers_translate():
+    k = keras3
+    inputs = k.Input((32, 4))
+    x = k.layers.ZeroPadding1D(1)(inputs)
+    x = k.layers.SeparableConv1D(8, 3, activation="relu")(x)
+    x = k.layers.Cropping1D((1, 1))(k.layers.UpSampling1D(2)(x))
+    x = k.layers.Conv1DTranspose(4, 3)(k.layers.SpatialDropout1D(0.1)(x))
+    model = k.Model(inputs, k.layers.Dense(2)(k.layers.Flatten()(x)))
+    sample = np.random.default_rng(1).random((8, 32, 4), dtype=np.float32)
+    assert verify(model, to_tf_keras(model, sample), sample) <= 1e-5
+
+
 def test_an_unknown_layer_is_named():
     k = keras3
     inputs = k.Input((16, 16, 3))

@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError, first_line
-from toolkit.keras3_layers import OPERATIONS, activation_name, make_layer
+from toolkit.keras3_layers import INFERENCE_IDENTITIES, OPERATIONS, activation_name, make_layer
 
 TOLERANCE = 1e-5  # max |difference| of the outputs, relative to max(1, max |output|)
 # Inner layers only locate a wrong translation (which differs by far more): float rounding of two
@@ -232,8 +232,8 @@ def _call_layer(model: Any, entry: dict[str, Any], args: list[Any], kwargs: dict
 def _copy_weights(source: Any, target: Any) -> None:
     """Copy every layer's weights by name (nested models recursively); shapes must agree."""
     for layer in source.layers:
-        if not layer.weights:
-            continue
+        if not layer.weights or type(layer).__name__ in INFERENCE_IDENTITIES:
+            continue  # an augmentation layer's weights are its random generator's state
         twin = target.get_layer(layer.name)
         if hasattr(layer, "layers"):
             _copy_weights(layer, twin)

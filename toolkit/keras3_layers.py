@@ -3,7 +3,8 @@
 Most configs carry over once the dtype policy is reduced to its name and Keras-3-only options
 that are off are dropped. Activations tf_keras lacks (relu6, hard_sigmoid, hard_swish,
 leaky_relu) become the same layers tf_keras' own MobileNetV3 uses, so tfmot and the TFLite
-converter see familiar graphs. Anything else is refused by name rather than guessed.
+converter see familiar graphs. Layers that only act while training (data augmentation, noise)
+become identities. Anything else is refused by name rather than guessed.
 """
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ LAYERS = (
     "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Reshape", "Flatten", "Permute",
     "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Dropout", "SpatialDropout2D", "Rescaling", "Normalization",
+    "SeparableConv1D", "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D",
+    "GroupNormalization", "UnitNormalization", "Resizing", "CenterCrop", "RepeatVector",
+)
+# Identities at inference: augmentation and regularizing noise. They become a Dropout(0), which
+# tfmot and the converters know, so fine-tuning runs without the augmentation (the user's training
+# had it); a wrong guess would still be caught by the numeric check of the whole translation.
+INFERENCE_IDENTITIES = (
+    "Identity", "ActivityRegularization", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout3D",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+    "RandomHue", "RandomSaturation", "RandomColorJitter", "RandomColorDegeneration", "RandomSharpness",
+    "RandomGrayscale", "RandomShear", "RandomPerspective", "RandomErasing", "RandomGaussianBlur", "RandomInvert",
+    "RandomPosterization", "RandomElasticTransform", "AugMix", "CutMix", "MixUp", "RandAugment", "Solarization",
+    "AutoContrast", "Equalization",
 )
 # Keras 3 arithmetic on tensors (`x + 3.0` in MobileNetV3) is stored as an operation, not a layer.
 OPERATIONS: dict[str, Callable[[Any, Any], Any]] = {
@@ -39,6 +53,8 @@ def make_layer(class_name: str, config: dict[str, Any]) -> tuple[Any, Callable[[
     """The tf_keras layer for a Keras 3 layer config, plus the activation to apply after it when
     tf_keras has no equivalent of the layer's own `activation`."""
     name = config.get("name", "?")
+    if class_name in INFERENCE_IDENTITIES:
+        return keras().layers.Dropout(0.0, name=name), None
     if class_name not in LAYERS:
         raise EdgesmithError(f"layer '{name}' ({class_name}) has no tf_keras translation", LAYER_HINT)
     cls = getattr(keras().layers, class_name)
@@ -53,6 +69,7 @@ def make_layer(class_name: str, config: dict[str, Any]) -> tuple[Any, Callable[[
             after, activation = activation_function(activation, name), "linear"
         config["activation"] = activation
     accepted = _accepted_options(cls)
+    defaults = _keras3_defaults(class_name)
     cleaned = {}
     for key, value in config.items():
         if key.endswith("_initializer"):
@@ -60,8 +77,8 @@ def make_layer(class_name: str, config: dict[str, Any]) -> tuple[Any, Callable[[
         if key.endswith(("_regularizer", "_constraint")) and value is not None:
             value = _regularizer_or_constraint(key, value, name)
         if key not in accepted:
-            if value in (None, False, 0, [], {}, "linear"):
-                continue  # a Keras-3-only option that is off
+            if value in (None, False, 0, [], {}, "linear", "channels_last") or (key in defaults and defaults[key] == value):
+                continue  # a Keras-3-only option that is off or at its default
             raise EdgesmithError(f"layer '{name}' ({class_name}) sets {key}={value!r}, which tf_keras has no option for", LAYER_HINT)
         cleaned[key] = value
     return cls.from_config(cleaned), after
@@ -74,6 +91,17 @@ def _accepted_options(cls: type) -> set[str]:
         if "__init__" in vars(klass):
             options |= set(inspect.signature(klass.__init__).parameters)
     return options - {"self", "kwargs", "args"}
+
+
+def _keras3_defaults(class_name: str) -> dict[str, Any]:
+    """The Keras 3 constructor's default for each option of the layer class."""
+    import keras as keras3
+
+    cls = getattr(keras3.layers, class_name, None)
+    if cls is None:
+        return {}
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {item.name: item.default for item in parameters if item.default is not inspect.Parameter.empty}
 
 
 def activation_name(value: Any, layer: str) -> str:
