@@ -32,9 +32,13 @@ def png_folder(tmp_path_factory, write_images):
 
 def _raw_test(folder):
     """The test folder's pixels and labels, read here independently of edgesmith's loader."""
+    return _raw_split(folder, "test")
+
+
+def _raw_split(folder, split):
     x, y = [], []
     for label, name in enumerate(CLASSES):
-        for path in sorted((folder / "test" / name).glob("*.png")):
+        for path in sorted((folder / split / name).glob("*.png")):
             x.append(np.asarray(Image.open(path).convert("RGB"), np.float32))
             y.append(label)
     return np.stack(x), np.array(y)
@@ -92,6 +96,57 @@ def test_keras3_cnn_file_on_a_png_folder_with_default_chains(png_folder, tmp_pat
     assert info["classes"] == list(CLASSES) and info["preprocessing"]["spec"] == "scale:1/255"
     assert "Classes (3): circle, hstripe, vstripe" in (run_dir / "report.md").read_text()
     assert "raw pixels into the full model's int8 file on edgetpu: feed raw uint8 pixels as they are" in result.stdout
+
+
+def _attention_model(folder):
+    """A Keras 3 CNN with a self-attention block over its feature map: MultiHeadAttention has
+    no tf_keras translation, so the model is kept as it is."""
+    k = keras3
+    k.utils.set_random_seed(0)
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(k.layers.Rescaling(1 / 255)(inputs))
+    tokens = k.layers.Reshape((64, 8))(x)
+    x = k.layers.MultiHeadAttention(2, 4, name="attention")(tokens, tokens)
+    model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(k.layers.GlobalAveragePooling1D()(x)))
+    model.compile(optimizer=k.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    x_train, y_train = _raw_split(folder, "train")
+    model.fit(x_train, y_train, epochs=5, batch_size=8, verbose=0)
+    return model
+
+
+@pytest.mark.slow
+def test_keras3_model_without_translation_gets_its_post_training_precisions(png_folder, tmp_path):
+    model = _attention_model(png_folder)
+    model.save(tmp_path / "attention.keras")
+    arguments = [*SMALL, "--dataset", "folder", "--data", str(png_folder), "--preprocess", "none",
+                 "--model", str(tmp_path / "attention.keras"), "--targets", "cpu,onnx-cpu",
+                 "--train-threads", "1"]  # the same thread count in the pool's workers gives the same bytes
+    result = _edgesmith("run", *arguments, "--output", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Keras 3 model kept as it is: layer 'attention' (MultiHeadAttention) has no tf_keras translation" in result.stderr
+    run_dir = tmp_path / "runs" / "folder-attention"
+    x, _ = _raw_test(png_folder)
+    records = _fp32_matches_keras3(run_dir, model, x)
+    assert {r["variant"] for r in records} == {"baseline"}
+    assert {(r["target"], r["precision"]) for r in records} >= {("cpu", "int8"), ("onnx-cpu", "int8"), ("cpu", "fp16")}
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["baseline"]["path"] == "baseline/model.keras"
+    skipped = {entry["variant"]: entry["reason"] for entry in info["skipped"]}
+    assert set(skipped) == {"prune80+qat", "qat", "distill", "scratch"}
+    assert all("only the full model's post-training precisions run" in reason for reason in skipped.values())
+    # the same run in the process pool: its worker reloads the kept Keras 3 model from model.keras
+    pooled = _edgesmith("run", *arguments, "--executor", "processes", "--output", str(tmp_path / "pooled"), cwd=tmp_path)
+    assert pooled.returncode == 0, pooled.stderr[-3000:]
+    again = {(r["target"], r["precision"]): r for r in json.loads((tmp_path / "pooled" / "folder-attention" / "results.json").read_text())}
+    assert set(again) == {(r["target"], r["precision"]) for r in records}
+    for record in records:  # tf2onnx names folded constants in a per-process order: ONNX bytes may differ, results not
+        twin = again[(record["target"], record["precision"])]
+        assert twin["accuracy"] == record["accuracy"] and (record["format"] == "onnx" or twin["sha256"] == record["sha256"])
+    (tmp_path / "search.toml").write_text(
+        f'dataset = "folder"\ndata = "{png_folder}"\npreprocess = "none"\nmodel = "{tmp_path / "attention.keras"}"\n'
+        f'targets = ["cpu"]\noutput = "{tmp_path / "search"}"\n\n[search]\nprune = [0.3, 0.8]\nprecision = ["fp32", "int8"]\n')
+    search = _edgesmith("search", str(tmp_path / "search.toml"), "--trials", "2", cwd=tmp_path)
+    assert search.returncode != 0 and "a search needs the compression passes" in search.stderr
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ the translation is accepted only when both models compute the same outputs on a 
 from __future__ import annotations
 
 import json
+import weakref
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ LAYER_TOLERANCE = 1e-4
 VERIFY_SAMPLES = 64
 LAYER_SAMPLES = 2  # every layer's output is held at once: keep the batch small
 NESTED_MODELS = ("Functional", "Sequential", "Model")
+PTQ_ONLY = "the compression passes need a tf_keras model, so only the full model's post-training precisions run"
+# Keras 3 models kept as they are, with why they could not be translated.
+_UNTRANSLATED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def is_keras3_file(path: Path) -> bool:
@@ -66,7 +70,23 @@ def load_keras3_file(path: Path, allow_unsafe: bool, sample: np.ndarray | None =
                 "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
             ) from None
         raise EdgesmithError(f"{path} could not be loaded by Keras 3 ({first_line(exc, 120)})", "re-export the model file") from None
-    return to_tf_keras(model, sample)
+    return translated_or_kept(model, sample)
+
+
+def translated_or_kept(model: Any, sample: np.ndarray | None = None) -> Any:
+    """The tf_keras translation; or, where a layer has none (or it is not exact), the Keras 3
+    model itself: the TFLite and ONNX converters take it as it is, so every post-training
+    precision still runs, while the compression passes (tfmot: tf_keras only) cannot."""
+    try:
+        return to_tf_keras(model, sample)
+    except EdgesmithError as exc:
+        _UNTRANSLATED[model] = exc.problem
+        return model
+
+
+def untranslated_reason(model: Any) -> str | None:
+    """Why a Keras 3 model was kept as it is (None for a translated or tf_keras model)."""
+    return _UNTRANSLATED.get(model) if is_keras3_model(model) else None
 
 
 def to_tf_keras(model: Any, sample: np.ndarray | None = None) -> Any:

@@ -82,8 +82,16 @@ def _explain_load_failure(path: Path, exc: Exception) -> EdgesmithError:
     return EdgesmithError(f"{path} could not be loaded as a Keras model ({text})", "re-export it with model.save('model.keras')")
 
 
+def saved_model_name(model: Any) -> str:
+    """The file name `save_model` writes `model` to: HDF5 keeps tfmot-stripped tf_keras models
+    loadable; a Keras 3 model kept as it is reloads only from its own `.keras` format."""
+    from toolkit.keras3 import is_keras3_model
+
+    return "model.keras" if is_keras3_model(model) else "model.h5"
+
+
 def save_model(model: Any, path: Path) -> None:
-    """Save a tf_keras model atomically (HDF5 keeps tfmot-stripped models loadable).
+    """Save a tf_keras model (or a Keras 3 one, to a .keras path) atomically.
 
     HDF5 reports a failed write (disk full, file size limit) as a RuntimeError whose text holds
     the errno; it is raised again as the OSError it is, naming the file, so the user gets the
@@ -101,4 +109,10 @@ def save_model(model: Any, path: Path) -> None:
 
 def load_saved(path: Path) -> Any:
     """Reload a model this tool saved itself (trusted, so no safe-mode restrictions)."""
+    from toolkit.keras3 import is_keras3_file
+
+    if is_keras3_file(path):
+        import keras as keras3
+
+        return keras3.saving.load_model(path, compile=False, safe_mode=False)
     return keras().models.load_model(path, compile=False)

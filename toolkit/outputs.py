@@ -79,7 +79,7 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         "baseline": {
             "accuracy": state.baseline_accuracy,
             "params": state.baseline_params,
-            "path": "baseline/model.h5",
+            "path": state.baseline_file,
             **state.baseline_checks,
         },
         "preprocessing": state.data.preprocessing,

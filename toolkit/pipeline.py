@@ -39,6 +39,7 @@ class Run:
     cache: StageCache
     log: Log
     baseline_key: str = ""
+    baseline_file: str = "baseline/model.h5"  # relative to run_dir; model.keras for a Keras 3 model kept as it is
     baseline_accuracy: float = 0.0
     baseline_params: int = 0
     reference_outputs: np.ndarray | None = None
@@ -85,7 +86,7 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
         plan = _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
         state.planned = sum(planned_artifacts(state.targets, variant, steps) for variant, steps in plan)
         _log_fallback_refusals(state)
-        _execute(state, plan, user_model, started)
+        _execute(state, plan, user_model, started, _passes_refused(user_model, chains))
     return state.run_dir
 
 
@@ -100,10 +101,12 @@ def _checked_chains(experiment: Experiment) -> list[tuple[Variant, tuple]]:
 
 @contextlib.contextmanager
 def open_run(experiment: Experiment, log: Log, progress: Progress | None = None, dataset: Dataset | None = None,
-             check: Callable[[Experiment], Any] = lambda experiment: None) -> Iterator[tuple[Run, Any | None, Any]]:
+             check: Callable[[Experiment], Any] = lambda experiment: None,
+             needs_passes: bool = False) -> Iterator[tuple[Run, Any | None, Any]]:
     """The state of a run, holding the run folder's lock: targets loaded, `check(experiment)`
     passed, devices connected, data loaded, user model checked, all before the folder is touched.
-    Yields (state, the user's model or None, what `check` returned); `edgesmith search` shares it."""
+    Yields (state, the user's model or None, what `check` returned); `edgesmith search` shares it
+    with `needs_passes` (a Keras 3 model that is not translated is refused then)."""
     targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
     checked = check(experiment)
     _set_threads(experiment, log)
@@ -113,7 +116,7 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
     with session(experiment, log):
         devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
         data = dataset or load_configured(experiment.to_dict())
-        user_model = _check_user_model(experiment, data)
+        user_model = _check_user_model(experiment, data, log, needs_passes)
         calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
         run_dir = _prepare_run_dir(experiment)
         with run_lock(run_dir, wait=not experiment.no_wait, log=log):
@@ -124,8 +127,19 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
                        devices=devices), user_model, checked)
 
 
-def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | None, started: float) -> None:
-    """The stages, in order, then the cross-check and the run's top-level files."""
+def _passes_refused(user_model: Any | None, chains: list[tuple[Variant, tuple]]) -> dict[str, str]:
+    """Chain id → why it cannot be built: every chain, for a Keras 3 model kept untranslated."""
+    from toolkit.keras3 import PTQ_ONLY, untranslated_reason
+    from toolkit.passes import chain_id
+
+    reason = untranslated_reason(user_model)
+    return {} if reason is None else {chain_id(steps): f"{reason}; {PTQ_ONLY}" for _, steps in chains}
+
+
+def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | None, started: float,
+             refused: dict[str, str]) -> None:
+    """The stages, in order, then the cross-check and the run's top-level files; the chains in
+    `refused` (chain id → why) are reported as skipped."""
     from toolkit.crosscheck import add_fp32_crosscheck
     from toolkit.outputs import write_outputs
     from toolkit.passes import chain_id
@@ -137,7 +151,8 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
     from toolkit.scale import build_phase
 
     with state.timed("build"):  # processes or Ray: the loop below then finds every export cached and only times
-        failed = build_phase(state, plan)  # variant id → why its task could not build it
+        buildable = [(variant, steps) for variant, steps in plan if chain_id(steps) not in refused]
+        failed = {**refused, **build_phase(state, buildable)}  # variant id → why it could not be built
     for variant, steps in plan:
         if chain_id(steps) in failed:
             skip_variant(state, chain_id(steps), failed[chain_id(steps)], planned_artifacts(state.targets, variant, steps))
@@ -207,7 +222,7 @@ def _reject_duplicate_ids(chains: list[tuple[Variant, tuple]]) -> None:
         seen[variant_id] = variant.chain
 
 
-def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:
+def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_passes: bool) -> Any | None:
     """Load the user's model file (if any) and check it fits the dataset, before any output."""
     from toolkit.models import check_zoo_spec, is_zoo
 
@@ -229,6 +244,14 @@ def _check_user_model(experiment: Experiment, data: Dataset) -> Any | None:
             f"{experiment.model} has {outputs} outputs but the {data.name} labels go up to {data.num_classes - 1}",
             "pick the dataset the model was trained on",
         )
+    from toolkit.keras3 import PTQ_ONLY, untranslated_reason
+
+    reason = untranslated_reason(model)
+    if reason and needs_passes:
+        raise EdgesmithError(f"{experiment.model}: {reason}, and a search needs the compression passes, which need tf_keras",
+                             "run `edgesmith run` for its post-training precisions, or rebuild the model from the layers the README lists")
+    if reason:
+        log(f"[model] Keras 3 model kept as it is: {reason}; {PTQ_ONLY}")
     return model
 
 

@@ -38,11 +38,13 @@ def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
     """Train (or take) the full model once; return a loader for it; set its reference outputs
     (raw, for output fidelity; top-1, for agreement) and the checks of the full model itself."""
     from toolkit.fidelity import batchnorm_check, chance_accuracy
-    from toolkit.model_files import load_saved, save_model
+    from toolkit.model_files import load_saved, save_model, saved_model_name
     from toolkit.models import count_params
 
     exp, data = state.experiment, state.data
-    path = state.run_dir / "baseline" / "model.h5"
+    if user_model is not None:
+        state.baseline_file = f"baseline/{saved_model_name(user_model)}"
+    path = state.run_dir / state.baseline_file
     reference = state.run_dir / "baseline" / "reference_outputs.npy"
     if user_model is not None:  # evaluated as-is: training settings do not matter
         spec = BaselineSpec(data.fingerprint, exp.model, file_sha256=sha256_file(Path(exp.model)),

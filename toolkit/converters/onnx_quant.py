@@ -128,7 +128,10 @@ def _pre_process(fp32_path: Path, folder: Path) -> Path:
     load_checked(fp32_path)
     prepared = folder / "prepared.onnx"
     try:
-        quant_pre_process(str(fp32_path), str(prepared))
+        try:
+            quant_pre_process(str(fp32_path), str(prepared))
+        except Exception:  # noqa: BLE001 - its symbolic shape inference gives up on some graphs (attention)
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)  # ONNX's own inference only
     except Exception as error:
         raise EdgesmithError(
             f"ONNX Runtime could not prepare {fp32_path.name} for quantization: {error}".splitlines()[0],

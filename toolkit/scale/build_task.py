@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from toolkit.pipeline import Run
     from toolkit.targets import Target
 
-BASELINE_FILE = "baseline/model.h5"
-
-
 @dataclass(frozen=True)
 class BuildInputs:
     """What every build task needs, sent once per run (Ray's object store, a worker's start)."""
@@ -40,12 +37,13 @@ class BuildInputs:
     baseline_params: int
     baseline_model: bytes
     threads: int  # TensorFlow threads in a task: its share of the machine (see task_threads)
+    baseline_file: str  # where baseline_model is written, relative to the run folder
 
 
 def build_inputs(state: Run, threads: int) -> BuildInputs:
     """The run's inputs for its build tasks, each task using `threads` TensorFlow threads."""
     return BuildInputs(state.experiment, state.data, tuple(state.targets), state.calibration, state.baseline_key,
-                       state.baseline_params, (state.run_dir / BASELINE_FILE).read_bytes(), threads)
+                       state.baseline_params, (state.run_dir / state.baseline_file).read_bytes(), threads, state.baseline_file)
 
 
 def task_threads(experiment: Experiment, share: float) -> int:
@@ -102,15 +100,16 @@ def build_variant(inputs: BuildInputs, steps: tuple, exports: list[tuple[str, st
     limit_threads(inputs.threads)
     with tempfile.TemporaryDirectory(prefix="edgesmith-build-") as folder:
         run_dir = Path(folder)
-        (run_dir / BASELINE_FILE).parent.mkdir(parents=True)
-        (run_dir / BASELINE_FILE).write_bytes(inputs.baseline_model)
+        baseline_path = run_dir / inputs.baseline_file
+        baseline_path.parent.mkdir(parents=True)
+        baseline_path.write_bytes(inputs.baseline_model)
         cache = StageCache(run_dir, enabled=not inputs.experiment.force)
         cache.import_entries(model_entries)
         lines: list[str] = []
         state = Run(inputs.experiment, run_dir, inputs.data, list(inputs.targets), cache, lines.append,
-                    baseline_key=inputs.baseline_key, baseline_params=inputs.baseline_params,
+                    baseline_key=inputs.baseline_key, baseline_file=inputs.baseline_file, baseline_params=inputs.baseline_params,
                     calibration=inputs.calibration)
-        baseline = lru_cache(maxsize=1)(lambda: load_saved(run_dir / BASELINE_FILE))
+        baseline = lru_cache(maxsize=1)(lambda: load_saved(baseline_path))
         built = VariantModel(state, chain_id(steps), variant_key(state, steps), steps, baseline)
         targets = {target.name: target for target in inputs.targets}
         try:

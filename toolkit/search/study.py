@@ -45,7 +45,7 @@ def search(experiment: Experiment, space: SearchSpace, trials: int, target: str 
     experiment = dataclasses.replace(experiment, targets=(_target(experiment, target),))
     started = time.time()
     deadline = time.monotonic() + timeout if timeout else math.inf
-    with open_run(experiment, log) as (state, user_model, _):
+    with open_run(experiment, log, needs_passes=True) as (state, user_model, _):
         precisions = _precisions(state, space)
         url = storage or f"sqlite:///{(state.run_dir / DB_FILE).resolve()}"
         study = _open_study(optuna, url, f"{experiment.run_name}-{experiment.targets[0]}", space, experiment.seed, trials)
