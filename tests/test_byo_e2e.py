@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import toolkit._tf  # noqa: F401 - selects tf_keras for TensorFlow before Keras 3 imports it
+from toolkit.errors import EdgesmithError
 
 keras3 = pytest.importorskip("keras")
 
@@ -203,3 +204,27 @@ def test_each_preprocessing_mode_scores_what_keras_scores(png_folder, tmp_path, 
     assert info["preprocessing"]["spec"] == spec
     assert info["baseline"]["accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
     assert fp32["accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
+
+
+def test_a_folder_is_read_at_the_model_files_input_size_and_channels(png_folder, tmp_path):
+    """16×16 RGB pictures for a model declaring 24×24 grayscale input: with image_size and color
+    unset the folder is read as the model expects; set otherwise, the error names the fix."""
+    from toolkit.config import from_dict
+    from toolkit.model_files import declared_input_shape
+    from toolkit.pipeline import run
+
+    k = keras3
+    model = k.Sequential([k.Input((24, 24, 1)), k.layers.Conv2D(4, 3, activation="relu"), k.layers.GlobalAveragePooling2D(),
+                          k.layers.Dense(3, activation="softmax")])
+    model.save(tmp_path / "gray.keras")
+    model.save(tmp_path / "gray.h5")
+    assert declared_input_shape(tmp_path / "gray.keras") == declared_input_shape(tmp_path / "gray.h5") == (24, 24, 1)
+    lines: list[str] = []
+    settings = {"dataset": "folder", "data": str(png_folder), "model": str(tmp_path / "gray.keras"), "variants": [],
+                "precisions": ["fp32"], "targets": ["cpu"], "bench_runs": 10, "output": str(tmp_path / "runs")}
+    run_dir = run(from_dict(settings), log=lines.append)
+    assert any("image_size = 24x24, color = grayscale: the model's input" in line for line in lines)
+    source = json.loads((run_dir / "run.json").read_text())["data_source"]
+    assert source["image_size"] == "24x24" and source["color"] == "grayscale" and source["resized_images"] > 0
+    with pytest.raises(EdgesmithError, match='set image_size = "24x24"'):
+        run(from_dict({**settings, "image_size": "16x16", "color": "grayscale"}), log=lines.append)

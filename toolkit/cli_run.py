@@ -35,8 +35,8 @@ HELP = {
     "devices": "time a target on a device: TARGET=ssh://user@host[:port] (repeatable; overrides the profile's device)",
     "device_accuracy": "also run the test split on each device and report agreement with this machine's outputs",
     "preprocess": "raw → model input: scale:1/255, none, mobilenet, mean_std:M,S or mean_std:M1,M2,M3/S1,S2,S3 (default: the dataset's)",
-    "image_size": "image folders: WIDTHxHEIGHT every image is resized to (default: the first image's size)",
-    "color": "image folders: rgb (default) or grayscale",
+    "image_size": "image folders: WIDTHxHEIGHT every image is resized to (default: the model file's input size, else the first image's size)",
+    "color": "image folders: rgb or grayscale (default: the model file's input channels, else rgb)",
     "train_threads": "TensorFlow threads for training and conversion (default 0: every core; a Ray task: ray_num_cpus); the same count gives the same bytes",
     "executor": "local (default); processes: build variants in a pool of local processes, then time them alone; "
                 "ray: build variants as Ray tasks (pip install \"edgesmith[ray]\")",

@@ -43,7 +43,7 @@ class Experiment:
     data: str = ""
     preprocess: str = ""
     image_size: str = ""
-    color: str = "rgb"
+    color: str = ""  # image folders: rgb or grayscale; "" → the model file's input channels, else rgb
     skip_bad_images: bool = False
     model: str = "cnn"
     epochs: int = 40

@@ -81,7 +81,7 @@ def load_dataset(
     seed: int = 0,
     preprocess: str = "",
     image_size: str = "",
-    color: str = "rgb",
+    color: str = "",
     skip_bad_images: bool = False,
 ) -> Dataset:
     """Load a dataset by name; `data` is a directory (IDX, image folder) or a file (npz).
@@ -112,7 +112,7 @@ def load_configured(options: Mapping[str, Any]) -> Dataset:
     """The dataset an experiment names: its to_dict(), or a finished run's manifest config."""
     return load_dataset(
         options["dataset"], options.get("data", ""), options.get("seed", 0), options.get("preprocess", ""),
-        options.get("image_size", ""), options.get("color", "rgb"), options.get("skip_bad_images", False),
+        options.get("image_size", ""), options.get("color", ""), options.get("skip_bad_images", False),
     )
 
 

@@ -49,7 +49,8 @@ def parse_image_size(text: str) -> tuple[int, int] | None:
 
 
 def check_color(color: str) -> None:
-    if color not in COLORS:
+    """'' (the default: the model's channels, else rgb) or one of COLORS."""
+    if color and color not in COLORS:
         raise EdgesmithError(f"unknown color '{color}'", f"choose one of {', '.join(COLORS)}")
 
 
@@ -59,6 +60,7 @@ def read_folder(root: Path, image_size: str = "", color: str = "rgb", skip_bad_i
     if not root.is_dir():
         raise EdgesmithError(f"image folder {root} does not exist", "pass --data DIR with one sub-folder per class")
     check_color(color)
+    color = color or "rgb"
     splits, layout = _layout(root)
     class_names = tuple(sorted(_class_dirs(splits["train"])))
     if len(class_names) < 2:

@@ -52,6 +52,44 @@ def load_user_model(path: Path, allow_unsafe: bool = False, sample: Any = None) 
     return model
 
 
+def declared_input_shape(path: Path) -> tuple[int | None, ...] | None:
+    """The input shape (without batch) a .keras or .h5 file's stored config declares, read
+    without building the model; None when the file, or its single input, cannot be read so."""
+    import json
+
+    path = Path(path)
+    try:
+        if path.suffix == ".keras" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+        elif path.suffix in (".h5", ".hdf5") and path.is_file():
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                text = handle.attrs.get("model_config", "")
+            config = json.loads(text.decode() if isinstance(text, bytes) else text)
+        else:
+            return None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return _top_input_shape(config)
+
+
+def _top_input_shape(config: Any) -> tuple[int | None, ...] | None:
+    """The single input's shape from the top-level model's InputLayer (Keras 3: batch_shape,
+    tf_keras: batch_input_shape, also on a Sequential's first layer when it has no InputLayer)."""
+    layers = (config.get("config") or {}).get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or not layers:
+        return None
+    entries = [entry for entry in layers if isinstance(entry, dict)]
+    inputs = [entry for entry in entries if entry.get("class_name") == "InputLayer"] or entries[:1]
+    shapes = [(entry.get("config") or {}).get("batch_shape") or (entry.get("config") or {}).get("batch_input_shape")
+              for entry in inputs]
+    if len(shapes) != 1 or not isinstance(shapes[0], list):
+        return None
+    return tuple(shapes[0][1:])
+
+
 def _has_lambda_layer(path: Path) -> bool:
     """Keras' safe mode only guards the .keras format; HDF5 and SavedModel files would
     deserialize a Lambda's bytecode silently, so look at their stored config first."""

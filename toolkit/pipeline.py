@@ -115,6 +115,8 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
 
     with session(experiment, log):
         devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
+        if dataset is None:
+            experiment = _folder_options_from_model(experiment, log)
         data = dataset or load_configured(experiment.to_dict())
         user_model = _check_user_model(experiment, data, log, needs_passes)
         calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
@@ -222,6 +224,29 @@ def _reject_duplicate_ids(chains: list[tuple[Variant, tuple]]) -> None:
         seen[variant_id] = variant.chain
 
 
+def _folder_options_from_model(experiment: Experiment, log: Log) -> Experiment:
+    """An image folder read for a model file: `image_size` and `color` left unset follow the
+    input the model declares, so the images come out the size and channels it expects."""
+    from toolkit.model_files import declared_input_shape
+    from toolkit.models import is_zoo
+
+    if experiment.dataset != "folder" or is_zoo(experiment.model) or (experiment.image_size and experiment.color):
+        return experiment
+    shape = declared_input_shape(Path(experiment.model))
+    if shape is None or len(shape) != 3 or shape[2] not in (1, 3):
+        return experiment
+    height, width, channels = shape
+    chosen = {}
+    if not experiment.image_size and isinstance(height, int) and isinstance(width, int):
+        chosen["image_size"] = f"{width}x{height}"
+    if not experiment.color:
+        chosen["color"] = "grayscale" if channels == 1 else "rgb"
+    if chosen:
+        log(f"[data] {', '.join(f'{key} = {value}' for key, value in chosen.items())}: the model's input "
+            f"({experiment.model}); set them to read the folder otherwise")
+    return dataclasses.replace(experiment, **chosen)
+
+
 def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_passes: bool) -> Any | None:
     """Load the user's model file (if any) and check it fits the dataset, before any output."""
     from toolkit.models import check_zoo_spec, is_zoo
@@ -234,10 +259,11 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
     model = load_user_model(Path(experiment.model), experiment.allow_unsafe, sample=data.x_test)
     expected = tuple(model.input_shape[1:])
     if expected != data.input_shape:
+        fix = "pick the dataset the model was trained on"
+        if data.name == "folder" and len(expected) == 3 and None not in expected:
+            fix = f"leave image_size and color unset, or set image_size = \"{expected[1]}x{expected[0]}\" (the model's input)"
         raise EdgesmithError(
-            f"{experiment.model} expects inputs of shape {expected}, the {data.name} samples are {data.input_shape}",
-            "pick the dataset the model was trained on",
-        )
+            f"{experiment.model} expects inputs of shape {expected}, the {data.name} samples are {data.input_shape}", fix)
     outputs = model.output_shape[-1]
     if outputs is None or outputs < data.num_classes:
         raise EdgesmithError(
