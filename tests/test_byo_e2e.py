@@ -154,9 +154,9 @@ def test_keras3_model_without_translation_gets_its_post_training_precisions(png_
 def test_keras3_mobilenet_v2_file_through_the_pipeline(tmp_path, write_images):
     """MobileNetV2(alpha=0.35) at 96×96 as saved by Keras 3: translated, exported and measured.
 
-    Without compression chains: with the default chains this test took 817 s on a quiet 2-core
-    machine (14 TFLite conversions of about 35 s each), too long for CI; the chains themselves run
-    on a Keras 3 file in the cnn test above and on MobileNetV2's graph in tests/passes."""
+    Without compression chains, to keep CI short (with them it took 817 s when each of its 14
+    TFLite conversions took about 35 s; they take about 3 s now): the chains themselves run on a
+    Keras 3 file in the cnn test above and on MobileNetV2's graph in tests/passes."""
     from toolkit.config import from_dict
     from toolkit.data import load_configured
     from toolkit.pipeline import run
