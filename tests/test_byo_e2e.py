@@ -228,3 +228,33 @@ def test_a_folder_is_read_at_the_model_files_input_size_and_channels(png_folder,
     assert source["image_size"] == "24x24" and source["color"] == "grayscale" and source["resized_images"] > 0
     with pytest.raises(EdgesmithError, match='set image_size = "24x24"'):
         run(from_dict({**settings, "image_size": "16x16", "color": "grayscale"}), log=lines.append)
+
+
+def test_a_model_with_open_input_sizes_gets_the_datas_sizes(png_folder, tmp_path):
+    """`Input((None, None, 3))`: rebuilt at the folder's 16×16 (weights kept), since converters and
+    edge runtimes need static shapes; the TFLite file computes what the open model computes."""
+    from toolkit._tf import keras
+    from toolkit.config import from_dict
+    from toolkit.model_files import load_user_model
+    from toolkit.pipeline import run
+
+    k = keras3
+    k.utils.set_random_seed(0)
+    inputs = k.Input((None, None, 3))
+    x = k.layers.Conv2D(4, 3, activation="relu")(k.layers.Rescaling(1 / 255)(inputs))
+    model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(k.layers.GlobalAveragePooling2D()(x)))
+    model.save(tmp_path / "open.keras")
+    lines: list[str] = []
+    settings = {"dataset": "folder", "data": str(png_folder), "model": str(tmp_path / "open.keras"), "variants": [],
+                "preprocess": "none", "precisions": ["fp32", "int8"], "targets": ["cpu"], "bench_runs": 10,
+                "output": str(tmp_path / "runs")}
+    run_dir = run(from_dict(settings), log=lines.append)
+    assert any("input (None, None, 3) fixed to the data's (16, 16, 3)" in line for line in lines)
+    x_test, _ = _raw_test(png_folder)
+    _fp32_matches_keras3(run_dir, model, x_test)
+    tk = keras()
+    plain = tk.Sequential([tk.layers.Conv2D(4, 3, input_shape=(None, None, 3)), tk.layers.GlobalAveragePooling2D()])
+    plain.save(tmp_path / "open.h5")
+    loaded = load_user_model(tmp_path / "open.h5", sample=x_test)
+    assert loaded.input_shape == (None, 16, 16, 3)
+    np.testing.assert_allclose(loaded.predict(x_test, verbose=0), plain.predict(x_test, verbose=0), atol=1e-5)

@@ -49,7 +49,30 @@ def load_user_model(path: Path, allow_unsafe: bool = False, sample: Any = None) 
             f"{path} loaded as {type(model).__name__}, not a Keras model",
             "save a Keras model (model.save) rather than a bare tf.Module SavedModel",
         )
-    return model
+    return with_static_input(model, sample)
+
+
+def with_static_input(model: Any, sample: Any = None) -> Any:
+    """A model whose input leaves sizes open (`Input((None, None, 3))`) rebuilt with the sizes of
+    `sample`, weights included: the converters and edge runtimes need static shapes. Other models
+    (and samples that do not fit the open shape) are returned as they are."""
+    declared = tuple(model.input_shape[1:]) if len(getattr(model, "inputs", ())) == 1 else ()
+    if sample is None or None not in declared or not fits(tuple(sample.shape[1:]), declared):
+        return model
+    from toolkit.keras3 import is_keras3_model
+
+    if is_keras3_model(model):
+        import keras as module
+    else:
+        module = keras()
+    fixed = module.models.clone_model(model, input_tensors=module.Input(batch_shape=(None, *sample.shape[1:])))
+    fixed.set_weights(model.get_weights())
+    return fixed
+
+
+def fits(shape: tuple[int, ...], declared: tuple[int | None, ...]) -> bool:
+    """Whether a sample of `shape` fits an input declared as `declared` (None: any size)."""
+    return len(shape) == len(declared) and all(want is None or want == got for got, want in zip(shape, declared))
 
 
 def declared_input_shape(path: Path) -> tuple[int | None, ...] | None:

@@ -254,10 +254,13 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
     if is_zoo(experiment.model):
         check_zoo_spec(experiment.model, data.input_shape)
         return None
-    from toolkit.model_files import load_user_model
+    from toolkit.model_files import declared_input_shape, load_user_model
 
     model = load_user_model(Path(experiment.model), experiment.allow_unsafe, sample=data.x_test)
     expected = tuple(model.input_shape[1:])
+    declared = declared_input_shape(Path(experiment.model))
+    if declared is not None and None in declared and None not in expected:
+        log(f"[model] input {declared} fixed to the data's {expected}: converters and edge runtimes need static shapes")
     if expected != data.input_shape:
         fix = "pick the dataset the model was trained on"
         if data.name == "folder" and len(expected) == 3 and None not in expected:
