@@ -210,7 +210,7 @@ def test_a_folder_is_read_at_the_model_files_input_size_and_channels(png_folder,
     """16×16 RGB pictures for a model declaring 24×24 grayscale input: with image_size and color
     unset the folder is read as the model expects; set otherwise, the error names the fix."""
     from toolkit.config import from_dict
-    from toolkit.model_files import declared_input_shape
+    from toolkit.model_inputs import declared_input_shape
     from toolkit.pipeline import run
 
     k = keras3

@@ -70,7 +70,7 @@ def load_keras3_file(path: Path, allow_unsafe: bool, sample: np.ndarray | None =
                 "if you trust the file, pass --allow-unsafe (allow_unsafe = true) to load it",
             ) from None
         raise EdgesmithError(f"{path} could not be loaded by Keras 3 ({first_line(exc, 120)})", "re-export the model file") from None
-    from toolkit.model_files import with_static_input
+    from toolkit.model_inputs import with_static_input
 
     return translated_or_kept(with_static_input(model, sample), sample)
 
@@ -94,7 +94,7 @@ def untranslated_reason(model: Any) -> str | None:
 def to_tf_keras(model: Any, sample: np.ndarray | None = None) -> Any:
     """The tf_keras equivalent of a built Keras 3 model, checked on `sample` (random inputs in
     [0, 1] when the sample does not fit the model; the caller then reports the shape)."""
-    from toolkit.model_files import fits
+    from toolkit.model_inputs import fits
 
     translated = _translate(model)
     _copy_weights(model, translated)

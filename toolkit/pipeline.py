@@ -227,7 +227,7 @@ def _reject_duplicate_ids(chains: list[tuple[Variant, tuple]]) -> None:
 def _folder_options_from_model(experiment: Experiment, log: Log) -> Experiment:
     """An image folder read for a model file: `image_size` and `color` left unset follow the
     input the model declares, so the images come out the size and channels it expects."""
-    from toolkit.model_files import declared_input_shape
+    from toolkit.model_inputs import declared_input_shape
     from toolkit.models import is_zoo
 
     if experiment.dataset != "folder" or is_zoo(experiment.model) or (experiment.image_size and experiment.color):
@@ -254,7 +254,8 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
     if is_zoo(experiment.model):
         check_zoo_spec(experiment.model, data.input_shape)
         return None
-    from toolkit.model_files import declared_input_shape, load_user_model
+    from toolkit.model_files import load_user_model
+    from toolkit.model_inputs import declared_input_shape
 
     model = load_user_model(Path(experiment.model), experiment.allow_unsafe, sample=data.x_test)
     expected = tuple(model.input_shape[1:])

@@ -1,0 +1,70 @@
+"""The input a model declares, and fitting it to the data: edge converters and runtimes need
+static shapes, and an image folder should be read at the size and channels the model expects.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from toolkit._tf import keras
+
+
+def with_static_input(model: Any, sample: Any = None) -> Any:
+    """A model whose input leaves sizes open (`Input((None, None, 3))`) rebuilt with the sizes of
+    `sample`, weights included: the converters and edge runtimes need static shapes. Other models
+    (and samples that do not fit the open shape) are returned as they are."""
+    declared = tuple(model.input_shape[1:]) if len(getattr(model, "inputs", ())) == 1 else ()
+    if sample is None or None not in declared or not fits(tuple(sample.shape[1:]), declared):
+        return model
+    from toolkit.keras3 import is_keras3_model
+
+    if is_keras3_model(model):
+        import keras as module
+    else:
+        module = keras()
+    fixed = module.models.clone_model(model, input_tensors=module.Input(batch_shape=(None, *sample.shape[1:])))
+    fixed.set_weights(model.get_weights())
+    return fixed
+
+
+def fits(shape: tuple[int, ...], declared: tuple[int | None, ...]) -> bool:
+    """Whether a sample of `shape` fits an input declared as `declared` (None: any size)."""
+    return len(shape) == len(declared) and all(want is None or want == got for got, want in zip(shape, declared))
+
+
+def declared_input_shape(path: Path) -> tuple[int | None, ...] | None:
+    """The input shape (without batch) a .keras or .h5 file's stored config declares, read
+    without building the model; None when the file, or its single input, cannot be read so."""
+    path = Path(path)
+    try:
+        if path.suffix == ".keras" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+        elif path.suffix in (".h5", ".hdf5") and path.is_file():
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                text = handle.attrs.get("model_config", "")
+            config = json.loads(text.decode() if isinstance(text, bytes) else text)
+        else:
+            return None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return _top_input_shape(config)
+
+
+def _top_input_shape(config: Any) -> tuple[int | None, ...] | None:
+    """The single input's shape from the top-level model's InputLayer (Keras 3: batch_shape,
+    tf_keras: batch_input_shape, also on a Sequential's first layer when it has no InputLayer)."""
+    layers = (config.get("config") or {}).get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or not layers:
+        return None
+    entries = [entry for entry in layers if isinstance(entry, dict)]
+    inputs = [entry for entry in entries if entry.get("class_name") == "InputLayer"] or entries[:1]
+    shapes = [(entry.get("config") or {}).get("batch_shape") or (entry.get("config") or {}).get("batch_input_shape")
+              for entry in inputs]
+    if len(shapes) != 1 or not isinstance(shapes[0], list):
+        return None
+    return tuple(shapes[0][1:])
