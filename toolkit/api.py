@@ -126,7 +126,9 @@ def select(run_or_records: RunResult | str | Path | Sequence[Mapping[str, Any]],
 
 def load_model(path: str | Path, allow_unsafe: bool = False) -> Any:
     """A Keras model file (.keras, .h5, SavedModel folder) as a tf_keras model, refusing files
-    that contain code (Lambda layers) unless `allow_unsafe`."""
+    that contain code (Lambda layers) unless `allow_unsafe`. A Keras 3 file is translated, or kept
+    as the Keras 3 model when it cannot be (`toolkit.keras3.untranslated_reason(model)` says why:
+    it converts at every post-training precision, but the compression passes need tf_keras)."""
     from toolkit.model_files import load_user_model
 
     return load_user_model(Path(path), allow_unsafe)
