@@ -258,3 +258,48 @@ def test_a_model_with_open_input_sizes_gets_the_datas_sizes(png_folder, tmp_path
     loaded = load_user_model(tmp_path / "open.h5", sample=x_test)
     assert loaded.input_shape == (None, 16, 16, 3)
     np.testing.assert_allclose(loaded.predict(x_test, verbose=0), plain.predict(x_test, verbose=0), atol=1e-5)
+
+
+def _binary_model(folder, activation):
+    """Keras' image-classification tutorial for two classes: one output, a logit (activation
+    None) or a probability ("sigmoid"), trained with binary cross-entropy (on x / 255: QAT has
+    no rule for a Rescaling layer inside the model)."""
+    k = keras3
+    k.utils.set_random_seed(0)
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Conv2D(8, 3, activation="relu")(inputs)
+    model = k.Model(inputs, k.layers.Dense(1, activation=activation)(k.layers.GlobalAveragePooling2D()(x)))
+    model.compile(optimizer=k.optimizers.Adam(1e-2), loss=k.losses.BinaryCrossentropy(from_logits=activation is None))
+    x_train, y_train = _raw_split(folder, "train")
+    model.fit(x_train / 255, y_train, epochs=15, batch_size=8, verbose=0)
+    return model
+
+
+@pytest.mark.slow
+def test_a_binary_classifier_with_one_output(tmp_path, write_images):
+    """Class 1 where the logit is above 0 (or the sigmoid above 0.5), as Keras' own accuracy
+    reads it; pruning and QAT fine-tune it with binary cross-entropy; distillation, which needs
+    class scores, is skipped saying so."""
+    folder = tmp_path / "pngs"
+    for split, count, seed in (("train", 16, 0), ("test", 8, 1)):
+        write_images(folder / split, dict.fromkeys(CLASSES[:2], count), (16, 16), seed=seed)
+    x_test, y_test = _raw_split(folder, "test")
+    for activation in (None, "sigmoid"):
+        model = _binary_model(folder, activation)
+        scores = model.predict(x_test / 255, verbose=0)[:, 0]
+        keras_accuracy = float(((scores > (0.5 if activation else 0.0)) == y_test).mean())
+        name = f"binary-{activation or 'logit'}"
+        model.save(tmp_path / f"{name}.keras")
+        variants = ["--variant", "prune:0.5", "--variant", "qat", "--variant", "distill"] if activation is None else ["--no-variants"]
+        result = _edgesmith("run", *SMALL, "--dataset", "folder", "--data", str(folder), "--model",
+                            str(tmp_path / f"{name}.keras"), "--targets", "cpu", *variants, "--output", str(tmp_path / "runs"),
+                            cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        records = json.loads((tmp_path / "runs" / f"folder-{name}" / "results.json").read_text())
+        fp32 = next(r for r in records if r["variant"] == "baseline" and r["precision"] == "fp32")
+        assert fp32["accuracy"] == pytest.approx(keras_accuracy) and keras_accuracy >= 0.75
+        if activation is None:
+            assert {"prune50", "qat"} <= {r["variant"] for r in records}
+            skipped = json.loads((tmp_path / "runs" / f"folder-{name}" / "run.json").read_text())["skipped"]
+            assert {entry["variant"] for entry in skipped} == {"distill", "scratch"}
+            assert all("distillation needs class scores" in entry["reason"] for entry in skipped)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.top1 import top1
+
 BATCHNORM_SAMPLES = 512
 BATCHNORM_BATCH = 64  # train-mode BatchNorm normalizes with the statistics of each batch
 
@@ -68,7 +70,7 @@ def batchnorm_check(model: Any, x: np.ndarray, y: np.ndarray, seed: int) -> dict
 
 def _accuracy(model: Any, x: np.ndarray, y: np.ndarray, training: bool) -> float:
     batches = [np.asarray(model(x[i : i + BATCHNORM_BATCH], training=training)) for i in range(0, len(x), BATCHNORM_BATCH)]
-    return float((np.concatenate(batches).argmax(axis=1) == y).mean())
+    return float((top1(np.concatenate(batches)) == y).mean())
 
 
 def _all_layers(model: Any) -> list[Any]:

@@ -256,6 +256,7 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
         return None
     from toolkit.model_files import load_user_model
     from toolkit.model_inputs import declared_input_shape
+    from toolkit.top1 import is_single_output
 
     model = load_user_model(Path(experiment.model), experiment.allow_unsafe, sample=data.x_test)
     expected = tuple(model.input_shape[1:])
@@ -268,8 +269,12 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
             fix = f"leave image_size and color unset, or set image_size = \"{expected[1]}x{expected[0]}\" (the model's input)"
         raise EdgesmithError(
             f"{experiment.model} expects inputs of shape {expected}, the {data.name} samples are {data.input_shape}", fix)
+    if len(model.outputs) != 1:
+        raise EdgesmithError(f"{experiment.model} has {len(model.outputs)} outputs; edgesmith compares one output of class scores",
+                             "save a model with a single output (keras.Model(inputs, the_class_scores))")
     outputs = model.output_shape[-1]
-    if outputs is None or outputs < data.num_classes:
+    binary = is_single_output(tuple(model.output_shape)) and data.num_classes == 2
+    if outputs is None or (outputs < data.num_classes and not binary):
         raise EdgesmithError(
             f"{experiment.model} has {outputs} outputs but the {data.name} labels go up to {data.num_classes - 1}",
             "pick the dataset the model was trained on",

@@ -40,6 +40,7 @@ def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
     from toolkit.fidelity import batchnorm_check, chance_accuracy
     from toolkit.model_files import load_saved, save_model, saved_model_name
     from toolkit.models import count_params
+    from toolkit.top1 import top1
 
     exp, data = state.experiment, state.data
     if user_model is not None:
@@ -62,7 +63,7 @@ def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
         save_model(model, path)
         write_bytes(reference, float32_npy(outputs))
         cached = {
-            "accuracy": float((outputs.argmax(axis=1) == data.y_test).mean()), "params": count_params(model),
+            "accuracy": float((top1(outputs) == data.y_test).mean()), "params": count_params(model),
             "checks": {"chance_accuracy": chance_accuracy(data.y_test),
                        "batchnorm": batchnorm_check(model, data.x_test, data.y_test, exp.seed)},
         }

@@ -38,11 +38,12 @@ def score(path: Path, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
     model's raw outputs `reference`, in the runner `opener` gives (a target's runtime: TFLite
     Micro for a microcontroller's .tflite file)."""
     from toolkit.fidelity import output_fidelity
+    from toolkit.top1 import top1
 
     predictions = predict(opener(path, threads=all_cores()), x)
-    top1 = predictions.argmax(axis=1)
+    predicted = top1(predictions)
     return {
-        "accuracy": float((top1 == y).mean()),
-        "agreement": float((top1 == reference.argmax(axis=1)).mean()),
+        "accuracy": float((predicted == y).mean()),
+        "agreement": float((predicted == top1(reference)).mean()),
         **output_fidelity(predictions, reference),
     }

@@ -20,6 +20,7 @@ import numpy as np
 
 from toolkit.benchmark.device_runners import dequantize_output, quantize_input
 from toolkit.errors import EdgesmithError
+from toolkit.top1 import top1
 
 PACKAGE = "tflite-micro"
 MIN_ARENA = 64 << 10  # the interpreter's arena on the host: generous, its real use is recorded
@@ -155,7 +156,7 @@ def interpreter_facts(path: Path, x: np.ndarray) -> dict[str, Any]:
     arena = recorded_arena(runner)
 
     def versus(lite: np.ndarray) -> dict[str, float]:
-        return {"top1_agreement": float((micro.argmax(axis=1) == lite.argmax(axis=1)).mean()),
+        return {"top1_agreement": float((top1(micro) == top1(lite)).mean()),
                 "max_abs_diff_steps": round(float(np.abs(micro - lite).max()) / runner.output_scale, 3)}
 
     reference = versus(predict(LiteRTRunner(path, reference_kernels=True), x))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.benchmark.runners import OnnxRuntimeRunner, predict
+from toolkit.top1 import top1
 
 SAMPLES = 1000  # enough to see a 1% disagreement, cheap enough for every int8 artifact
 MIN_TOP1 = 0.99  # below this the fused kernels change predictions: a finding says why
@@ -24,7 +25,7 @@ def kernel_agreement(path: Path, x: np.ndarray, samples: int = SAMPLES) -> dict:
     fused = predict(OnnxRuntimeRunner(path, threads=1), x)
     exact = predict(OnnxRuntimeRunner(path, threads=1, fuse_qdq=False), x)
     return {
-        "top1": float((fused.argmax(axis=1) == exact.argmax(axis=1)).mean()),
+        "top1": float((top1(fused) == top1(exact)).mean()),
         "max_abs_diff": float(np.abs(fused - exact).max()),
         "samples": len(x),
     }

@@ -156,12 +156,13 @@ def _device_accuracy(device: Device, path: Path, x: np.ndarray, y: np.ndarray) -
 
     from toolkit.benchmark.harness import all_cores
     from toolkit.benchmark.runners import open_runner, predict
+    from toolkit.top1 import top1
 
     remote = device.predict(path, x)
     local = predict(open_runner(path, all_cores()), x)
     return {
-        "accuracy": float((remote.argmax(axis=1) == y).mean()),
-        "agreement_with_host": float((remote.argmax(axis=1) == local.argmax(axis=1)).mean()),
+        "accuracy": float((top1(remote) == y).mean()),
+        "agreement_with_host": float((top1(remote) == top1(local)).mean()),
         "max_abs_diff_vs_host": float(np.abs(remote - local).max()),
         "samples": len(x),
     }

@@ -13,6 +13,7 @@ import numpy as np
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError
+from toolkit.top1 import is_single_output, top1
 
 
 class PassNotApplicable(EdgesmithError):
@@ -80,12 +81,21 @@ def unwrap(layer: Any) -> Any:
 
 def output_is_softmax(model: Any) -> bool:
     """True when the model's last layer turns logits into probabilities."""
+    return _last_activation(model) == "softmax"
+
+
+def outputs_probabilities(model: Any) -> bool:
+    """True when the last layer turns logits into probabilities: a softmax over class scores,
+    or a sigmoid on a binary classifier's single output."""
+    return _last_activation(model) in ("softmax", "sigmoid")
+
+
+def _last_activation(model: Any) -> str:
     k = keras()
     last = unwrap(model.layers[-1])
     if isinstance(last, k.layers.Softmax):
-        return True
-    activation = getattr(last, "activation", None)
-    return activation is k.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+        return "softmax"
+    return getattr(getattr(last, "activation", None), "__name__", "")
 
 
 def fine_tune(
@@ -100,11 +110,16 @@ def fine_tune(
     k = keras()
     k.utils.set_random_seed(ctx.seed)
     if from_logits is None:
-        from_logits = not output_is_softmax(model)
+        from_logits = not outputs_probabilities(model)
+    if is_single_output(tuple(model.output_shape)):  # a binary classifier: a sigmoid, or one logit
+        loss = k.losses.BinaryCrossentropy(from_logits=from_logits)
+        metric = k.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5)
+    else:
+        loss, metric = k.losses.SparseCategoricalCrossentropy(from_logits=from_logits), "accuracy"
     model.compile(
         optimizer=k.optimizers.Adam((gentle and ctx.finetune_learning_rate) or ctx.learning_rate),
-        loss=k.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=[metric],
     )
     model.fit(
         ctx.x_train,
@@ -120,4 +135,4 @@ def fine_tune(
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a Keras model (fake-quant QAT models included) on numpy data."""
     predictions = model.predict(x, batch_size=256, verbose=0)
-    return float((predictions.argmax(axis=1) == y).mean())
+    return float((top1(predictions) == y).mean())

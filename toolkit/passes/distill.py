@@ -85,7 +85,11 @@ def build_student(params: Params, ctx: PassContext) -> Any:
     user did not name must be smaller than the teacher: otherwise the variant is no compression."""
     from toolkit.models import count_params
     from toolkit.passes.student import choose_student
+    from toolkit.top1 import is_single_output
 
+    if is_single_output(tuple(ctx.teacher.output_shape)):
+        raise PassNotApplicable("distillation needs class scores, and the full model has a single output (a binary classifier)",
+                                "compress it with prune, cluster or qat, or give it one output per class")
     chosen = choose_student(ctx.teacher, tuple(ctx.input_shape), ctx.num_classes, params.student, params.width,
                             params.params)
     keras().utils.set_random_seed(ctx.seed)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from toolkit._tf import keras, tfmot
-from toolkit.passes.context import PassContext, PassNotApplicable, clone_with_weights, fine_tune, output_is_softmax
+from toolkit.passes.context import PassContext, PassNotApplicable, clone_with_weights, fine_tune, outputs_probabilities
 
 _UNSUPPORTED = re.compile(r"^Layer (?P<name>[^:]+):<class '(?:[\w.]+\.)?(?P<cls>\w+)'> is not supported")
 
@@ -30,7 +30,7 @@ class Params:
 
 def apply(model: Any, params: Params, ctx: PassContext) -> Any:
     """Return a fine-tuned quantize-wrapped copy of `model`."""
-    from_logits = not output_is_softmax(model)
+    from_logits = not outputs_probabilities(model)
     wrapped = quantize(model, ctx.applied)
     ctx.log(f"  qat scheme: {_scheme(ctx.applied).__class__.__name__}")
     fine_tune(wrapped, ctx, from_logits=from_logits, gentle=True)
@@ -55,9 +55,12 @@ def quantize(model: Any, applied: tuple[str, ...]) -> Any:
         match = _UNSUPPORTED.match(str(exc))
         if not match:
             raise
+        fix = "drop qat from this chain (post-training int8 export still applies) or replace the layer"
+        if match["cls"] in ("Rescaling", "Normalization"):
+            fix = ("move the input scaling out of the model and into `preprocess` (Rescaling(1/255) is preprocess = "
+                   "\"scale:1/255\"), or drop qat from this chain (post-training int8 export still applies)")
         raise PassNotApplicable(
-            f"qat cannot quantize layer '{match['name']}' ({match['cls']}): the int8 scheme has no rule for it",
-            "drop qat from this chain (post-training int8 export still applies) or replace the layer",
+            f"qat cannot quantize layer '{match['name']}' ({match['cls']}): the int8 scheme has no rule for it", fix,
         ) from None
 
 

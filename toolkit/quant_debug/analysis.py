@@ -11,6 +11,7 @@ from toolkit.errors import EdgesmithError
 from toolkit.quant_debug.fallback import FallbackPlan, FallbackStep, refusal, run_fallback
 from toolkit.quant_debug.layers import rank
 from toolkit.quant_debug.result import Explanation
+from toolkit.top1 import top1
 
 QAT_FIX = "make the model int8-friendly with quantization-aware training instead (edgesmith run --variant qat)"
 
@@ -28,7 +29,7 @@ def explain_model(model: Any, target: Any, data: Any, folder: Path, fallback: Fa
     debug_x = data.x_test[:samples]
     backend, suffix = debugger_for(model, target, calibration, debug_x, folder)
     layers = rank(backend.layer_errors())
-    float_accuracy = float(np.mean(np.argmax(model.predict(data.x_test, verbose=0), axis=-1) == data.y_test))
+    float_accuracy = float(np.mean(top1(model.predict(data.x_test, verbose=0)) == data.y_test))
     accuracy = lambda path: file_accuracy(path, data.x_test, data.y_test)  # noqa: E731
     measure = lambda plan: run_fallback(plan, layers, backend.write, accuracy, folder, float_accuracy,  # noqa: E731
                                         max_accuracy_drop, suffix)
@@ -76,4 +77,4 @@ def file_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a file with the runtime the benchmark uses (integer I/O handled)."""
     from toolkit.benchmark.device_runners import open_runner, predict
 
-    return float(np.mean(np.argmax(predict(open_runner(path), x), axis=-1) == y))
+    return float(np.mean(top1(predict(open_runner(path), x)) == y))
