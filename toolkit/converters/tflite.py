@@ -90,6 +90,20 @@ def _frozen_converter(model: Any, fixed_batch: bool) -> Any:
     default for Keras models first writes and reads back a temporary SavedModel, which took 3 s of
     every 3.3 s conversion of the default cnn; this route gives the same kernels and outputs
     (the file lacks only the SavedModel's signature names) in 0.2 s."""
+    return tf().lite.TFLiteConverter.from_concrete_functions([_inference_function(model, fixed_batch)])
+
+
+def _saved_model_converter(model: Any, fixed_batch: bool) -> Any:
+    """TensorFlow's own route: through a SavedModel of the model (of its inference function when
+    the batch is pinned)."""
+    lite = tf().lite
+    if not fixed_batch:
+        return lite.TFLiteConverter.from_keras_model(model)
+    return lite.TFLiteConverter.from_concrete_functions([_inference_function(model, fixed_batch)], model)
+
+
+def _inference_function(model: Any, fixed_batch: bool) -> Any:
+    """`model(x, training=False)` traced for its inputs, with the batch pinned to 1 or left open."""
     tensorflow = tf()
     batch = 1 if fixed_batch else None
     specs = [
@@ -98,16 +112,7 @@ def _frozen_converter(model: Any, fixed_batch: bool) -> Any:
     ]
     single = len(specs) == 1
     function = tensorflow.function(lambda *x: model(x[0] if single else list(x), training=False), input_signature=specs)
-    return tensorflow.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
-
-
-def _saved_model_converter(model: Any, fixed_batch: bool) -> Any:
-    tensorflow = tf()
-    if not fixed_batch:
-        return tensorflow.lite.TFLiteConverter.from_keras_model(model)
-    spec = tensorflow.TensorSpec((1, *model.input_shape[1:]), tensorflow.float32, name="input")
-    function = tensorflow.function(lambda x: model(x, training=False), input_signature=[spec])
-    return tensorflow.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], model)
+    return function.get_concrete_function()
 
 
 def _representative(calibration_x: np.ndarray):
