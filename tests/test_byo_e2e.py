@@ -261,17 +261,16 @@ def test_a_model_with_open_input_sizes_gets_the_datas_sizes(png_folder, tmp_path
 
 
 def _binary_model(folder, activation):
-    """Keras' image-classification tutorial for two classes: one output, a logit (activation
-    None) or a probability ("sigmoid"), trained with binary cross-entropy (on x / 255: QAT has
-    no rule for a Rescaling layer inside the model)."""
+    """Keras' image-classification tutorial for two classes: a Rescaling layer, one output, a
+    logit (activation None) or a probability ("sigmoid"), trained with binary cross-entropy."""
     k = keras3
     k.utils.set_random_seed(0)
     inputs = k.Input((16, 16, 3))
-    x = k.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = k.layers.Conv2D(8, 3, activation="relu")(k.layers.Rescaling(1 / 255)(inputs))
     model = k.Model(inputs, k.layers.Dense(1, activation=activation)(k.layers.GlobalAveragePooling2D()(x)))
     model.compile(optimizer=k.optimizers.Adam(1e-2), loss=k.losses.BinaryCrossentropy(from_logits=activation is None))
     x_train, y_train = _raw_split(folder, "train")
-    model.fit(x_train / 255, y_train, epochs=15, batch_size=8, verbose=0)
+    model.fit(x_train, y_train, epochs=15, batch_size=8, verbose=0)
     return model
 
 
@@ -286,12 +285,12 @@ def test_a_binary_classifier_with_one_output(tmp_path, write_images):
     x_test, y_test = _raw_split(folder, "test")
     for activation in (None, "sigmoid"):
         model = _binary_model(folder, activation)
-        scores = model.predict(x_test / 255, verbose=0)[:, 0]
+        scores = model.predict(x_test, verbose=0)[:, 0]
         keras_accuracy = float(((scores > (0.5 if activation else 0.0)) == y_test).mean())
         name = f"binary-{activation or 'logit'}"
         model.save(tmp_path / f"{name}.keras")
         variants = ["--variant", "prune:0.5", "--variant", "qat", "--variant", "distill"] if activation is None else ["--no-variants"]
-        result = _edgesmith("run", *SMALL, "--dataset", "folder", "--data", str(folder), "--model",
+        result = _edgesmith("run", *SMALL, "--dataset", "folder", "--data", str(folder), "--preprocess", "none", "--model",
                             str(tmp_path / f"{name}.keras"), "--targets", "cpu", *variants, "--output", str(tmp_path / "runs"),
                             cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]

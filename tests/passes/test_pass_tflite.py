@@ -60,3 +60,44 @@ def test_clustered_export_has_at_most_that_many_values(teacher, make_context, to
     weights = tflite_weights(to_tflite(model, "fp32"))
     assert len(weights) == 4
     assert all(np.unique(weight.values).size <= 8 for weight in weights)
+
+
+def _scaling_inside_model(small_digits):
+    """The digits CNN fed raw pixel values (0–16), with its input scaling as layers: Keras'
+    tutorial style (Rescaling) followed by a Normalization, as EfficientNet has."""
+    from toolkit._tf import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    inputs = k.Input((8, 8, 1))
+    x = k.layers.Rescaling(1 / 16, name="to_unit")(inputs)
+    x = k.layers.Normalization(mean=0.3, variance=0.1, name="standardize")(x)
+    x = k.layers.Conv2D(8, 3, activation="relu")(x)
+    x = k.layers.Flatten()(x)
+    model = k.Model(inputs, k.layers.Dense(10, activation="softmax")(x))
+    model.compile(optimizer=k.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(small_digits.x_train * 16, small_digits.y_train, epochs=8, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("chain", [["qat"], ["prune:0.5", "qat"]])
+def test_qat_quantizes_input_scaling_layers_and_the_int8_file_follows_it(chain, small_digits, make_context, tmp_path):
+    """Rescaling and Normalization inside the model become frozen 1×1 depthwise convolutions:
+    QAT runs, the int8 file computes what the QAT model computes, and the variant reloads."""
+    from toolkit.benchmark.runners import open_runner, predict
+    from toolkit.converters.tflite import convert_to_file
+    from toolkit.passes import load_variant_model, save_variant_model
+
+    model = _scaling_inside_model(small_digits)
+    raw = dict(x_train=small_digits.x_train * 16, x_val=small_digits.x_val * 16)
+    result = apply_chain(model, parse_chain(chain), make_context(epochs=1, teacher=model, **raw))
+    path = convert_to_file(result.model, tmp_path / "qat.tflite", "int8", calibration_x=raw["x_train"][:64])
+    raw_test = small_digits.x_test * 16
+    keras_qat = result.model.predict(raw_test, verbose=0)
+    int8 = predict(open_runner(path), raw_test)
+    assert (int8.argmax(axis=1) == keras_qat.argmax(axis=1)).mean() >= 0.97
+    assert np.abs(int8 - keras_qat).max() < 0.05
+    assert (int8.argmax(axis=1) == small_digits.y_test).mean() > 0.8
+    save_variant_model(result, tmp_path / "model.h5")
+    reloaded = load_variant_model(tmp_path / "model.h5", parse_chain(chain))
+    np.testing.assert_allclose(reloaded.predict(raw_test, verbose=0), keras_qat, atol=1e-6)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from toolkit._tf import keras, tfmot
 from toolkit.passes.context import PassContext, PassNotApplicable, clone_with_weights, fine_tune, outputs_probabilities
+from toolkit.passes.qat_affine import AFFINE_LAYERS, affine_as_depthwise
 
 _UNSUPPORTED = re.compile(r"^Layer (?P<name>[^:]+):<class '(?:[\w.]+\.)?(?P<cls>\w+)'> is not supported")
 
@@ -45,7 +46,7 @@ def quantize(model: Any, applied: tuple[str, ...]) -> Any:
     reloaded from its own config, only re-wrapped from the float model and given its weights.
     """
     quantization = tfmot().quantization.keras
-    base = clone_with_weights(model)
+    base = affine_as_depthwise(clone_with_weights(model))
     for layer in base.layers:
         _check_quantizable(layer)
     try:
@@ -56,7 +57,7 @@ def quantize(model: Any, applied: tuple[str, ...]) -> Any:
         if not match:
             raise
         fix = "drop qat from this chain (post-training int8 export still applies) or replace the layer"
-        if match["cls"] in ("Rescaling", "Normalization"):
+        if match["cls"] in AFFINE_LAYERS:  # one that is not a per-channel map on an image
             fix = ("move the input scaling out of the model and into `preprocess` (Rescaling(1/255) is preprocess = "
                    "\"scale:1/255\"), or drop qat from this chain (post-training int8 export still applies)")
         raise PassNotApplicable(
