@@ -136,3 +136,29 @@ def test_safe_mode_stays_on_for_keras3_lambda_layers(tmp_path):
         load_user_model(tmp_path / "lambda.keras")
     kept = load_user_model(tmp_path / "lambda.keras", allow_unsafe=True)
     assert is_keras3_model(kept) and "(Lambda) has no tf_keras translation" in untranslated_reason(kept)
+
+
+def test_translated_arithmetic_is_layers_and_takes_qat(tmp_path):
+    """Constant arithmetic (`x * 0.5 + 1.0`, hard-swish's `x + 3`) becomes Rescaling layers and
+    tensor arithmetic merge layers, not TFOpLambda, which tfmot cannot clone: QAT wraps the
+    translated model, and its int8 file computes what the QAT model computes."""
+    from toolkit._tf import keras
+    from toolkit.benchmark.runners import open_runner, predict
+    from toolkit.converters.tflite import convert_to_file
+    from toolkit.passes.qat import quantize
+
+    k = keras3
+    inputs = k.Input((16, 16, 3))
+    x = k.layers.Conv2D(8, 3, padding="same", activation="hard_swish")(inputs)
+    excite = k.layers.Dense(8, activation="hard_sigmoid")(k.layers.GlobalAveragePooling2D(keepdims=True)(x))
+    x = k.layers.Concatenate()([x * excite, x * 0.5 + 1.0, 2.0 - x, x - excite])
+    model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(k.layers.GlobalAveragePooling2D()(x)))
+    translated = to_tf_keras(model, SAMPLE)
+    assert verify(model, translated, SAMPLE) <= 1e-5
+    kinds = {type(layer).__name__ for layer in translated.layers}
+    assert "TFOpLambda" not in kinds and {"Rescaling", "Multiply", "Subtract"} <= kinds
+    wrapped = quantize(translated, ())
+    wrapped.compile(optimizer="adam", loss=keras().losses.SparseCategoricalCrossentropy())
+    wrapped.fit(SAMPLE, np.arange(len(SAMPLE)) % 3, epochs=2, verbose=0)
+    path = convert_to_file(wrapped, tmp_path / "qat.tflite", "int8", calibration_x=SAMPLE)
+    np.testing.assert_allclose(predict(open_runner(path), SAMPLE), wrapped.predict(SAMPLE, verbose=0), atol=0.02)

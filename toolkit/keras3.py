@@ -17,7 +17,7 @@ import numpy as np
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError, first_line
-from toolkit.keras3_layers import INFERENCE_IDENTITIES, OPERATIONS, activation_name, make_layer
+from toolkit.keras3_layers import INFERENCE_IDENTITIES, OPERATIONS, activation_name, arithmetic, make_layer
 
 TOLERANCE = 1e-5  # max |difference| of the outputs, relative to max(1, max |output|)
 # Inner layers only locate a wrong translation (which differs by far more): float rounding of two
@@ -245,7 +245,7 @@ def _call_layer(model: Any, entry: dict[str, Any], args: list[Any], kwargs: dict
         if class_name not in OPERATIONS or len(args) != 2:
             raise EdgesmithError(f"operation '{name}' ({module}.{class_name}) has no tf_keras translation",
                                  "use layers (keras.layers.Add, Multiply, …) instead of keras.ops in the model")
-        return OPERATIONS[class_name](*args)
+        return arithmetic(class_name, *args, name)
     if class_name in NESTED_MODELS:
         return _translate(model.get_layer(name))(*args, **kwargs)
     layer, after = make_layer(class_name, entry["config"])

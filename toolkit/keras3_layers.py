@@ -40,6 +40,7 @@ OPERATIONS: dict[str, Callable[[Any, Any], Any]] = {
     "Add": lambda a, b: a + b, "Subtract": lambda a, b: a - b,
     "Multiply": lambda a, b: a * b, "Divide": lambda a, b: a / b, "TrueDivide": lambda a, b: a / b,
 }
+MERGE_LAYERS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
 NATIVE_ACTIVATIONS = {
     "linear", "relu", "sigmoid", "tanh", "softmax", "softplus", "softsign", "elu", "selu", "exponential",
     "swish", "gelu", "mish",
@@ -119,7 +120,8 @@ def activation_function(activation: str, layer: str) -> Callable[[Any], Any]:
     layers = keras().layers
 
     def hard_sigmoid(x: Any) -> Any:
-        return layers.ReLU(6.0, name=f"{layer}_relu6")(x + 3.0) * (1.0 / 6.0)
+        shifted = layers.Rescaling(1.0, offset=3.0, name=f"{layer}_plus3")(x)
+        return layers.Rescaling(1.0 / 6.0, name=f"{layer}_div6")(layers.ReLU(6.0, name=f"{layer}_relu6")(shifted))
 
     functions: dict[str, Callable[[Any], Any]] = {
         "relu6": lambda x: layers.ReLU(6.0, name=f"{layer}_relu6")(x),
@@ -156,3 +158,27 @@ def _regularizer_or_constraint(key: str, value: Any, layer: str) -> Any:
         return module.get({"class_name": value["class_name"], "config": value.get("config") or {}})
     except (ValueError, TypeError) as exc:
         raise EdgesmithError(f"layer '{layer}' uses the {key} {value['class_name']} ({exc})", LAYER_HINT) from None
+
+
+def arithmetic(operation: str, a: Any, b: Any, name: str) -> Any:
+    """A Keras 3 arithmetic operation as tf_keras layers where it can be one, so tfmot can wrap it
+    (it cannot clone the TFOpLambda that Python arithmetic on tf_keras tensors makes): a tensor
+    scaled or shifted by a number is a Rescaling (the TFLite converter folds its ×1 or +0 away and
+    still fuses hard-swish), two tensors an Add/Subtract/Multiply. Anything else stays arithmetic."""
+    layers = keras().layers
+    a_number, b_number = isinstance(a, (int, float)), isinstance(b, (int, float))
+    if not a_number and not b_number and operation in MERGE_LAYERS:
+        return getattr(layers, MERGE_LAYERS[operation])(name=name)([a, b])
+    if a_number == b_number:
+        return OPERATIONS[operation](a, b)
+    tensor, number = (b, float(a)) if a_number else (a, float(b))
+    scale_offset = {
+        "Add": (1.0, number),
+        "Subtract": (-1.0, number) if a_number else (1.0, -number),
+        "Multiply": (number, 0.0),
+    }.get(operation)
+    if operation in ("Divide", "TrueDivide") and b_number and number != 0.0:
+        scale_offset = (1.0 / number, 0.0)
+    if scale_offset is None:
+        return OPERATIONS[operation](a, b)
+    return layers.Rescaling(scale_offset[0], offset=scale_offset[1], name=name)(tensor)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from toolkit._tf import keras, tfmot
-from toolkit.passes.context import PassContext, PassNotApplicable, clone_with_weights, fine_tune, outputs_probabilities
-from toolkit.passes.qat_affine import AFFINE_LAYERS, affine_as_depthwise
+from toolkit.errors import first_line
+from toolkit.passes.context import PassContext, PassNotApplicable, fine_tune, outputs_probabilities, unwrap
+from toolkit.passes.qat_layers import AFFINE_LAYERS, quantizable
 
 _UNSUPPORTED = re.compile(r"^Layer (?P<name>[^:]+):<class '(?:[\w.]+\.)?(?P<cls>\w+)'> is not supported")
 
@@ -46,17 +47,19 @@ def quantize(model: Any, applied: tuple[str, ...]) -> Any:
     reloaded from its own config, only re-wrapped from the float model and given its weights.
     """
     quantization = tfmot().quantization.keras
-    base = affine_as_depthwise(clone_with_weights(model))
+    base = quantizable(model)
     for layer in base.layers:
-        _check_quantizable(layer)
+        _check_quantizable(unwrap(layer))
+    fix = "drop qat from this chain (post-training int8 export still applies) or replace the layer"
     try:
         with quantization.quantize_scope():
             return quantization.quantize_apply(quantization.quantize_annotate_model(base), _scheme(applied))
+    except (AttributeError, TypeError, ValueError) as exc:  # tfmot failing inside its own model cloning
+        raise PassNotApplicable(f"qat could not wrap '{model.name}' for fake quantization: {first_line(exc)}", fix) from None
     except RuntimeError as exc:
         match = _UNSUPPORTED.match(str(exc))
         if not match:
             raise
-        fix = "drop qat from this chain (post-training int8 export still applies) or replace the layer"
         if match["cls"] in AFFINE_LAYERS:  # one that is not a per-channel map on an image
             fix = ("move the input scaling out of the model and into `preprocess` (Rescaling(1/255) is preprocess = "
                    "\"scale:1/255\"), or drop qat from this chain (post-training int8 export still applies)")
