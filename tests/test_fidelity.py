@@ -59,5 +59,7 @@ def test_sanity_findings():
     stale = {"samples": 512, "batch": 64, "inference_mode_accuracy": 0.4, "train_mode_accuracy": 0.9}
     explained = sanity_findings([_record("qat", -8.0)], _info(0.5, batchnorm=stale))
     assert "40.0% with BatchNorm in inference mode and 90.0% in train mode" in explained[0]
+    near_and_stale = sanity_findings([], _info(0.12, batchnorm=stale))
+    assert len(near_and_stale) == 1 and "BatchNorm statistics do not match" in near_and_stale[0]  # said once
     alone = sanity_findings([], _info(0.5, batchnorm=stale))
     assert len(alone) == 1 and "moving statistics do not match" in alone[0]

@@ -61,3 +61,23 @@ def test_experiment_validates_data_options_up_front():
 def test_existing_datasets_keep_their_scaling(digits):
     assert digits.preprocess.spec == "scale:1/16"
     assert digits.x_train.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("spec, how", [
+    ("none", "feed the pixel values as float32"),
+    ("mobilenet", "feed the pixel values × 0.00784314 − 1 as float32"),
+    ("scale:1/255", "feed the pixel values × 0.00392157 as float32"),
+])
+def test_float_input_advice_is_a_plain_formula(tmp_path, spec, how):
+    """An ONNX QDQ file takes floats: the advice is the preprocessing written out, without a
+    `× 1` or a `+ -0`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from toolkit.raw_input import raw_input
+
+    tensor = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 4]) for name in ("x", "y")]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", tensor[:1], tensor[1:])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "model.onnx")
+    advice = raw_input(tmp_path / "model.onnx", parse_preprocess(spec), "uint8")
+    assert advice["how"] == f"float input: {how} (the model quantizes it itself)" and not advice["raw_bytes_as_is"]

@@ -24,7 +24,8 @@ def raw_input(path: Path, preprocess: Preprocess, raw_dtype: str) -> dict[str, A
     if scale is None:  # float input (an ONNX QDQ model quantizes inside the graph)
         return {
             "input_dtype": dtype, "raw_bytes_as_is": False,
-            "how": f"float input: feed {_formula(multiplier, offset, 'pixel')} as {dtype} (the model quantizes it itself)",
+            "how": f"float input: feed {_formula(multiplier, offset, 'pixel').replace('pixel', 'the pixel values', 1)} as {dtype} "
+                   "(the model quantizes it itself)",
         }
     k, c = multiplier / scale, offset / scale + zero_point
     shift = _exact_shift(k, c) if raw_dtype == "uint8" else None
@@ -84,7 +85,8 @@ def _exact_shift(k: np.ndarray, c: np.ndarray) -> int | None:
 
 def _formula(k: np.ndarray, c: np.ndarray, name: str) -> str:
     if len(k) == 1:
-        return f"{name} × {k[0]:.6g} + {c[0]:.6g}"
+        scaled = name if k[0] == 1 else f"{name} × {k[0]:.6g}"
+        return scaled if c[0] == 0 else f"{scaled} {'+' if c[0] > 0 else '−'} {abs(c[0]):.6g}"
     return f"{name} × [{', '.join(f'{v:.6g}' for v in k)}] + [{', '.join(f'{v:.6g}' for v in c)}] per channel"
 
 
