@@ -59,3 +59,34 @@ def write_images():
         return folder
 
     return write
+
+
+@pytest.fixture(scope="session")
+def my_processes():
+    """my_processes(marker) → pids of this test process's descendants whose command line holds
+    `marker`. Tests that kill build workers look only here, so they never reach another test's
+    workers (the suite runs on several pytest workers) or the user's own processes."""
+    from pathlib import Path
+
+    def parent_of(pid: str) -> int | None:
+        try:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def find(marker: bytes) -> list[int]:
+        parents = {int(pid): parent_of(pid) for pid in os.listdir("/proc") if pid.isdigit()}
+        mine, frontier = set(), {os.getpid()}
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier} - mine
+            mine |= frontier
+        found = []
+        for pid in sorted(mine):
+            try:
+                if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    return find

@@ -52,25 +52,13 @@ def test_pool_run_gives_the_local_files_and_resumes_a_local_runs_cache(tmp_path)
     assert _info(local_dir)["stages"]["built"] == 0 and "building" not in again
 
 
-def _pool_workers() -> list[int]:
-    """Processes started by multiprocessing's spawn (the pool's workers)."""
-    found = []
-    for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()):
-        try:
-            if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-        except OSError:
-            continue
-    return found
-
-
-def test_a_killed_build_process_skips_its_variants_and_the_next_run_builds_them(tmp_path):
+def test_a_killed_build_process_skips_its_variants_and_the_next_run_builds_them(tmp_path, my_processes):
     killed: list[int] = []
     stop = threading.Event()
 
     def kill_first_worker() -> None:
         while not stop.is_set() and not killed:
-            workers = _pool_workers()
+            workers = my_processes(b"multiprocessing.spawn")  # the pool's workers
             if workers:
                 time.sleep(3)  # let it start a task
                 os.kill(workers[0], signal.SIGKILL)

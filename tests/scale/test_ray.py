@@ -85,25 +85,18 @@ def test_ray_run_gives_the_local_records_and_both_resume_each_other(cluster, loc
     assert "building" not in again
 
 
-def _build_processes(variant_id: str = "") -> list[int]:
-    """Processes running a build task (of `variant_id`, or of any variant): Ray titles them `ray::build:<id>`."""
-    title, found = f"ray::build:{variant_id}".encode(), []
-    for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()):
-        try:
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title):
-                found.append(pid)
-        except OSError:
-            continue
-    return found
+def _build_title(variant_id: str = "") -> bytes:
+    """Ray titles a process running a build task `ray::build:<id>` (of `variant_id`, or any)."""
+    return f"ray::build:{variant_id}".encode()
 
 
-def _kill_builds(variant_id: str, stop: threading.Event, limit: int) -> list[int]:
+def _kill_builds(my_processes, variant_id: str, stop: threading.Event, limit: int) -> list[int]:
     """SIGKILL the worker process running `variant_id`'s build task, up to `limit` times."""
     killed: list[int] = []
 
     def watch() -> None:
         while not stop.is_set() and len(killed) < limit:
-            for pid in _build_processes(variant_id):
+            for pid in my_processes(_build_title(variant_id)):
                 if pid not in killed:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
@@ -113,10 +106,10 @@ def _kill_builds(variant_id: str, stop: threading.Event, limit: int) -> list[int
     return killed
 
 
-def test_a_worker_killed_mid_build_is_retried(cluster, local_records, tmp_path):
+def test_a_worker_killed_mid_build_is_retried(cluster, local_records, tmp_path, my_processes):
     _, local = local_records
     stop = threading.Event()
-    killed = _kill_builds("prune50", stop, limit=1)
+    killed = _kill_builds(my_processes, "prune50", stop, limit=1)
     ray_dir, _ = _ray_run(cluster, tmp_path)
     stop.set()
     assert len(killed) == 1
@@ -124,11 +117,11 @@ def test_a_worker_killed_mid_build_is_retried(cluster, local_records, tmp_path):
     assert remote["cpu/prune50__int8.tflite"]["sha256"] == local["cpu/prune50__int8.tflite"]["sha256"]
 
 
-def test_a_variant_lost_after_every_retry_is_reported_and_built_by_the_next_run(cluster, tmp_path):
+def test_a_variant_lost_after_every_retry_is_reported_and_built_by_the_next_run(cluster, tmp_path, my_processes):
     from toolkit.scale.ray_build import BUILD_RETRIES
 
     stop = threading.Event()
-    killed = _kill_builds("prune50", stop, limit=BUILD_RETRIES + 1)
+    killed = _kill_builds(my_processes, "prune50", stop, limit=BUILD_RETRIES + 1)
     ray_dir, _ = _ray_run(cluster, tmp_path)
     stop.set()
     assert len(killed) == BUILD_RETRIES + 1
@@ -210,7 +203,7 @@ def test_a_build_task_no_node_can_hold_is_refused_before_training(cluster, tmp_p
     assert not any(tmp_path.iterdir())
 
 
-def test_ctrl_c_during_the_build_phase_cancels_the_tasks_and_the_same_command_finishes(cluster, tmp_path):
+def test_ctrl_c_during_the_build_phase_cancels_the_tasks_and_the_same_command_finishes(cluster, tmp_path, my_processes):
     command = [sys.executable, "-m", "toolkit", "run", *CLI_SETTINGS, "--output", str(tmp_path),
                "--executor", "ray", "--ray-address", cluster.address]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -219,15 +212,15 @@ def test_ctrl_c_during_the_build_phase_cancels_the_tasks_and_the_same_command_fi
         if "building 3 variant(s) as Ray tasks" in line:
             break
     deadline = time.monotonic() + 60
-    while not _build_processes() and time.monotonic() < deadline:
+    while not my_processes(_build_title()) and time.monotonic() < deadline:
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=120)
     assert process.returncode == 130
     deadline = time.monotonic() + 30
-    while _build_processes() and time.monotonic() < deadline:
+    while my_processes(_build_title()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _build_processes() == [], "build tasks kept running after Ctrl-C"
+    assert my_processes(_build_title()) == [], "build tasks kept running after Ctrl-C"
     assert not (tmp_path / "digits-mlp" / "results.json").exists()
 
     run_dir, _ = _cli_run(tmp_path)
