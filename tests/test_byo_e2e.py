@@ -99,6 +99,45 @@ def test_keras3_cnn_file_on_a_png_folder_with_default_chains(png_folder, tmp_pat
     assert "raw pixels into the full model's int8 file on edgetpu: feed raw uint8 pixels as they are" in result.stdout
 
 
+def test_a_model_that_scales_its_own_input_gets_preprocess_none(png_folder, tmp_path):
+    """Keras' tutorial model: augmentation, then Rescaling(1/255), inside the model. With
+    preprocess unset the run feeds raw pixels (x/255 on top would score near chance) and says
+    so; the scaling is found inside a nested model too, and a model without one keeps the
+    dataset's default."""
+    from toolkit.config import from_dict
+    from toolkit.model_inputs import own_input_scaling
+    from toolkit.pipeline import run
+
+    k = keras3
+    k.utils.set_random_seed(0)
+    augment = k.Sequential([k.layers.RandomFlip("horizontal"), k.layers.RandomRotation(0.1)], name="augment")
+    model = k.Sequential([k.Input((16, 16, 3)), augment, k.layers.Rescaling(1 / 255, name="to_unit"),
+                          k.layers.Conv2D(8, 3, activation="relu"), k.layers.GlobalAveragePooling2D(),
+                          k.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=k.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(*_raw_split(png_folder, "train"), epochs=10, batch_size=8, verbose=0)
+    model.save(tmp_path / "tutorial.keras")
+    wrapped = k.Sequential([k.Input((16, 16, 3)), model])
+    wrapped.save(tmp_path / "wrapped.keras")
+    plain = k.Sequential([k.Input((16, 16, 3)), k.layers.Flatten(), k.layers.Dense(3)])
+    plain.save(tmp_path / "plain.keras")
+    assert own_input_scaling(tmp_path / "tutorial.keras") == own_input_scaling(tmp_path / "wrapped.keras") == "'to_unit' (Rescaling)"
+    assert own_input_scaling(tmp_path / "plain.keras") is None
+
+    lines: list[str] = []
+    settings = {"dataset": "folder", "data": str(png_folder), "model": str(tmp_path / "tutorial.keras"), "variants": [],
+                "precisions": ["fp32"], "targets": ["cpu"], "bench_runs": 10, "output": str(tmp_path / "runs")}
+    run_dir = run(from_dict(settings), log=lines.append)
+    assert any("preprocess = none: the model scales its own input (layer 'to_unit' (Rescaling))" in line for line in lines)
+    info = json.loads((run_dir / "run.json").read_text())
+    x_test, y_test = _raw_test(png_folder)
+    keras_accuracy = float((model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean())
+    assert info["preprocessing"]["spec"] == "none" and info["baseline"]["accuracy"] == pytest.approx(keras_accuracy)
+    assert keras_accuracy > 0.6
+    chosen = run(from_dict({**settings, "preprocess": "scale:1/255", "name": "as-set"}), log=lines.append)
+    assert json.loads((chosen / "run.json").read_text())["preprocessing"]["spec"] == "scale:1/255"
+
+
 def _attention_model(folder):
     """A Keras 3 CNN with a self-attention block over its feature map: MultiHeadAttention has
     no tf_keras translation, so the model is kept as it is."""

@@ -37,31 +37,62 @@ def fits(shape: tuple[int, ...], declared: tuple[int | None, ...]) -> bool:
 def declared_input_shape(path: Path) -> tuple[int | None, ...] | None:
     """The input shape (without batch) a .keras or .h5 file's stored config declares, read
     without building the model; None when the file, or its single input, cannot be read so."""
-    path = Path(path)
+    config = _stored_config(Path(path))
+    return None if config is None else _top_input_shape(config)
+
+
+def own_input_scaling(path: Path) -> str | None:
+    """The Rescaling or Normalization layer a .keras or .h5 file applies to its input first, as
+    "'name' (Class)", read from the stored config; None when it has none (or cannot be read).
+    Augmentation layers before it (identities at inference) are looked through, and so is a
+    nested model (a keras.applications model inside a Sequential)."""
+    config = _stored_config(Path(path))
+    return None if config is None else _first_scaling(config)
+
+
+def _stored_config(path: Path) -> Any | None:
     try:
         if path.suffix == ".keras" and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                config = json.loads(archive.read("config.json"))
-        elif path.suffix in (".h5", ".hdf5") and path.is_file():
+                return json.loads(archive.read("config.json"))
+        if path.suffix in (".h5", ".hdf5") and path.is_file():
             import h5py
 
             with h5py.File(path, "r") as handle:
                 text = handle.attrs.get("model_config", "")
-            config = json.loads(text.decode() if isinstance(text, bytes) else text)
-        else:
-            return None
+            return json.loads(text.decode() if isinstance(text, bytes) else text)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
-    return _top_input_shape(config)
+    return None
+
+
+def _first_scaling(config: Any) -> str | None:
+    from toolkit.keras3_layers import INFERENCE_IDENTITIES
+
+    for entry in _layer_entries(config):
+        class_name = entry.get("class_name")
+        if class_name in ("Rescaling", "Normalization"):
+            return f"'{(entry.get('config') or {}).get('name', '?')}' ({class_name})"
+        if class_name == "InputLayer" or class_name in INFERENCE_IDENTITIES:
+            continue
+        inner = _layer_entries(entry)
+        if inner and all(layer.get("class_name") in ("InputLayer", *INFERENCE_IDENTITIES) for layer in inner):
+            continue  # a nested augmentation block
+        return _first_scaling(entry) if inner else None
+    return None
+
+
+def _layer_entries(config: Any) -> list[dict[str, Any]]:
+    layers = (config.get("config") or {}).get("layers") if isinstance(config, dict) else None
+    return [entry for entry in layers if isinstance(entry, dict)] if isinstance(layers, list) else []
 
 
 def _top_input_shape(config: Any) -> tuple[int | None, ...] | None:
     """The single input's shape from the top-level model's InputLayer (Keras 3: batch_shape,
     tf_keras: batch_input_shape, also on a Sequential's first layer when it has no InputLayer)."""
-    layers = (config.get("config") or {}).get("layers") if isinstance(config, dict) else None
-    if not isinstance(layers, list) or not layers:
+    entries = _layer_entries(config)
+    if not entries:
         return None
-    entries = [entry for entry in layers if isinstance(entry, dict)]
     inputs = [entry for entry in entries if entry.get("class_name") == "InputLayer"] or entries[:1]
     shapes = [(entry.get("config") or {}).get("batch_shape") or (entry.get("config") or {}).get("batch_input_shape")
               for entry in inputs]

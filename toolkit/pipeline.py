@@ -116,7 +116,7 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
     with session(experiment, log):
         devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
         if dataset is None:
-            experiment = _folder_options_from_model(experiment, log)
+            experiment = _preprocess_from_model(_folder_options_from_model(experiment, log), log)
         data = dataset or load_configured(experiment.to_dict())
         user_model = _check_user_model(experiment, data, log, needs_passes)
         calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
@@ -245,6 +245,22 @@ def _folder_options_from_model(experiment: Experiment, log: Log) -> Experiment:
         log(f"[data] {', '.join(f'{key} = {value}' for key, value in chosen.items())}: the model's input "
             f"({experiment.model}); set them to read the folder otherwise")
     return dataclasses.replace(experiment, **chosen)
+
+
+def _preprocess_from_model(experiment: Experiment, log: Log) -> Experiment:
+    """`preprocess` left unset for a model file that scales its own input (a Rescaling or
+    Normalization layer first, as Keras' tutorials, MobileNetV3 and EfficientNet do) is "none":
+    the dataset's default scaling on top of the model's own would score near chance."""
+    from toolkit.model_inputs import own_input_scaling
+    from toolkit.models import is_zoo
+
+    if experiment.preprocess or is_zoo(experiment.model):
+        return experiment
+    layer = own_input_scaling(Path(experiment.model))
+    if layer is None:
+        return experiment
+    log(f"[data] preprocess = none: the model scales its own input (layer {layer}); set preprocess otherwise")
+    return dataclasses.replace(experiment, preprocess="none")
 
 
 def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_passes: bool) -> Any | None:
