@@ -162,3 +162,38 @@ def test_translated_arithmetic_is_layers_and_takes_qat(tmp_path):
     wrapped.fit(SAMPLE, np.arange(len(SAMPLE)) % 3, epochs=2, verbose=0)
     path = convert_to_file(wrapped, tmp_path / "qat.tflite", "int8", calibration_x=SAMPLE)
     np.testing.assert_allclose(predict(open_runner(path), SAMPLE), wrapped.predict(SAMPLE, verbose=0), atol=0.02)
+
+
+def test_nested_models_used_once_are_inlined_so_tfmot_can_wrap_them():
+    """Keras' tutorial and transfer-learning models nest an augmentation block and a base model;
+    tfmot cannot wrap a model inside a model, so those are inlined (QAT then wraps the whole
+    graph). A sub-model called twice keeps its single set of layers by staying nested."""
+    from toolkit.passes.qat import quantize
+
+    k = keras3
+    base_inputs = k.Input((16, 16, 3))
+    x = k.layers.BatchNormalization(name="base_bn")(k.layers.Conv2D(8, 3, name="base_conv")(base_inputs))
+    base = _perturb_batchnorm(k.Model(base_inputs, k.layers.ReLU(name="base_relu")(x), name="base"))
+    augment = k.Sequential([k.layers.RandomFlip("horizontal"), k.layers.RandomZoom(0.1)], name="augment")
+    model = k.Sequential([k.Input((16, 16, 3)), augment, k.layers.Rescaling(1 / 255), base,
+                          k.layers.GlobalAveragePooling2D(), k.layers.Dense(3)], name="transfer")
+    translated = to_tf_keras(model, SAMPLE * 255)
+    assert verify(model, translated, SAMPLE * 255) <= 1e-5
+    assert not [layer.name for layer in translated.layers if hasattr(layer, "layers")]
+    assert {"base_conv", "base_bn", "base_relu"} <= {layer.name for layer in translated.layers}
+    assert quantize(translated, ()).count_params() > translated.count_params()
+
+    inputs = k.Input((16, 16, 3))
+    shared = k.Model(inputs, k.layers.Dense(4, name="shared_dense")(k.layers.Flatten()(inputs)), name="shared")
+    pair = k.Model(inputs, k.layers.Concatenate()([shared(inputs), shared(inputs * 2.0)]))
+    twice = to_tf_keras(pair, SAMPLE)
+    assert verify(pair, twice, SAMPLE) <= 1e-5 and "shared" in {layer.name for layer in twice.layers}
+
+
+def test_a_shared_layer_is_refused_by_name():
+    k = keras3
+    inputs = k.Input((16, 16, 3))
+    dense = k.layers.Dense(4, name="tied")
+    model = k.Model(inputs, k.layers.Add()([dense(inputs), dense(inputs * 2.0)]))
+    with pytest.raises(EdgesmithError, match="layer 'tied' \\(Dense\\) is called 2 times"):
+        to_tf_keras(model, SAMPLE)

@@ -163,20 +163,41 @@ def _first_divergence(original: Any, translated: Any, sample: np.ndarray) -> tup
     return None, worst
 
 
-def _translate(model: Any) -> Any:
-    """A Keras 3 Functional or Sequential model (nested ones included) as a tf_keras Model."""
+def _translate(model: Any, inline: bool | None = None) -> Any:
+    """A Keras 3 Functional or Sequential model (nested ones included) as a tf_keras Model.
+
+    Nested models used once (an augmentation block, a keras.applications base inside a
+    transfer-learning model) are inlined: their layers join the outer graph, because tfmot
+    cannot wrap a model inside a model (QAT and pruning would refuse the whole chain). They
+    stay nested where inlining would repeat a layer name (a shared or reused sub-model)."""
     config = model.get_config()
+    inline = _names_unique(model) if inline is None else inline
     if type(model).__name__ == "Sequential":
-        return _sequential(model, config)
+        return _sequential(model, config, inline)
     if "layers" not in config or "input_layers" not in config:
         raise EdgesmithError(
             f"Keras 3 model '{model.name}' is a subclassed {type(model).__name__}, whose graph is Python code",
             "build it with the functional API (keras.Model(inputs, outputs)) or keras.Sequential",
         )
-    return _Graph(model, config).build()
+    return _Graph(model, config, inline).build()
 
 
-def _sequential(model: Any, config: dict[str, Any]) -> Any:
+def _names_unique(model: Any) -> bool:
+    """Whether every layer and operation name stays unique once nested models are inlined."""
+    names: list[str] = []
+
+    def collect(container: Any) -> None:
+        for operation in getattr(container, "operations", container.layers):
+            if hasattr(operation, "layers"):
+                collect(operation)
+            elif type(operation).__name__ != "InputLayer":
+                names.append(operation.name)
+
+    collect(model)
+    return len(names) == len(set(names))
+
+
+def _sequential(model: Any, config: dict[str, Any], inline: bool) -> Any:
     k = keras()
     layers = list(config["layers"])
     if layers and layers[0]["class_name"] == "InputLayer":
@@ -184,35 +205,66 @@ def _sequential(model: Any, config: dict[str, Any]) -> Any:
         x = inputs = k.Input(batch_shape=first["batch_shape"], dtype=first.get("dtype"), name=first.get("name"))
     else:
         x = inputs = k.Input(batch_shape=tuple(model.inputs[0].shape))
+    return k.Model(inputs, _sequential_layers(model, layers, x, inline), name=model.name)
+
+
+def _sequential_layers(model: Any, layers: list[dict[str, Any]], x: Any, inline: bool) -> Any:
     for entry in layers:
-        x = _call_layer(model, entry, [x], {})
-    return k.Model(inputs, x, name=model.name)
+        if entry["class_name"] != "InputLayer":
+            x = _call_layer(model, entry, [x], {}, inline)
+    return x
+
+
+def _inlined(model: Any, args: list[Any]) -> Any:
+    """A nested model's layers applied to the outer graph's tensors `args`."""
+    config = model.get_config()
+    if type(model).__name__ == "Sequential":
+        return _sequential_layers(model, list(config["layers"]), args[0], inline=True)
+    inputs = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    return _Graph(model, config, inline=True).replay(inputs)
 
 
 class _Graph:
     """Replays a Keras 3 functional config with tf_keras layers, node by node."""
 
-    def __init__(self, model: Any, config: dict[str, Any]) -> None:
-        self.model, self.config = model, config
+    def __init__(self, model: Any, config: dict[str, Any], inline: bool) -> None:
+        self.model, self.config, self.inline = model, config, inline
         self.tensors: dict[tuple[str, int], list[Any]] = {}
+        self.shared: dict[str, Any] = {}  # nested model name → its one translation, called at every node
+        for entry in config["layers"]:
+            calls = len(entry.get("inbound_nodes") or ())
+            if calls > 1 and entry["class_name"] not in NESTED_MODELS and entry["class_name"] != "InputLayer":
+                raise EdgesmithError(f"layer '{entry['name']}' ({entry['class_name']}) is called {calls} times (a shared "
+                                     "layer); the translation rebuilds each layer for one call",
+                                     "share a sub-model (keras.Model) instead of a layer, or load the model in tf_keras yourself")
 
     def build(self) -> Any:
+        """A tf_keras Model with inputs of its own."""
         k = keras()
-        pending = []
         for entry in self.config["layers"]:
             if entry["class_name"] == "InputLayer":
                 cfg = entry["config"]
                 self.tensors[(entry["name"], 0)] = [k.Input(batch_shape=cfg["batch_shape"], dtype=cfg.get("dtype"), name=entry["name"])]
-            else:
-                pending += [(entry, index, node) for index, node in enumerate(entry["inbound_nodes"])]
+        outputs = self._outputs()
+        inputs = [self._tensor(ref) for ref in _refs(self.config["input_layers"])]
+        return k.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=self.model.name)
+
+    def replay(self, inputs: list[Any]) -> Any:
+        """The graph's outputs computed from the outer graph's tensors `inputs`."""
+        for ref, tensor in zip(_refs(self.config["input_layers"]), inputs):
+            self.tensors[(ref[0], ref[1])] = [tensor]
+        return self._outputs()
+
+    def _outputs(self) -> Any:
+        pending = [(entry, index, node) for entry in self.config["layers"] if entry["class_name"] != "InputLayer"
+                   for index, node in enumerate(entry["inbound_nodes"])]
         while pending:  # configs are topologically ordered; the loop only guards against surprises
             waiting = [item for item in pending if not self._run(*item)]
             if len(waiting) == len(pending):
                 raise EdgesmithError(f"Keras 3 model '{self.model.name}' has a graph that cannot be replayed", "re-save it")
             pending = waiting
-        inputs = [self._tensor(ref) for ref in _refs(self.config["input_layers"])]
         outputs = [self._tensor(ref) for ref in _refs(self.config["output_layers"])]
-        return k.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0], name=self.model.name)
+        return outputs if len(outputs) > 1 else outputs[0]
 
     def _run(self, entry: dict[str, Any], index: int, node: dict[str, Any]) -> bool:
         try:
@@ -220,7 +272,13 @@ class _Graph:
             kwargs = {key: value for key, value in self._resolve(dict(node.get("kwargs") or {})).items() if value is not None}
         except KeyError:
             return False
-        self.tensors[(entry["name"], index)] = _as_list(_call_layer(self.model, entry, args, kwargs))
+        if entry["class_name"] in NESTED_MODELS and len(entry["inbound_nodes"]) > 1:  # a shared sub-model stays one
+            if entry["name"] not in self.shared:
+                self.shared[entry["name"]] = _translate(self.model.get_layer(entry["name"]), inline=False)
+            outputs = self.shared[entry["name"]](*args, **kwargs)
+        else:
+            outputs = _call_layer(self.model, entry, args, kwargs, self.inline)
+        self.tensors[(entry["name"], index)] = _as_list(outputs)
         return True
 
     def _resolve(self, value: Any) -> Any:
@@ -237,8 +295,8 @@ class _Graph:
         return self.tensors[(name, node)][index]
 
 
-def _call_layer(model: Any, entry: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Apply one translated layer (or Keras 3 operation, or nested model) to its inputs."""
+def _call_layer(model: Any, entry: dict[str, Any], args: list[Any], kwargs: dict[str, Any], inline: bool) -> Any:
+    """Apply one translated layer (or Keras 3 operation, or nested model: inlined if `inline`)."""
     class_name, name = entry["class_name"], entry.get("name") or entry["config"].get("name")
     module = entry.get("module") or ""
     if module.startswith("keras.src.ops"):
@@ -247,7 +305,8 @@ def _call_layer(model: Any, entry: dict[str, Any], args: list[Any], kwargs: dict
                                  "use layers (keras.layers.Add, Multiply, …) instead of keras.ops in the model")
         return arithmetic(class_name, *args, name)
     if class_name in NESTED_MODELS:
-        return _translate(model.get_layer(name))(*args, **kwargs)
+        nested = model.get_layer(name)
+        return _inlined(nested, args) if inline else _translate(nested, inline=False)(*args, **kwargs)
     layer, after = make_layer(class_name, entry["config"])
     outputs = after(*args) if layer is None else layer(*args, **kwargs)
     return outputs if layer is None or after is None else after(outputs)
@@ -258,10 +317,10 @@ def _copy_weights(source: Any, target: Any) -> None:
     for layer in source.layers:
         if not layer.weights or type(layer).__name__ in INFERENCE_IDENTITIES:
             continue  # an augmentation layer's weights are its random generator's state
-        twin = target.get_layer(layer.name)
-        if hasattr(layer, "layers"):
-            _copy_weights(layer, twin)
+        if hasattr(layer, "layers"):  # a nested model: kept nested, or inlined into `target`
+            _copy_weights(layer, target.get_layer(layer.name) if layer.name in {t.name for t in target.layers} else target)
             continue
+        twin = target.get_layer(layer.name)
         try:
             twin.set_weights(layer.get_weights())
         except ValueError as exc:
