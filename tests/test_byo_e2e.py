@@ -123,6 +123,10 @@ def test_a_model_that_scales_its_own_input_gets_preprocess_none(png_folder, tmp_
     plain.save(tmp_path / "plain.keras")
     assert own_input_scaling(tmp_path / "tutorial.keras") == own_input_scaling(tmp_path / "wrapped.keras") == "'to_unit' (Rescaling)"
     assert own_input_scaling(tmp_path / "plain.keras") is None
+    inputs = k.Input((16, 16, 3))  # keras.applications' preprocess_input inside the model: x / 127.5 - 1
+    scaled = k.Model(inputs, k.layers.Dense(3)(k.layers.Flatten()(k.applications.mobilenet_v2.preprocess_input(inputs))))
+    scaled.save(tmp_path / "scaled.keras")
+    assert own_input_scaling(tmp_path / "scaled.keras").endswith("(TrueDivide)")
 
     lines: list[str] = []
     settings = {"dataset": "folder", "data": str(png_folder), "model": str(tmp_path / "tutorial.keras"), "variants": [],

@@ -42,8 +42,9 @@ def declared_input_shape(path: Path) -> tuple[int | None, ...] | None:
 
 
 def own_input_scaling(path: Path) -> str | None:
-    """The Rescaling or Normalization layer a .keras or .h5 file applies to its input first, as
-    "'name' (Class)", read from the stored config; None when it has none (or cannot be read).
+    """The Rescaling or Normalization layer (or Keras 3 arithmetic, as `preprocess_input` makes)
+    a .keras or .h5 file applies to its input first, as "'name' (Class)", read from the stored
+    config; None when it has none (or cannot be read).
     Augmentation layers before it (identities at inference) are looked through, and so is a
     nested model (a keras.applications model inside a Sequential)."""
     config = _stored_config(Path(path))
@@ -71,8 +72,8 @@ def _first_scaling(config: Any) -> str | None:
 
     for entry in _layer_entries(config):
         class_name = entry.get("class_name")
-        if class_name in ("Rescaling", "Normalization"):
-            return f"'{(entry.get('config') or {}).get('name', '?')}' ({class_name})"
+        if class_name in ("Rescaling", "Normalization") or _arithmetic(entry):
+            return f"'{(entry.get('config') or {}).get('name') or entry.get('name', '?')}' ({class_name})"
         if class_name == "InputLayer" or class_name in INFERENCE_IDENTITIES:
             continue
         inner = _layer_entries(entry)
@@ -80,6 +81,13 @@ def _first_scaling(config: Any) -> str | None:
             continue  # a nested augmentation block
         return _first_scaling(entry) if inner else None
     return None
+
+
+def _arithmetic(entry: dict[str, Any]) -> bool:
+    """Keras 3 arithmetic on the input (`preprocess_input` of keras.applications: x / 127.5 − 1)."""
+    from toolkit.keras3_layers import OPERATIONS
+
+    return str(entry.get("module") or "").startswith("keras.src.ops") and entry.get("class_name") in OPERATIONS
 
 
 def _layer_entries(config: Any) -> list[dict[str, Any]]:
