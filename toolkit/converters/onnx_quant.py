@@ -9,9 +9,11 @@ batch of a different size.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -38,7 +40,7 @@ def quantize_static(
     with tempfile.TemporaryDirectory(prefix="edgesmith-quant-") as folder:
         prepared = _pre_process(Path(fp32_path), Path(folder))
         input_name = _calibration_input(prepared, samples.shape[1:])
-        with atomic_path(Path(out_path)) as tmp:
+        with atomic_path(Path(out_path)) as tmp, _quiet_quantizer():
             ort_quantize_static(
                 str(prepared),
                 str(tmp),
@@ -67,9 +69,27 @@ def quantize_dynamic(fp32_path: Path, out_path: Path) -> Path:
 
     with tempfile.TemporaryDirectory(prefix="edgesmith-quant-") as folder:
         prepared = _pre_process(Path(fp32_path), Path(folder))
-        with atomic_path(Path(out_path)) as tmp:
+        with atomic_path(Path(out_path)) as tmp, _quiet_quantizer():
             ort_quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
     return Path(out_path)
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """Drop the quantizer's warnings on the root logger, which reach the user's terminal as
+    `WARNING:root:…` lines they cannot act on (dozens of "Axis 1 is out-of-range for weight …"
+    when a BatchNormalization on a 1×1 map survives the export: that tensor is quantized per
+    tensor instead)."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname or record.levelno > logging.WARNING
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def _feed_float(path: Path, float_nodes: set[str]) -> None:
