@@ -1,6 +1,7 @@
 """Mobile zoo models: settings, input-size checks, the softmax head distillation relies on."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from toolkit.errors import EdgesmithError
@@ -59,3 +60,18 @@ def test_mobilenet_refuses_small_images_and_flat_samples():
         check_zoo_spec("mobilenet_v2", (28, 28, 1))
     with pytest.raises(EdgesmithError, match="needs image input"):
         build("resnet8", (64,), 10)
+
+
+def test_mobilenet_v3_small_with_hard_swish_takes_qat():
+    """tf_keras' MobileNetV3 writes hard-swish as `x + 3.0` and `x * (1/6)` (TFOpLambda, which
+    tfmot cannot clone): QAT rebuilds those as Rescaling layers computing the same values."""
+    from toolkit.passes.qat import quantize
+    from toolkit.passes.qat_layers import _arithmetic_as_rescaling
+
+    model = build("mobilenet_v3_small", (32, 32, 3), 3)
+    rebuilt = _arithmetic_as_rescaling(model)
+    assert not [layer for layer in rebuilt.layers if type(layer).__name__ == "TFOpLambda"]
+    x = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    wrapped = quantize(model, ())
+    assert any(type(layer).__name__ == "QuantizeWrapperV2" for layer in wrapped.layers)

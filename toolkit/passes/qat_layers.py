@@ -10,6 +10,8 @@
   came from.) The stand-in is frozen so the fine-tune cannot change the model's input scaling.
 - Multiply and Subtract of two tensors (squeeze-excite, hard-swish): weightless like Add, so they
   get Add's rule, a quantized output; TFLite has int8 MUL and SUB kernels.
+- tf_keras arithmetic with a number (`x + 3.0`, as tf_keras' own MobileNetV3 writes hard-swish) is
+  a TFOpLambda, which tfmot cannot clone: it becomes the Rescaling it is, then the rule above.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def quantizable(model: Any) -> Any:
         Default8BitOutputQuantizeConfig,
     )
 
+    model = _arithmetic_as_rescaling(model)
     stand_ins = {layer.name: _depthwise_stand_in(layer) for layer in model.layers
                  if type(layer).__name__ in AFFINE_LAYERS}
     stand_ins = {name: layer for name, layer in stand_ins.items() if layer is not None}
@@ -71,3 +74,44 @@ def _depthwise_stand_in(layer: Any) -> Any | None:
         depthwise_initializer=k.initializers.Constant(scale.reshape(1, 1, -1, 1).tolist()),
         bias_initializer=k.initializers.Constant(offset.tolist()),
     )
+
+
+# TFOpLambda function → (scale, offset) of the Rescaling it is, given the number y in `x op y`.
+_ARITHMETIC = {
+    "__operators__.add": lambda y: (1.0, y), "math.add": lambda y: (1.0, y),
+    "math.subtract": lambda y: (1.0, -y), "math.multiply": lambda y: (y, 0.0),
+    "math.truediv": lambda y: (1.0 / y, 0.0), "math.divide": lambda y: (1.0 / y, 0.0),
+}
+
+
+def _arithmetic_as_rescaling(model: Any) -> Any:
+    """`model` with each TFOpLambda computing `x op number` rebuilt as a Rescaling (same name,
+    same graph, same weights elsewhere); `model` itself when it has none."""
+    config = model.get_config()
+    if "input_layers" not in config:  # a Sequential has no TFOpLambda
+        return model
+    changed = False
+    for entry in config["layers"]:
+        rule = _ARITHMETIC.get(entry["config"].get("function", "")) if entry["class_name"] == "TFOpLambda" else None
+        nodes = entry.get("inbound_nodes") or []
+        if rule is None or len(nodes) != 1:
+            continue
+        call = nodes[0][0] if isinstance(nodes[0][0], list) else nodes[0]  # TFOpLambda stores one call flat
+        if len(call) != 4 or not isinstance(call[3], dict):
+            continue
+        source, node, index, kwargs = call
+        number = kwargs.get("y")
+        if not isinstance(number, (int, float)) or isinstance(number, bool) or (number == 0 and "div" in entry["config"]["function"]):
+            continue
+        scale, offset = rule(float(number))
+        entry.update(class_name="Rescaling", config={"name": entry["config"]["name"], "scale": scale, "offset": offset,
+                                                     "trainable": False, "dtype": entry["config"].get("dtype", "float32")})
+        entry["inbound_nodes"] = [[[source, node, index, {}]]]
+        changed = True
+    if not changed:
+        return model
+    rebuilt = keras().Model.from_config(config)
+    for layer in model.layers:
+        if layer.weights:
+            rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
+    return rebuilt
