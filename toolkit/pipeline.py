@@ -249,8 +249,9 @@ def _folder_options_from_model(experiment: Experiment, log: Log) -> Experiment:
 
 def _preprocess_from_model(experiment: Experiment, log: Log) -> Experiment:
     """`preprocess` left unset for a model file that scales its own input (a Rescaling or
-    Normalization layer first, as Keras' tutorials, MobileNetV3 and EfficientNet do) is "none":
-    the dataset's default scaling on top of the model's own would score near chance."""
+    Normalization layer first, as Keras' tutorials, MobileNetV3 and EfficientNet do, or
+    keras.applications' preprocess_input called inside it) is "none": the dataset's default
+    scaling on top of the model's own would score near chance."""
     from toolkit.model_inputs import own_input_scaling
     from toolkit.models import is_zoo
 

@@ -24,8 +24,7 @@ def raw_input(path: Path, preprocess: Preprocess, raw_dtype: str) -> dict[str, A
     if scale is None:  # float input (an ONNX QDQ model quantizes inside the graph)
         return {
             "input_dtype": dtype, "raw_bytes_as_is": False,
-            "how": f"float input: feed {_formula(multiplier, offset, 'pixel').replace('pixel', 'the pixel values', 1)} as {dtype} "
-                   "(the model quantizes it itself)",
+            "how": f"float input: feed {_formula(multiplier, offset, 'the pixel values')} as {dtype} (the model quantizes it itself)",
         }
     k, c = multiplier / scale, offset / scale + zero_point
     shift = _exact_shift(k, c) if raw_dtype == "uint8" else None
