@@ -218,7 +218,15 @@ def _validate(name: str, x: np.ndarray, y: np.ndarray, split: str) -> None:
         raise EdgesmithError(f"{name}: x_{split} has dtype {x.dtype}", "store samples as numbers")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise EdgesmithError(f"{name}: x_{split} contains NaN or inf values", "clean or drop those samples")
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise EdgesmithError(f"{name}: y_{split} contains NaN or inf values", "give every sample a class id 0..K-1")
+    if np.issubdtype(y.dtype, np.floating) and not np.array_equal(y, np.round(y)):
+        raise EdgesmithError(
+            f"{name}: y_{split} holds non-integer values (e.g. {y[y != np.round(y)][0]:g}), regression targets; "
+            "edgesmith scores classifiers by top-1 accuracy and does not support regression yet",
+            "give class ids 0..K-1",
+        )
+    if not np.issubdtype(y.dtype, np.number) or y.min() < 0:  # whole numbers stored as floats are class ids too
         raise EdgesmithError(
             f"{name}: y_{split} labels must be integer class ids from 0 (got dtype {y.dtype}, min {y.min()})",
             "encode labels as 0..K-1",
