@@ -167,7 +167,8 @@ def test_translated_arithmetic_is_layers_and_takes_qat(tmp_path):
 def test_nested_models_used_once_are_inlined_so_tfmot_can_wrap_them():
     """Keras' tutorial and transfer-learning models nest an augmentation block and a base model;
     tfmot cannot wrap a model inside a model, so those are inlined (QAT then wraps the whole
-    graph). A sub-model called twice keeps its single set of layers by staying nested."""
+    graph); a base called with training=False keeps its BatchNorm in inference mode (frozen).
+    A sub-model called twice keeps its single set of layers by staying nested."""
     from toolkit.passes.qat import quantize
 
     k = keras3
@@ -181,6 +182,14 @@ def test_nested_models_used_once_are_inlined_so_tfmot_can_wrap_them():
     assert verify(model, translated, SAMPLE * 255) <= 1e-5
     assert not [layer.name for layer in translated.layers if hasattr(layer, "layers")]
     assert {"base_conv", "base_bn", "base_relu"} <= {layer.name for layer in translated.layers}
+    assert quantize(translated, ()).count_params() > translated.count_params()
+    assert translated.get_layer("base_bn").trainable  # called without training=False: trained like any layer
+
+    inputs = k.Input((16, 16, 3))  # Keras' transfer-learning recipe: the base runs in inference mode
+    frozen = k.Model(inputs, k.layers.Dense(3)(k.layers.GlobalAveragePooling2D()(base(inputs, training=False))))
+    translated = to_tf_keras(frozen, SAMPLE)
+    assert verify(frozen, translated, SAMPLE) <= 1e-5
+    assert not translated.get_layer("base_bn").trainable and translated.get_layer("base_conv").trainable
     assert quantize(translated, ()).count_params() > translated.count_params()
 
     inputs = k.Input((16, 16, 3))

@@ -98,6 +98,9 @@ def to_tf_keras(model: Any, sample: np.ndarray | None = None) -> Any:
 
     translated = _translate(model)
     _copy_weights(model, translated)
+    for name in _batchnorm_called_in_inference(model):
+        if name in {layer.name for layer in translated.layers}:  # inlined: its `training=False` is gone
+            translated.get_layer(name).trainable = False  # tf_keras runs it in inference mode, as the call asked
     expected = tuple(model.inputs[0].shape[1:])
     if sample is None or not fits(tuple(sample.shape[1:]), expected):
         sample = np.random.default_rng(0).random((8, *(d or 32 for d in expected)), dtype=np.float32)
@@ -180,6 +183,25 @@ def _translate(model: Any, inline: bool | None = None) -> Any:
             "build it with the functional API (keras.Model(inputs, outputs)) or keras.Sequential",
         )
     return _Graph(model, config, inline).build()
+
+
+def _batchnorm_called_in_inference(model: Any) -> set[str]:
+    """BatchNormalization layers inside nested models the graph calls with `training=False`
+    (transfer learning's frozen base): the passes' fine-tunes must not update their statistics."""
+    names: set[str] = set()
+    for entry in model.get_config().get("layers", []):
+        if entry["class_name"] not in NESTED_MODELS:
+            continue
+        nested = model.get_layer(entry.get("name") or entry["config"]["name"])  # a Sequential's entries name it in config
+        nodes = [node for node in entry.get("inbound_nodes") or () if isinstance(node, dict)]
+        if any((node.get("kwargs") or {}).get("training") is False for node in nodes):
+            names |= {layer.name for layer in _flat_layers(nested) if type(layer).__name__ == "BatchNormalization"}
+        names |= _batchnorm_called_in_inference(nested)
+    return names
+
+
+def _flat_layers(model: Any) -> list[Any]:
+    return [inner for layer in model.layers for inner in (_flat_layers(layer) if hasattr(layer, "layers") else [layer])]
 
 
 def _names_unique(model: Any) -> bool:
