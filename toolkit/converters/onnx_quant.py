@@ -81,8 +81,12 @@ def _quiet_quantizer() -> Iterator[None]:
     when a BatchNormalization on a 1×1 map survives the export: that tensor is quantized per
     tensor instead)."""
 
+    import onnxruntime.quantization as ort_quantization
+
+    package = str(Path(ort_quantization.__file__).parent)
+
     def keep(record: logging.LogRecord) -> bool:
-        return "onnxruntime" not in record.pathname or record.levelno > logging.WARNING
+        return not record.pathname.startswith(package) or record.levelno > logging.WARNING
 
     root = logging.getLogger()
     root.addFilter(keep)
