@@ -195,27 +195,20 @@ def _batchnorm_called_in_inference(model: Any) -> set[str]:
         nested = model.get_layer(entry.get("name") or entry["config"]["name"])  # a Sequential's entries name it in config
         nodes = [node for node in entry.get("inbound_nodes") or () if isinstance(node, dict)]
         if any((node.get("kwargs") or {}).get("training") is False for node in nodes):
-            names |= {layer.name for layer in _flat_layers(nested) if type(layer).__name__ == "BatchNormalization"}
+            names |= {layer.name for layer in _flat_operations(nested) if type(layer).__name__ == "BatchNormalization"}
         names |= _batchnorm_called_in_inference(nested)
     return names
 
 
-def _flat_layers(model: Any) -> list[Any]:
-    return [inner for layer in model.layers for inner in (_flat_layers(layer) if hasattr(layer, "layers") else [layer])]
+def _flat_operations(model: Any) -> list[Any]:
+    """Every layer and Keras 3 operation of `model`, nested models opened up."""
+    return [inner for operation in getattr(model, "operations", model.layers)
+            for inner in (_flat_operations(operation) if hasattr(operation, "layers") else [operation])]
 
 
 def _names_unique(model: Any) -> bool:
     """Whether every layer and operation name stays unique once nested models are inlined."""
-    names: list[str] = []
-
-    def collect(container: Any) -> None:
-        for operation in getattr(container, "operations", container.layers):
-            if hasattr(operation, "layers"):
-                collect(operation)
-            elif type(operation).__name__ != "InputLayer":
-                names.append(operation.name)
-
-    collect(model)
+    names = [operation.name for operation in _flat_operations(model) if type(operation).__name__ != "InputLayer"]
     return len(names) == len(set(names))
 
 

@@ -172,13 +172,19 @@ def arithmetic(operation: str, a: Any, b: Any, name: str) -> Any:
     if a_number == b_number:
         return OPERATIONS[operation](a, b)
     tensor, number = (b, float(a)) if a_number else (a, float(b))
-    scale_offset = {
-        "Add": (1.0, number),
-        "Subtract": (-1.0, number) if a_number else (1.0, -number),
-        "Multiply": (number, 0.0),
-    }.get(operation)
-    if operation in ("Divide", "TrueDivide") and b_number and number != 0.0:
-        scale_offset = (1.0 / number, 0.0)
+    scale_offset = affine_of(operation, number, number_first=a_number)
     if scale_offset is None:
         return OPERATIONS[operation](a, b)
     return layers.Rescaling(scale_offset[0], offset=scale_offset[1], name=name)(tensor)
+
+
+def affine_of(operation: str, number: float, number_first: bool = False) -> tuple[float, float] | None:
+    """(scale, offset) of the Rescaling that computes `x operation number` (`number operation x`
+    when `number_first`), or None when no Rescaling does (number / x, division by zero)."""
+    if operation in ("Divide", "TrueDivide"):
+        return None if number_first or number == 0.0 else (1.0 / number, 0.0)
+    return {
+        "Add": (1.0, number),
+        "Subtract": (-1.0, number) if number_first else (1.0, -number),
+        "Multiply": (number, 0.0),
+    }.get(operation)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from toolkit._tf import keras, tfmot
+from toolkit.keras3_layers import affine_of
 
 AFFINE_LAYERS = ("Rescaling", "Normalization")
 OUTPUT_QUANTIZED = ("Multiply", "Subtract")
@@ -76,11 +77,10 @@ def _depthwise_stand_in(layer: Any) -> Any | None:
     )
 
 
-# TFOpLambda function → (scale, offset) of the Rescaling it is, given the number y in `x op y`.
-_ARITHMETIC = {
-    "__operators__.add": lambda y: (1.0, y), "math.add": lambda y: (1.0, y),
-    "math.subtract": lambda y: (1.0, -y), "math.multiply": lambda y: (y, 0.0),
-    "math.truediv": lambda y: (1.0 / y, 0.0), "math.divide": lambda y: (1.0 / y, 0.0),
+# TFOpLambda function → the Keras operation it computes (see keras3_layers.affine_of).
+_OPERATIONS = {
+    "__operators__.add": "Add", "math.add": "Add", "math.subtract": "Subtract", "math.multiply": "Multiply",
+    "math.truediv": "TrueDivide", "math.divide": "Divide",
 }
 
 
@@ -92,18 +92,19 @@ def _arithmetic_as_rescaling(model: Any) -> Any:
         return model
     changed = False
     for entry in config["layers"]:
-        rule = _ARITHMETIC.get(entry["config"].get("function", "")) if entry["class_name"] == "TFOpLambda" else None
+        operation = _OPERATIONS.get(entry["config"].get("function", "")) if entry["class_name"] == "TFOpLambda" else None
         nodes = entry.get("inbound_nodes") or []
-        if rule is None or len(nodes) != 1:
+        if operation is None or len(nodes) != 1:
             continue
         call = nodes[0][0] if isinstance(nodes[0][0], list) else nodes[0]  # TFOpLambda stores one call flat
         if len(call) != 4 or not isinstance(call[3], dict):
             continue
         source, node, index, kwargs = call
         number = kwargs.get("y")
-        if not isinstance(number, (int, float)) or isinstance(number, bool) or (number == 0 and "div" in entry["config"]["function"]):
+        affine = affine_of(operation, float(number)) if isinstance(number, (int, float)) and not isinstance(number, bool) else None
+        if affine is None:
             continue
-        scale, offset = rule(float(number))
+        scale, offset = affine
         entry.update(class_name="Rescaling", config={"name": entry["config"]["name"], "scale": scale, "offset": offset,
                                                      "trainable": False, "dtype": entry["config"].get("dtype", "float32")})
         entry["inbound_nodes"] = [[[source, node, index, {}]]]
