@@ -15,6 +15,7 @@ import numpy as np
 
 from toolkit.data_files import NPZ_KEYS, read_idx_pair, read_npz
 from toolkit.data_sanity import check_labels
+from toolkit.data_stream import StreamedSplit, chunks, should_stream
 from toolkit.errors import EdgesmithError
 from toolkit.preprocess import Preprocess, channels_of, parse_preprocess
 
@@ -54,13 +55,21 @@ class Dataset:
         """How raw values become model inputs (spec, affine scale/offset, dtypes)."""
         return {**self.preprocess.to_dict(), "raw_dtype": self.raw_dtype}
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the samples are kept raw and preprocessed a batch at a time (data_stream.py)."""
+        return isinstance(self.x_train, StreamedSplit)
+
     @cached_property
     def fingerprint(self) -> str:
-        """Hash of every split's bytes: a cache key and the manifest's record of the data."""
+        """Hash of every split's model-input bytes: a cache key and the manifest's record of the
+        data (a streamed split hashes the same float32 bytes, a chunk at a time)."""
         digest = hashlib.sha256()
         for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
-            digest.update(str(array.shape).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(str(tuple(array.shape)).encode())
+            step = chunks(array).step
+            for start in range(0, len(array), step):
+                digest.update(np.ascontiguousarray(array[start : start + step]).tobytes())
         return digest.hexdigest()[:16]
 
     def calibration_sample(self, count: int, seed: int) -> np.ndarray:
@@ -192,9 +201,13 @@ def _finish(name, x_train, y_train, x_test, y_test, preprocess: Preprocess, seed
     preprocess.check_channels(channels_of(x_train.shape))
     num_classes = max(num_classes, len(class_names))
     x_fit, y_fit, x_val, y_val = _split(x_train, y_train.astype(np.int64), VALIDATION_FRACTION, seed)
+    float_bytes = 4 * (x_train.size + x_test.size)
+    stream = x_train.dtype.itemsize < 4 and should_stream(float_bytes)
+    inputs = (lambda raw: StreamedSplit(raw, preprocess)) if stream else preprocess.apply
+    source = {**(source or {}), **({"streamed": True, "float32_bytes": float_bytes} if stream else {})}
     return Dataset(
-        name, preprocess.apply(x_fit), y_fit, preprocess.apply(x_val), y_val, preprocess.apply(x_test),
-        y_test.astype(np.int64), num_classes, preprocess, class_names, str(x_train.dtype), source or {},
+        name, inputs(x_fit), y_fit, inputs(x_val), y_val, inputs(x_test),
+        y_test.astype(np.int64), num_classes, preprocess, class_names, str(x_train.dtype), source,
     )
 
 

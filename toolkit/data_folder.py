@@ -2,7 +2,7 @@
 
 Layouts: `DIR/<class>/*.jpg|png|bmp` (split by the seed) or `DIR/train/<class>` + `DIR/test/<class>`.
 Class names are the sorted folder names. Images are decoded into uint8 arrays (4× smaller than
-float32) at one size and color mode; a bad file stops the run with its path, or is skipped and
+float32, and kept that way for a folder too large as float32: data_stream.py) at one size and color mode; a bad file stops the run with its path, or is skipped and
 counted with `skip_bad_images`.
 """
 from __future__ import annotations
@@ -137,8 +137,9 @@ def _first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
 
 
 def _check_memory(count: int, size: tuple[int, int], channels: int) -> None:
-    """Refuse before decoding when the float32 splits cannot fit: better than a killed process."""
-    needed = count * size[0] * size[1] * channels * (1 + 4)  # uint8 while decoding, then float32
+    """Refuse before decoding when even the uint8 images cannot fit: better than a killed
+    process (float32 copies that would not fit are avoided by streaming, data_stream.py)."""
+    needed = count * size[0] * size[1] * channels * 2  # the decoded images, and the splits cut from them
     available = available_memory()
     if available is not None and needed > available:
         raise EdgesmithError(

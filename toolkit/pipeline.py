@@ -118,6 +118,9 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
         if dataset is None:
             experiment = _preprocess_from_model(_folder_options_from_model(experiment, log), log)
         data = dataset or load_configured(experiment.to_dict())
+        if data.streamed:
+            log(f"[data] {data.source['float32_bytes'] / 2**30:.1f} GiB as float32, more than a quarter of the memory "
+                "available: samples stay uint8 and are preprocessed a batch at a time")
         user_model = _check_user_model(experiment, data, log, needs_passes)
         calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
         run_dir = _prepare_run_dir(experiment)

@@ -129,11 +129,7 @@ def _train(student: Any, params: Params, ctx: PassContext, teacher_logits: np.nd
     alpha = params.alpha if teacher_logits is not None else 1.0
     optimizer = k.optimizers.Adam(ctx.learning_rate)
     targets = teacher_logits if teacher_logits is not None else np.zeros((len(ctx.y_train), 1), np.float32)
-    data = (
-        t.data.Dataset.from_tensor_slices((ctx.x_train.astype(np.float32), ctx.y_train, targets.astype(np.float32)))
-        .shuffle(len(ctx.y_train), seed=ctx.seed, reshuffle_each_iteration=True)
-        .batch(ctx.batch_size)
-    )
+    data = _shuffled_batches(ctx, targets.astype(np.float32))
 
     @t.function
     def step(x: Any, y: Any, teacher: Any) -> Any:
@@ -166,6 +162,23 @@ def _logits_model(model: Any) -> Any:
         return model
     epsilon = k.backend.epsilon()
     return lambda x, training=False: tf().math.log(tf().maximum(model(x, training=training), epsilon))
+
+
+def _shuffled_batches(ctx: PassContext, targets: np.ndarray) -> Any:
+    """(x, y, teacher) batches in a seeded order reshuffled every epoch. The batches are
+    gathered by index, so a streamed training split (data_stream.py) is only float32 a batch
+    at a time; the order is the one shuffling the samples themselves would give."""
+    t = tf()
+
+    def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(ctx.x_train[index], np.float32), ctx.y_train[index], targets[index]
+
+    return (
+        t.data.Dataset.range(len(ctx.y_train))
+        .shuffle(len(ctx.y_train), seed=ctx.seed, reshuffle_each_iteration=True)
+        .batch(ctx.batch_size)
+        .map(lambda index: t.numpy_function(gather, [index], (t.float32, t.as_dtype(ctx.y_train.dtype), t.float32)))
+    )
 
 
 def _logits_of(model: Any, x: np.ndarray) -> np.ndarray:
