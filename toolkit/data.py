@@ -15,7 +15,7 @@ import numpy as np
 
 from toolkit.data_files import NPZ_KEYS, read_idx_pair, read_npz
 from toolkit.data_sanity import check_labels
-from toolkit.data_stream import StreamedSplit, chunks, should_stream
+from toolkit.data_stream import StreamedSplit, chunk_size, should_stream
 from toolkit.errors import EdgesmithError
 from toolkit.preprocess import Preprocess, channels_of, parse_preprocess
 
@@ -67,7 +67,7 @@ class Dataset:
         digest = hashlib.sha256()
         for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
             digest.update(str(tuple(array.shape)).encode())
-            step = chunks(array).step
+            step = chunk_size(array)
             for start in range(0, len(array), step):
                 digest.update(np.ascontiguousarray(array[start : start + step]).tobytes())
         return digest.hexdigest()[:16]

@@ -58,11 +58,9 @@ def should_stream(float_bytes: int, available: Callable[[], int | None] = availa
     return free is not None and float_bytes > STREAM_ABOVE_SHARE * free
 
 
-def chunks(x: Any) -> range:
-    """Start indices of slices of `x` of about PREDICT_CHUNK_BYTES of float32 input each."""
-    per_sample = 4 * int(np.prod(x.shape[1:]))
-    step = max(1, PREDICT_CHUNK_BYTES // max(1, per_sample))
-    return range(0, len(x), step if len(x) > step else max(1, len(x)))
+def chunk_size(x: Any) -> int:
+    """Samples of `x` in about PREDICT_CHUNK_BYTES of float32 input."""
+    return max(1, PREDICT_CHUNK_BYTES // max(1, 4 * int(np.prod(x.shape[1:]))))
 
 
 def predict_in_chunks(predict: Callable[[np.ndarray], np.ndarray], x: Any) -> np.ndarray:
@@ -70,6 +68,6 @@ def predict_in_chunks(predict: Callable[[np.ndarray], np.ndarray], x: Any) -> np
     in-memory array gives the same result in one chunk."""
     if isinstance(x, np.ndarray):
         return predict(x)
-    step = chunks(x).step
+    step = chunk_size(x)
     return np.concatenate([predict(x[start : start + step]) for start in range(0, len(x), step)])
 

@@ -17,6 +17,7 @@ import numpy as np
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S
 from toolkit.benchmark.harness import score
 from toolkit.config import Variant
+from toolkit.data_stream import predict_in_chunks
 from toolkit.files import float32_npy, gzip_size, link_or_copy, sha256_file, write_bytes
 from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept float
 from toolkit.records import Record
@@ -59,7 +60,7 @@ def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
     cached = state.cache.get(key)
     if cached is None:
         model = user_model if user_model is not None else _train_baseline(state)
-        outputs = model.predict(data.x_test, batch_size=256, verbose=0).astype(np.float32)
+        outputs = predict_in_chunks(lambda x: model.predict(x, batch_size=256, verbose=0), data.x_test).astype(np.float32)
         save_model(model, path)
         write_bytes(reference, float32_npy(outputs))
         cached = {

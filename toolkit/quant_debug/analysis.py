@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.data_stream import predict_in_chunks
 from toolkit.errors import EdgesmithError
 from toolkit.quant_debug.fallback import FallbackPlan, FallbackStep, refusal, run_fallback
 from toolkit.quant_debug.layers import rank
@@ -29,7 +30,7 @@ def explain_model(model: Any, target: Any, data: Any, folder: Path, fallback: Fa
     debug_x = data.x_test[:samples]
     backend, suffix = debugger_for(model, target, calibration, debug_x, folder)
     layers = rank(backend.layer_errors())
-    float_accuracy = float(np.mean(top1(model.predict(data.x_test, verbose=0)) == data.y_test))
+    float_accuracy = float(np.mean(top1(predict_in_chunks(lambda x: model.predict(x, verbose=0), data.x_test)) == data.y_test))
     accuracy = lambda path: file_accuracy(path, data.x_test, data.y_test)  # noqa: E731
     measure = lambda plan: run_fallback(plan, layers, backend.write, accuracy, folder, float_accuracy,  # noqa: E731
                                         max_accuracy_drop, suffix)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.data_stream import predict_in_chunks
 from toolkit.files import write_bytes
 from toolkit.quant_debug.analysis import debugger_for, file_accuracy
 from toolkit.quant_debug.fallback import FallbackPlan, parse_fallback, refusal, run_fallback
@@ -47,7 +48,7 @@ def export_mixed(model: Any, target: Any, calibration: np.ndarray, x_test: np.nd
         debugger, suffix = debugger_for(model, target, calibration, x_test[:DEBUG_SAMPLES], folder)
         layers = rank(debugger.layer_errors())
         plan, notes = _known_layers(parse_fallback(plan_text), layers)
-        float_accuracy = float(np.mean(top1(model.predict(x_test, verbose=0)) == y_test))
+        float_accuracy = float(np.mean(top1(predict_in_chunks(lambda x: model.predict(x, verbose=0), x_test)) == y_test))
         steps = run_fallback(plan, layers, debugger.write, lambda file: file_accuracy(file, x_test, y_test),
                              folder, float_accuracy, max_drop_pp, suffix, round(max_size_kb * 1024))
         chosen = steps[-1]
