@@ -133,3 +133,20 @@ def test_a_folder_too_large_for_memory_is_refused_before_decoding(tmp_path, writ
     monkeypatch.setattr(data_folder, "available_memory", lambda: 1000)
     with pytest.raises(EdgesmithError, match="GiB in memory"):
         load_dataset("folder", str(tmp_path), image_size="96x96")
+
+
+def test_16_bit_grayscale_pngs_keep_their_range_as_tensorflow_reads_them(tmp_path):
+    """Pillow's own 16 → 8-bit conversion clips everything above 255 to white; the loader
+    keeps the top byte, which is what TensorFlow's decoder (Keras' image loader) gives."""
+    ramp = np.linspace(0, 65535, 8 * 8).reshape(8, 8).astype(np.uint16)
+    for name, image in (("dark", ramp // 4), ("full", ramp)):
+        (tmp_path / name).mkdir()
+        for index in range(3):
+            Image.fromarray(image).save(tmp_path / name / f"{index}.png")
+    data = load_dataset("folder", str(tmp_path), preprocess="none", color="grayscale")
+    samples = np.concatenate([data.x_train, data.x_val, data.x_test])[..., 0]
+    labels = np.concatenate([data.y_train, data.y_val, data.y_test])
+    np.testing.assert_array_equal(samples[labels == 1][0], ramp >> 8)
+    np.testing.assert_array_equal(samples[labels == 0][0], (ramp // 4) >> 8)
+    rgb = load_dataset("folder", str(tmp_path), preprocess="none", color="rgb").x_test
+    assert rgb.shape[-1] == 3 and 0 < rgb.mean() < 255 and (rgb[..., 0] == rgb[..., 2]).all()

@@ -149,6 +149,15 @@ def _check_memory(count: int, size: tuple[int, int], channels: int) -> None:
         )
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit grayscale (PNG, TIFF) → 8-bit by its top byte, as TensorFlow's decoder (Keras'
+    image loader) does; Pillow's own conversion would clip every value above 255 to white."""
+    if not (image.mode.startswith("I;16") or image.mode == "I"):
+        return image
+    values = np.clip(np.asarray(image, np.int64), 0, 65535) >> 8
+    return Image.fromarray(values.astype(np.uint8), "L")
+
+
 class _Decoder:
     """Decodes images to uint8 at one size and mode, in threads (Pillow releases the GIL)."""
 
@@ -183,7 +192,7 @@ class _Decoder:
         try:
             with Image.open(path) as image:
                 image.load()  # decodes fully: truncated files fail here, not later
-                converted = image.convert(self.mode)
+                converted = _eight_bit(image).convert(self.mode)
                 resized = converted.size != self.size
                 if resized:
                     converted = converted.resize(self.size, Image.BILINEAR)
