@@ -150,3 +150,23 @@ def test_16_bit_grayscale_pngs_keep_their_range_as_tensorflow_reads_them(tmp_pat
     np.testing.assert_array_equal(samples[labels == 0][0], (ramp // 4) >> 8)
     rgb = load_dataset("folder", str(tmp_path), preprocess="none", color="rgb").x_test
     assert rgb.shape[-1] == 3 and 0 < rgb.mean() < 255 and (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def test_gif_webp_and_tiff_are_read_and_other_files_are_counted(tmp_path, write_images):
+    write_images(tmp_path, {"a": 2, "b": 2})
+    for suffix in (".gif", ".webp", ".tif"):
+        Image.new("RGB", (16, 16), (0, 90, 200)).save(tmp_path / "b" / f"extra{suffix}")
+    for name in ("IMG_1.HEIC", "IMG_2.heic", "notes.txt"):
+        (tmp_path / "a" / name).write_bytes(b"not read")
+    data = load_dataset("folder", str(tmp_path))
+    assert data.source["images"] == 7
+    assert data.source["ignored_files"] == {".heic": 2, ".txt": 1}
+
+
+def test_a_class_folder_of_unread_formats_names_them(tmp_path, write_images):
+    write_images(tmp_path, {"a": 2})
+    (tmp_path / "b").mkdir()
+    for index in range(3):
+        (tmp_path / "b" / f"IMG_{index}.heic").write_bytes(b"phone photo")
+    with pytest.raises(EdgesmithError, match=r"has no images .*it holds 3 \.heic files — convert them to JPEG or PNG"):
+        load_dataset("folder", str(tmp_path))

@@ -8,6 +8,7 @@ counted with `skip_bad_images`.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from PIL import Image
 from toolkit.errors import EdgesmithError
 from toolkit.host_memory import available_memory
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 COLORS = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 SKIP_HINT = "replace or delete it, or pass --skip-bad-images (skip_bad_images = true) to skip such files"
 LISTED_SKIPS = 10  # skipped files named in run.json; the count covers all
@@ -68,7 +69,8 @@ def read_folder(root: Path, image_size: str = "", color: str = "rgb", skip_bad_i
             f"{splits['train']} has {len(class_names)} class folder(s)",
             "make one sub-folder per class, with at least two classes (DIR/<class>/*.png)",
         )
-    files = {split: _files(folder, class_names, split) for split, folder in splits.items()}
+    ignored: Counter = Counter()
+    files = {split: _files(folder, class_names, split, ignored) for split, folder in splits.items()}
     every = [path for listing in files.values() for path, _ in listing]
     size = parse_image_size(image_size) or _first_size(every, skip_bad_images)
     decoder = _Decoder(size, color, skip_bad_images)
@@ -78,9 +80,15 @@ def read_folder(root: Path, image_size: str = "", color: str = "rgb", skip_bad_i
         "layout": layout, "classes": list(class_names), "image_size": f"{size[0]}x{size[1]}", "color": color,
         "images": len(every) - len(decoder.skipped), "skipped_images": len(decoder.skipped),
         "skipped": [str(path) for path in decoder.skipped[:LISTED_SKIPS]], "resized_images": decoder.resized,
+        "ignored_files": dict(ignored),
     }
     x_test, y_test = arrays.get("test", (None, None))
     return FolderImages(*arrays["train"], x_test, y_test, class_names, info)
+
+
+def suffix_counts(counts: Counter | dict[str, int]) -> str:
+    """{'.heic': 3, '.txt': 1} → '3 .heic files, 1 .txt file'."""
+    return ", ".join(f"{count} {suffix} file{'s' if count != 1 else ''}" for suffix, count in sorted(counts.items()))
 
 
 def _layout(root: Path) -> tuple[dict[str, Path], str]:
@@ -100,8 +108,10 @@ def _class_dirs(folder: Path) -> list[str]:
     return [entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
 
 
-def _files(folder: Path, class_names: tuple[str, ...], split: str) -> list[tuple[Path, int]]:
-    """(path, label) for every image, in a stable order; empty class folders are an error."""
+def _files(folder: Path, class_names: tuple[str, ...], split: str, ignored: Counter) -> list[tuple[Path, int]]:
+    """(path, label) for every image, in a stable order; empty class folders are an error.
+    Other files are counted by suffix in `ignored` (a phone's .heic photos would otherwise
+    vanish from the data without a word)."""
     present = _class_dirs(folder)
     unknown = sorted(set(present) - set(class_names))
     if unknown:
@@ -113,13 +123,16 @@ def _files(folder: Path, class_names: tuple[str, ...], split: str) -> list[tuple
     for label, name in enumerate(class_names):
         if name not in present:
             continue
-        images = sorted(path for path in (folder / name).iterdir()
-                        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not path.name.startswith("."))
+        files = [path for path in (folder / name).iterdir() if path.is_file() and not path.name.startswith(".")]
+        images = sorted(path for path in files if path.suffix.lower() in IMAGE_SUFFIXES)
+        others = Counter(path.suffix.lower() or "(no suffix)" for path in files if path.suffix.lower() not in IMAGE_SUFFIXES)
         if not images:
+            held = f"; it holds {suffix_counts(others)}" if others else ""
             raise EdgesmithError(
-                f"class folder {folder / name} has no images ({', '.join(IMAGE_SUFFIXES)})",
-                "add images to it or remove the folder",
+                f"class folder {folder / name} has no images ({', '.join(IMAGE_SUFFIXES)}){held}",
+                "convert them to JPEG or PNG" if others else "add images to it or remove the folder",
             )
+        ignored.update(others)
         listing += [(path, label) for path in images]
     return listing
 

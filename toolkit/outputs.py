@@ -123,6 +123,10 @@ def data_lines(info: dict[str, Any]) -> list[str]:
     if source.get("skipped_images") or source.get("resized_images"):
         lines.append(f"Image folder: {source['images']} images read, {source['skipped_images']} unreadable skipped, "
                      f"{source['resized_images']} resized to {source['image_size']}.")
+    if source.get("ignored_files"):
+        from toolkit.data_folder import suffix_counts
+
+        lines.append(f"Image folder: ignored {suffix_counts(source['ignored_files'])} (not a JPEG, PNG, BMP, GIF, WebP or TIFF image).")
     if source.get("streamed"):
         lines.append(f"Samples kept as {preprocessing.get('raw_dtype', 'raw')} and preprocessed a batch at a time "
                      f"(as float32 they would take {source['float32_bytes'] / 2**30:.1f} GiB).")

@@ -118,9 +118,7 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
         if dataset is None:
             experiment = _preprocess_from_model(_folder_options_from_model(experiment, log), log)
         data = dataset or load_configured(experiment.to_dict())
-        if data.streamed:
-            log(f"[data] {data.source['float32_bytes'] / 2**30:.1f} GiB as float32, more than a quarter of the memory "
-                "available: samples stay uint8 and are preprocessed a batch at a time")
+        _log_data_source(data, log)
         user_model = _check_user_model(experiment, data, log, needs_passes)
         calibration = data.calibration_sample(experiment.calibration_samples, experiment.seed)
         run_dir = _prepare_run_dir(experiment)
@@ -130,6 +128,17 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
             cache = StageCache(run_dir, enabled=not experiment.force)
             yield (Run(experiment, run_dir, data, targets, cache, log, calibration=calibration, progress=progress,
                        devices=devices), user_model, checked)
+
+
+def _log_data_source(data: Dataset, log: Log) -> None:
+    """What the loader did that changes what the user's data means: files left out, streaming."""
+    if data.source.get("ignored_files"):
+        from toolkit.data_folder import suffix_counts
+
+        log(f"[data] ignored {suffix_counts(data.source['ignored_files'])} in the class folders: not images edgesmith reads")
+    if data.streamed:
+        log(f"[data] {data.source['float32_bytes'] / 2**30:.1f} GiB as float32, more than a quarter of the memory "
+            "available: samples stay uint8 and are preprocessed a batch at a time")
 
 
 def _passes_refused(user_model: Any | None, chains: list[tuple[Variant, tuple]]) -> dict[str, str]:
