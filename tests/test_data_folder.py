@@ -33,6 +33,17 @@ def test_train_test_layout_keeps_the_test_folder(tmp_path, write_images):
     assert len(data.x_train) + len(data.x_val) == 17
 
 
+def test_a_val_folder_is_the_test_split_when_there_is_no_test_folder(tmp_path, write_images):
+    write_images(tmp_path / "train", CLASSES)
+    write_images(tmp_path / "val", {"cat": 2, "dog": 1}, seed=1)
+    data = load_dataset("folder", str(tmp_path))
+    assert data.source["layout"] == "train/val folders" and sorted(data.y_test.tolist()) == [0, 0, 1]
+    write_images(tmp_path / "test", {"fish": 4}, seed=2)
+    data = load_dataset("folder", str(tmp_path))
+    assert data.source["layout"] == "train/test folders (val/ not used: the validation split is cut from train/)"
+    assert data.y_test.tolist() == [2, 2, 2, 2]
+
+
 def test_mixed_sizes_are_resized_and_grayscale_has_one_channel(tmp_path, write_images):
     write_images(tmp_path, {"a": 3, "b": 3})
     write_images(tmp_path, {"c": 3}, size=(20, 12), suffix=".bmp")
@@ -103,6 +114,7 @@ def test_a_class_with_only_bad_images_is_an_error_even_when_skipping(tmp_path, w
 
 @pytest.mark.parametrize("layout, message", [
     ({"train/a": 2, "train/b": 2}, "has train/ but no test/"),
+    ({"validation/a": 2, "validation/b": 2}, "has validation/ but no train/"),
     ({"train/a": 2, "train/b": 2, "test/a": 1, "test/z": 1}, "test class with no training folder"),
     ({"only": 3}, "has 1 class folder"),
     ({}, "has 0 class folder"),

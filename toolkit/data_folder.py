@@ -1,9 +1,10 @@
 """Image folders, the format people's own data comes in.
 
-Layouts: `DIR/<class>/*.jpg|png|bmp` (split by the seed) or `DIR/train/<class>` + `DIR/test/<class>`.
-Class names are the sorted folder names. Images are decoded into uint8 arrays (4× smaller than
-float32, and kept that way for a folder too large as float32: data_stream.py) at one size and color mode; a bad file stops the run with its path, or is skipped and
-counted with `skip_bad_images`.
+Layouts: `DIR/<class>/*.jpg|png|…` (split by the seed) or `DIR/train/<class>` + `DIR/test/<class>`
+(or `val/`, `validation/`). Class names are the sorted folder names. Images are decoded into
+uint8 arrays (4× smaller than float32, and kept that way for a folder too large as float32:
+data_stream.py) at one size and color mode; a bad file stops the run with its path, or is
+skipped and counted with `skip_bad_images`.
 """
 from __future__ import annotations
 
@@ -91,14 +92,22 @@ def suffix_counts(counts: Counter | dict[str, int]) -> str:
     return ", ".join(f"{count} {suffix} file{'s' if count != 1 else ''}" for suffix, count in sorted(counts.items()))
 
 
+HELD_OUT = ("test", "val", "validation")  # the first present is the test split
+
+
 def _layout(root: Path) -> tuple[dict[str, Path], str]:
-    train, test = root / "train", root / "test"
-    if train.is_dir() and test.is_dir():
-        return {"train": train, "test": test}, "train/test folders"
-    if train.is_dir() != test.is_dir():
-        present, missing = ("train", "test") if train.is_dir() else ("test", "train")
+    """{'train': …, 'test': …} and a description; DIR/train with DIR/test (or val/, validation/,
+    the layout many published datasets use), or class folders straight in DIR."""
+    train = root / "train"
+    held_out = [name for name in HELD_OUT if (root / name).is_dir()]
+    if train.is_dir() and held_out:
+        unused = [f"{name}/" for name in held_out[1:]]
+        note = f" ({', '.join(unused)} not used: the validation split is cut from train/)" if unused else ""
+        return {"train": train, "test": root / held_out[0]}, f"train/{held_out[0]} folders{note}"
+    if train.is_dir() or held_out:
+        present, missing = ("train", "test") if train.is_dir() else (held_out[0], "train")
         raise EdgesmithError(
-            f"{root} has {present}/ but no {missing}/",
+            f"{root} has {present}/ but no {missing}/" + (" (nor val/ or validation/)" if missing == "test" else ""),
             f"add {root / missing}/<class>/ folders, or put the class folders directly in {root}",
         )
     return {"train": root}, "class folders"
