@@ -83,6 +83,22 @@ def test_identical_exports_for_two_targets_are_one_file_on_disk(finished_run):
 
 
 @pytest.mark.slow
+def test_the_run_times_its_files_together_and_identical_bytes_once(finished_run):
+    """Every file timed on this machine gets its figure from one interleaved phase after the
+    builds; cpu and gpu's identical fp32 bytes share one figure, and nothing is left untimed."""
+    run_dir, result = finished_run
+    records = json.loads((run_dir / "results.json").read_text())
+    distinct = {record["sha256"] for record in records if record["latency_kind"] == "measured"}
+    log = result.stderr
+    assert f"[bench] timing {len(distinct)} files on this machine, their sessions interleaved" in log
+    assert all(record["latency_ms"] and record["latency_ms"]["sessions"] >= 10 for record in records)
+    by_path = {record["path"]: record for record in records}
+    assert by_path["gpu/baseline__fp32.tflite"]["latency_ms"] == by_path["cpu/baseline__fp32.tflite"]["latency_ms"]
+    assert by_path["gpu/baseline__fp32.tflite"]["latency_measured_on"] != by_path["cpu/baseline__fp32.tflite"]["latency_measured_on"]
+    assert log.index("[bench] timing") > max(log.index(f"[export] {path}") for path in by_path if f"[export] {path}" in log)
+
+
+@pytest.mark.slow
 def test_int8_is_small_and_accurate(finished_run):
     run_dir, _ = finished_run
     records = json.loads((run_dir / "results.json").read_text())

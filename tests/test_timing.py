@@ -191,3 +191,45 @@ def test_session_bootstrap_handles_sessions_of_different_lengths():
     low, high = latency.ci95_p50
     assert low <= latency.p50 <= high and high - low < 0.05
     assert latency.sessions == 7 and latency.runs == sum(len(s) for s in sessions)
+
+
+def _scheduled_sessions(monkeypatch, medians):
+    """device_bench's sessions replaced by synthetic ones: each takes 0.1 s of a fake clock and
+    appends its file to the returned list, so the order files were timed in can be read back."""
+    from toolkit.benchmark import device_bench, timing
+
+    clock = ScheduledClock(lambda call: 0.0)
+    monkeypatch.setattr(timing, "time", clock)
+    order, rng = [], np.random.default_rng(2)
+
+    def sessions(path, batch, settings, delegate, first_warmup_s, session_budget, counts):
+        for _ in counts:
+            order.append(path)
+            clock.now_ns += 100_000_000
+            median = next(medians[path])
+            yield rng.normal(median, 0.002 * median, 30), 40
+
+    monkeypatch.setattr(device_bench, "_sessions", sessions)
+    return order
+
+
+def test_interleaved_files_take_turns_and_each_stops_by_its_own_width_or_budget(monkeypatch):
+    from toolkit.benchmark.device_bench import BenchSettings, measure_interleaved
+
+    order = _scheduled_sessions(monkeypatch, {"stable": iter(lambda: 1.0, None), "noisy": itertools.cycle([1.0, 2.0])})
+    sample = np.zeros((1, 2), np.float32)
+    stable, noisy = measure_interleaved([("stable", sample), ("noisy", sample)],
+                                        BenchSettings(runs=300, target_width=0.02, budget_s=1.5))
+    assert (stable.stopped_by, stable.sessions) == ("width", MIN_SESSIONS)
+    assert (noisy.stopped_by, noisy.sessions) == ("budget", 15), "the budget counts the file's own sessions only"
+    assert order[: 2 * MIN_SESSIONS] == ["stable", "noisy"] * MIN_SESSIONS and set(order[2 * MIN_SESSIONS :]) == {"noisy"}
+
+
+def test_interleaved_fixed_plan_gives_every_file_its_sessions_in_turn(monkeypatch):
+    from toolkit.benchmark.device_bench import BenchSettings, measure_interleaved
+
+    order = _scheduled_sessions(monkeypatch, {name: iter(lambda: 1.0, None) for name in "abc"})
+    sample = np.zeros((1, 2), np.float32)
+    figures = measure_interleaved([(name, sample) for name in "abc"], BenchSettings(runs=20, target_width=0.0))
+    assert order == list("abc") * 10
+    assert [(latency.sessions, latency.stopped_by) for latency in figures] == [(10, "plan")] * 3

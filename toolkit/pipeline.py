@@ -53,6 +53,7 @@ class Run:
     progress: Progress | None = None
     devices: dict[str, Any] = field(default_factory=dict)  # target name → the device it is timed on
     shared: dict[str, Any] = field(default_factory=dict)  # work done once per run for identical inputs (stages._once)
+    deferred: list[Any] | None = None  # a list: timings on this machine wait for stages.time_deferred
     phase_seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase: baseline, build, measure
 
     @contextlib.contextmanager
@@ -157,7 +158,7 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
     from toolkit.crosscheck import add_fp32_crosscheck
     from toolkit.outputs import write_outputs
     from toolkit.passes import chain_id
-    from toolkit.stages import baseline_stage, export_and_bench_variant, planned_artifacts, skip_variant
+    from toolkit.stages import baseline_stage, export_and_bench_variant, planned_artifacts, skip_variant, time_deferred
 
     state.artifacts_finished(0)  # tells the caller how many artifacts are planned
     with state.timed("baseline"):
@@ -167,11 +168,13 @@ def _execute(state: Run, plan: list[tuple[Variant, tuple]], user_model: Any | No
     with state.timed("build"):  # processes or Ray: the loop below then finds every export cached and only times
         buildable = [(variant, steps) for variant, steps in plan if chain_id(steps) not in refused]
         failed = {**refused, **build_phase(state, buildable)}  # variant id → why it could not be built
+    state.deferred = []
     for variant, steps in plan:
         if chain_id(steps) in failed:
             skip_variant(state, chain_id(steps), failed[chain_id(steps)], planned_artifacts(state.targets, variant, steps))
         else:
             export_and_bench_variant(state, steps, variant, baseline)
+    time_deferred(state)
     state.records = add_fp32_crosscheck(state.run_dir, state.records, state.data.x_test)
     write_outputs(state, started)
 

@@ -8,6 +8,7 @@ variant never even loads TensorFlow's training machinery.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -223,7 +224,7 @@ def _export_mixed(state: Run, built: VariantModel, target: Target, path: Path) -
 def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[str, Any]:
     """Accuracy, agreement, size, latency and compatibility of one artifact (cached by its bytes)."""
     from toolkit.checks import check_artifact, compiler_available
-    from toolkit.devices import measure, where_timed
+    from toolkit.devices import measure, not_measured, where_timed
     from toolkit.devices.local import LOCAL
     from toolkit.runtimes import runtime_named
 
@@ -244,9 +245,14 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
         quality = _once(state, ("score", digest, runtime.NAME),
                         lambda: score(path, data.x_test, data.y_test, state.reference_outputs, runtime.open_runner))
         compatibility = check_artifact(path, target).to_dict()
-        timing = runtime.estimated_timing(target, compatibility) or {
-            **_once(state, ("timing", digest, device.identity(), device.remote and target.accelerator.delegate),
-                    lambda: measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy)),
+        timing_inputs = ("timing", digest, device.identity(), device.remote and target.accelerator.delegate)
+        estimated = runtime.estimated_timing(target, compatibility)
+        deferred = (estimated is None and not device.remote and state.deferred is not None
+                    and _shared_key(timing_inputs) not in state.shared)
+        timing = estimated or {
+            **(not_measured(settings) if deferred else _once(
+                state, timing_inputs,
+                lambda: measure(device, path, data.x_test, data.y_test, settings, target, exp.device_accuracy))),
             **where_timed(device, target),
         }
         record = {
@@ -271,24 +277,77 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "int8_kernels": None,
             **runtime.record_extras(path, "int8" if precision == MIXED else precision, data.x_test, compatibility),
         }
-        if record["latency_ms"] is not None:  # a failed measurement is taken again by the next run
-            state.cache.put(key, record, [path])
-        state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {_p50_text(record)}  {record['size_bytes'] / 1024:.1f} KB"
-                  + (f"  ({record['latency_error']})" if record.get("latency_error") else ""))
+        if deferred:
+            state.deferred.append(DeferredTiming(key, path, target, timing_inputs, settings, record))
+            return dict(record)
+        _finish_record(state, key, path, record)
     return dict(record)
+
+
+@dataclass(frozen=True)
+class DeferredTiming:
+    """An artifact scored and checked whose timing on this machine waits for `time_deferred`."""
+
+    key: str
+    path: Path
+    target: Target
+    timing_inputs: tuple
+    settings: dict[str, Any]
+    record: dict[str, Any]
+
+
+def time_deferred(state: Run) -> None:
+    """Time every deferred artifact with the others, their sessions interleaved
+    (device_bench.measure_interleaved), then finish their records: the figures of one run
+    then see the same states of a machine that drifts between speeds over seconds."""
+    from toolkit.benchmark.device_bench import BenchSettings, measure_interleaved
+    from toolkit.devices import measure, where_timed
+    from toolkit.devices.local import LOCAL
+
+    pending, state.deferred = state.deferred or [], None
+    distinct = list({_shared_key(item.timing_inputs): item for item in pending}.values())
+    with state.timed("measure"):
+        if distinct:
+            settings = distinct[0].settings
+            state.log(f"[bench] timing {len(distinct)} files on this machine, their sessions interleaved")
+            latencies = measure_interleaved(
+                [(item.path, state.data.x_test) for item in distinct],
+                BenchSettings(settings["runs"], settings["threads"], 1, settings["budget_s"], settings["target_width"]))
+            for item, latency in zip(distinct, latencies):
+                state.shared[_shared_key(item.timing_inputs)] = measure(
+                    LOCAL, item.path, state.data.x_test, state.data.y_test, settings, item.target, latency=latency)
+        where = {record.path: index for index, record in enumerate(state.records)}
+        for item in pending:
+            timing = {**state.shared[_shared_key(item.timing_inputs)], **where_timed(LOCAL, item.target)}
+            record = {**item.record, **timing}
+            _finish_record(state, item.key, item.path, record)
+            index = where[record["path"]]
+            state.records[index] = state.records[index].with_fields(**timing)
+
+
+def _finish_record(state: Run, key: str, path: Path, record: dict[str, Any]) -> None:
+    """Cache a measured record (a failed measurement is taken again by the next run) and log it."""
+    if record["latency_ms"] is not None:
+        state.cache.put(key, record, [path])
+    state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {_p50_text(record)}  {record['size_bytes'] / 1024:.1f} KB"
+              + (f"  ({record['latency_error']})" if record.get("latency_error") else ""))
 
 
 def _once(state: Run, inputs: tuple, compute: Callable[[], Any]) -> Any:
     """`compute()` the first time a run meets `inputs`, its result after that: the cpu and gpu
     targets export the same bytes from the same settings, and the same bytes are scored and
     timed on the same machine once (a failed measurement is not kept)."""
-    key = json.dumps(inputs, sort_keys=True, default=str)
+    key = _shared_key(inputs)
     if key not in state.shared:
         result = compute()
         if isinstance(result, dict) and "latency_ms" in result and result["latency_ms"] is None:
             return result
         state.shared[key] = result
     return state.shared[key]
+
+
+def _shared_key(inputs: tuple) -> str:
+    return json.dumps(inputs, sort_keys=True, default=str)
 
 
 def _p50_text(record: dict[str, Any]) -> str:

@@ -31,10 +31,10 @@ import numpy as np
 
 if __package__:  # imported as part of edgesmith
     from toolkit.benchmark.device_runners import DELEGATES, BenchError, open_runner, predict, runtime, runtime_suffix
-    from toolkit.benchmark.timing import Latency, sample_until_narrow, summarize, time_calls, warm_up
+    from toolkit.benchmark.timing import Latency, Narrowing, summarize, time_calls, warm_up
 else:  # run as a script, here or on a device, next to its sibling modules
     from device_runners import DELEGATES, BenchError, open_runner, predict, runtime, runtime_suffix
-    from timing import Latency, sample_until_narrow, summarize, time_calls, warm_up
+    from timing import Latency, Narrowing, summarize, time_calls, warm_up
 
 DEFAULT_BUDGET_S = 5.0
 SESSIONS = 10  # freshly loaded model copies per measurement (see timing.summarize)
@@ -82,34 +82,71 @@ def measure_latency(path: Path, sample: np.ndarray, settings: BenchSettings, del
 
     Fixed plan: `settings.runs` calls over up to SESSIONS sessions; with a `budget_s`, a session
     of a slow model stops early once it is spent (after 20 calls at least), so the run count can
-    fall short; without one it is exact. Adaptive plan: see `timing.sample_until_narrow`.
+    fall short; without one it is exact. Adaptive plan: see `timing.Narrowing`.
     """
-    batch = np.repeat(sample[:1], settings.batch, axis=0) if len(sample) < settings.batch else sample[: settings.batch]
+    return measure_interleaved([(path, sample)], settings, delegate, first_warmup_s)[0]
+
+
+def measure_interleaved(files: list[tuple[Path, np.ndarray]], settings: BenchSettings, delegate: str | None = None,
+                        first_warmup_s: float = FIRST_WARMUP_S) -> list[Latency]:
+    """`measure_latency` of several files at once: one session of each in turn, each file
+    stopping by its own plan (its fixed sessions, or its own width and `budget_s`).
+
+    A shared machine drifts between speeds over seconds; a file timed alone in half a second
+    sees one of them, and a repeat a minute later another, beyond its interval. Interleaved,
+    every file's sessions spread over the whole phase: each figure averages over the same
+    machine states, and its session bootstrap sees them.
+    """
     if settings.target_width:
-        sessions = _sessions(path, batch, settings, delegate, first_warmup_s, SESSION_BUDGET_S,
-                             itertools.repeat(math.ceil(settings.runs / SESSIONS)))
-        return sample_until_narrow(lambda: next(sessions), settings.target_width, settings.budget_s)
-    counts = session_runs(settings.runs)
-    session_budget = None if settings.budget_s is None else settings.budget_s / len(counts)
-    timed = list(_sessions(path, batch, settings, delegate, first_warmup_s, session_budget, counts))
-    return summarize([samples for samples, _ in timed], sum(warmup for _, warmup in timed))
+        counts: Iterable[int] = itertools.repeat(math.ceil(settings.runs / SESSIONS))
+        session_budget = SESSION_BUDGET_S
+    else:
+        counts = session_runs(settings.runs)
+        session_budget = None if settings.budget_s is None else settings.budget_s / len(counts)
+    streams = [_sessions(path, _batch_of(sample, settings.batch), settings, delegate,
+                         first_warmup_s if index == 0 else 0.0, session_budget, counts)
+               for index, (path, sample) in enumerate(files)]
+    if not settings.target_width:
+        timed: list[list[tuple[np.ndarray, int]]] = [[] for _ in files]
+        for _ in counts:
+            for stream, sessions in zip(streams, timed):
+                sessions.append(next(stream))
+        return [summarize([samples for samples, _ in sessions], sum(warmup for _, warmup in sessions))
+                for sessions in timed]
+    rules = [Narrowing(settings.target_width, settings.budget_s) for _ in files]
+    results: list[Latency | None] = [None] * len(files)
+    while any(result is None for result in results):
+        for index, (stream, rule) in enumerate(zip(streams, rules)):
+            if results[index] is None:
+                results[index] = rule.add(lambda: next(stream))
+    return [result for result in results if result is not None]
+
+
+def _batch_of(sample: np.ndarray, batch: int) -> np.ndarray:
+    """`batch` samples of `sample` (the first one repeated when it holds fewer)."""
+    return np.repeat(sample[:1], batch, axis=0) if len(sample) < batch else sample[:batch]
 
 
 def _sessions(path: Path, batch: np.ndarray, settings: BenchSettings, delegate: str | None, first_warmup_s: float,
               session_budget: float | None, counts: Iterable[int]) -> Iterator[tuple[np.ndarray, int]]:
-    """(timed calls in ms, warm-up calls) of one fresh session per count."""
+    """(timed calls in ms, warm-up calls) of one fresh session per count; each session's model
+    is released before the next file's session runs."""
     for session, count in enumerate(counts):
         runner = open_runner(path, settings.threads, delegate)
         runner.set_input(batch)
         warmup = warm_up(runner.invoke, first_warmup_s if session == 0 else 0.0)
-        yield time_calls(runner.invoke, count, session_budget), warmup
+        samples = time_calls(runner.invoke, count, session_budget)
+        del runner
+        yield samples, warmup
 
 
 def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
                    delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S,
-                   target_width: float = 0.0) -> dict:
+                   target_width: float = 0.0, latency: Latency | None = None) -> dict:
     """The full method for one artifact: latency at batch 1 on `threads` and on all cores,
     throughput at `batch` (when the batch dimension is dynamic) and peak memory.
+    `latency`: the first figure, already measured with the run's other files
+    (`measure_interleaved`); the others then take only their minimum of sessions.
 
     Every figure carries the settings it was measured with, so rows stay comparable.
     `budget_s=None` times exactly `runs` calls per latency figure however slow the model.
@@ -125,7 +162,10 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
 
     later_warmup_s = 0.0 if target_width else FIRST_WARMUP_S
     single = settings(threads, 1, runs)
-    latency = measure_latency(path, sample, single, delegate)
+    if latency is None:
+        latency = measure_latency(path, sample, single, delegate)
+    elif deadline is not None:
+        deadline = time.perf_counter()
     result = {
         "latency_ms": latency.to_dict(), "latency_method": {**single.to_dict(), "budget_s": budget_s},
         "threads": threads, "batch": 1, "runs": latency.runs, "throughput": None, "latency_ms_all_cores": None,

@@ -13,20 +13,23 @@ import numpy as np
 from toolkit.benchmark import device_bench
 from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S, all_cores
 from toolkit.benchmark.device_runners import BenchError
+from toolkit.benchmark.timing import Latency
 from toolkit.benchmark.runners import Runner, open_runner, predict
 from toolkit.errors import EdgesmithError
 
 
 def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
-                   budget_s: float | None = DEFAULT_BUDGET_S, target_width: float = 0.0) -> dict:
+                   budget_s: float | None = DEFAULT_BUDGET_S, target_width: float = 0.0,
+                   latency: Latency | None = None) -> dict:
     """device_bench.benchmark_file on this machine, plus the CPU it ran on (int8 speed and
     results depend on its flags). `budget_s=None` times exactly `runs` calls however slow;
-    a `target_width` selects the adaptive plan (see device_bench.BenchSettings)."""
+    a `target_width` selects the adaptive plan (see device_bench.BenchSettings); `latency`
+    is the first figure when it was measured already (interleaved with other files)."""
     from toolkit.cpu_features import cpu_features, describe
 
     try:
         result = device_bench.benchmark_file(path, sample, runs, threads, batch, budget_s=budget_s,
-                                              target_width=target_width)
+                                              target_width=target_width, latency=latency)
     except BenchError as error:
         raise EdgesmithError(error.problem, error.fix) from None
     return {**result, "latency_cpu": describe(cpu_features())}

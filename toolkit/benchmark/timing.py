@@ -97,29 +97,47 @@ def within_width(latency: Latency, target_width: float) -> bool:
     return max(latency.p50 - low, high - latency.p50) <= target_width * latency.p50
 
 
+class Narrowing:
+    """The adaptive plan's stopping rule for one file, fed a session at a time: stop once
+    `repeat95_p50` is within ±`target_width` of p50 (after `min_sessions`), or once the file's
+    own sessions and statistics have taken `budget_s`. Counting the file's own time, not the
+    clock, lets several files share the phase (device_bench.measure_interleaved)."""
+
+    def __init__(self, target_width: float, budget_s: float, min_sessions: int = MIN_SESSIONS) -> None:
+        self.target_width, self.budget_s, self.min_sessions = target_width, budget_s, min_sessions
+        self.sessions: list[np.ndarray] = []
+        self.warmup_runs = 0
+        self.spent_s = 0.0
+
+    def add(self, next_session: Callable[[], tuple[np.ndarray, int]]) -> Latency | None:
+        """Run one more session; the figure once the rule stops, else None."""
+        start = time.perf_counter()
+        samples, warmup = next_session()
+        self.sessions.append(samples)
+        self.warmup_runs += warmup
+        latency = summarize(self.sessions, self.warmup_runs) if len(self.sessions) >= self.min_sessions else None
+        self.spent_s += time.perf_counter() - start
+        if latency is None:
+            return None
+        if within_width(latency, self.target_width):
+            return replace(latency, stopped_by="width")
+        return replace(latency, stopped_by="budget") if self.spent_s >= self.budget_s else None
+
+
 def sample_until_narrow(next_session: Callable[[], tuple[np.ndarray, int]], target_width: float,
                         budget_s: float, min_sessions: int = MIN_SESSIONS) -> Latency:
-    """The adaptive plan: add sessions (`next_session()` → its timed calls in ms and its warm-up
-    calls) until `repeat95_p50` is within ±`target_width` of p50 or `budget_s` has passed.
+    """The adaptive plan for one file: add sessions (`next_session()` → its timed calls in ms and
+    its warm-up calls) until the `Narrowing` rule stops.
 
     A stable artifact stops after `min_sessions`; a noisy one gets the budget and reports the
     interval it reached (`stopped_by` says which). The interval is the same cluster bootstrap
     as a fixed plan's, so a repeat still lands in it as often.
     """
-    deadline = time.perf_counter() + budget_s
-    sessions: list[np.ndarray] = []
-    warmup_runs = 0
+    rule = Narrowing(target_width, budget_s, min_sessions)
     while True:
-        samples, warmup = next_session()
-        sessions.append(samples)
-        warmup_runs += warmup
-        if len(sessions) < min_sessions:
-            continue
-        latency = summarize(sessions, warmup_runs)
-        if within_width(latency, target_width):
-            return replace(latency, stopped_by="width")
-        if time.perf_counter() >= deadline:
-            return replace(latency, stopped_by="budget")
+        latency = rule.add(next_session)
+        if latency is not None:
+            return latency
 
 
 def _cluster_bootstrap_ci(groups: list[np.ndarray], seed: int) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S
 if TYPE_CHECKING:
     import numpy as np
 
+    from toolkit.benchmark.timing import Latency
     from toolkit.targets import Target
 
 
@@ -36,11 +37,12 @@ class LocalDevice:
 
     def benchmark(self, path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
                   delegate: str | None = None, budget_s: float | None = DEFAULT_BUDGET_S,
-                  target_width: float = 0.0) -> dict[str, Any]:
-        """The method on this CPU; `delegate` is ignored (the stand-in is labelled by the target)."""
+                  target_width: float = 0.0, latency: Latency | None = None) -> dict[str, Any]:
+        """The method on this CPU; `delegate` is ignored (the stand-in is labelled by the target);
+        `latency`: the first figure, when the run measured it with its other files."""
         from toolkit.benchmark.harness import benchmark_file
 
-        return benchmark_file(path, sample, runs, threads, batch, budget_s, target_width)
+        return benchmark_file(path, sample, runs, threads, batch, budget_s, target_width, latency)
 
 
 LOCAL = LocalDevice()
