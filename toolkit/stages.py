@@ -300,7 +300,8 @@ def time_deferred(state: Run) -> None:
     """Time every deferred artifact with the others, their sessions interleaved
     (device_bench.measure_interleaved), then finish their records: the figures of one run
     then see the same states of a machine that drifts between speeds over seconds."""
-    from toolkit.benchmark.device_bench import BenchSettings, measure_interleaved
+    from toolkit.benchmark.device_bench import BenchSettings
+    from toolkit.benchmark.harness import measure_together
     from toolkit.devices import measure, where_timed
     from toolkit.devices.local import LOCAL
 
@@ -310,7 +311,7 @@ def time_deferred(state: Run) -> None:
         if distinct:
             settings = distinct[0].settings
             state.log(f"[bench] timing {len(distinct)} files on this machine, their sessions interleaved")
-            latencies = measure_interleaved(
+            latencies = measure_together(
                 [(item.path, state.data.x_test) for item in distinct],
                 BenchSettings(settings["runs"], settings["threads"], 1, settings["budget_s"], settings["target_width"]))
             for item, latency in zip(distinct, latencies):

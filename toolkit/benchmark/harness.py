@@ -35,6 +35,14 @@ def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batc
     return {**result, "latency_cpu": describe(cpu_features())}
 
 
+def measure_together(files: list[tuple[Path, np.ndarray]], settings: device_bench.BenchSettings) -> list[Latency]:
+    """device_bench.measure_interleaved on this machine; a file that cannot run is a clear error."""
+    try:
+        return device_bench.measure_interleaved(files, settings)
+    except BenchError as error:
+        raise EdgesmithError(error.problem, error.fix) from None
+
+
 def score(path: Path, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
           opener: Callable[..., Runner] = open_runner) -> dict[str, float | None]:
     """Accuracy on (x, y); top-1 agreement and output fidelity (SQNR, cosine) against the full
