@@ -46,11 +46,6 @@ class StreamedSplit:
         whole = self.preprocess.apply(self.raw)
         return whole if dtype is None else whole.astype(dtype)
 
-    @property
-    def nbytes(self) -> int:
-        """What the split would take as float32."""
-        return int(np.prod(self.shape)) * 4
-
 
 def should_stream(float_bytes: int, available: Callable[[], int | None] = available_memory) -> bool:
     """Whether float32 splits of `float_bytes` are too large to hold next to the work."""
