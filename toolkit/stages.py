@@ -231,9 +231,7 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
     exp, data = state.experiment, state.data
     runtime = runtime_named(target.runtime)
     device = state.devices.get(target.name, LOCAL)
-    settings = {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch,
-                "target_width": exp.bench_target_width,  # 0: the fixed plan, with its own per-figure cap
-                "budget_s": exp.bench_budget_s if exp.bench_target_width else DEFAULT_BUDGET_S}
+    settings = _bench_settings(exp)
     digest = sha256_file(path)
     relative = str(path.relative_to(state.run_dir))
     key = spec_key(state.cache, "bench", BenchSpec(
@@ -278,7 +276,7 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             **runtime.record_extras(path, "int8" if precision == MIXED else precision, data.x_test, compatibility),
         }
         if deferred:
-            state.deferred.append(DeferredTiming(key, path, target, timing_inputs, settings, record))
+            state.deferred.append(DeferredTiming(key, path, target, timing_inputs, record))
             return dict(record)
         _finish_record(state, key, path, record)
     return dict(record)
@@ -292,7 +290,6 @@ class DeferredTiming:
     path: Path
     target: Target
     timing_inputs: tuple
-    settings: dict[str, Any]
     record: dict[str, Any]
 
 
@@ -302,21 +299,21 @@ def time_deferred(state: Run) -> None:
     then see the same states of a machine that drifts between speeds over seconds."""
     from toolkit.benchmark.device_bench import BenchSettings
     from toolkit.benchmark.harness import measure_together
-    from toolkit.devices import measure, where_timed
+    from toolkit.devices import where_timed
     from toolkit.devices.local import LOCAL
 
     pending, state.deferred = state.deferred or [], None
     distinct = list({_shared_key(item.timing_inputs): item for item in pending}.values())
+    settings, x = _bench_settings(state.experiment), state.data.x_test
     with state.timed("measure"):
         if distinct:
-            settings = distinct[0].settings
             state.log(f"[bench] timing {len(distinct)} files on this machine, their sessions interleaved")
-            latencies = measure_together(
-                [(item.path, state.data.x_test) for item in distinct],
-                BenchSettings(settings["runs"], settings["threads"], 1, settings["budget_s"], settings["target_width"]))
+            latencies = measure_together([(item.path, x) for item in distinct], BenchSettings(
+                settings["runs"], settings["threads"], 1, settings["budget_s"], settings["target_width"]))
             for item, latency in zip(distinct, latencies):
-                state.shared[_shared_key(item.timing_inputs)] = measure(
-                    LOCAL, item.path, state.data.x_test, state.data.y_test, settings, item.target, latency=latency)
+                state.shared[_shared_key(item.timing_inputs)] = LOCAL.benchmark(
+                    item.path, x, settings["runs"], settings["threads"], settings["batch"], None, settings["budget_s"],
+                    settings["target_width"], latency)
         where = {record.path: index for index, record in enumerate(state.records)}
         for item in pending:
             timing = {**state.shared[_shared_key(item.timing_inputs)], **where_timed(LOCAL, item.target)}
@@ -324,6 +321,13 @@ def time_deferred(state: Run) -> None:
             _finish_record(state, item.key, item.path, record)
             index = where[record["path"]]
             state.records[index] = state.records[index].with_fields(**timing)
+
+
+def _bench_settings(exp: Any) -> dict[str, Any]:
+    """How the experiment times each file (part of every record's cache key)."""
+    return {"runs": exp.bench_runs, "threads": exp.bench_threads, "batch": exp.bench_batch,
+            "target_width": exp.bench_target_width,  # 0: the fixed plan, with its own per-figure cap
+            "budget_s": exp.bench_budget_s if exp.bench_target_width else DEFAULT_BUDGET_S}
 
 
 def _finish_record(state: Run, key: str, path: Path, record: dict[str, Any]) -> None:

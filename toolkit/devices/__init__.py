@@ -122,15 +122,14 @@ def _ray_node(resource: str) -> Device:
 
 
 def measure(device: Device, path: Path, x: np.ndarray, y: np.ndarray, settings: dict[str, Any], target: Target,
-            device_accuracy: bool = False, **first_figure: Any) -> dict[str, Any]:
+            device_accuracy: bool = False) -> dict[str, Any]:
     """The timing fields of one artifact's record, measured on `device`; a failed measurement
-    becomes `latency_ms: None` with `latency_error`, never a figure from somewhere else.
-    `first_figure`: latency=… when this machine timed it already with the run's other files."""
+    becomes `latency_ms: None` with `latency_error`, never a figure from somewhere else."""
     delegate = target.accelerator.delegate if device.remote else None  # the host times a stand-in CPU
     where = where_timed(device, target)
     try:
         timing = device.benchmark(path, x, settings["runs"], settings["threads"], settings["batch"], delegate,
-                                  settings["budget_s"], settings["target_width"], **first_figure)
+                                  settings["budget_s"], settings["target_width"])
         if device_accuracy and device.remote:
             timing["device_accuracy"] = _device_accuracy(device, path, x, y)
     except MeasurementFailed as failure:
