@@ -51,7 +51,7 @@ def run(experiment: ExperimentLike = None, *, data: Mapping[str, np.ndarray] | N
     if data is not None:
         name = exp.name or f"arrays-{Path(exp.model).stem}"
         exp = dataclasses.replace(exp, dataset="arrays", name=name)
-        dataset = from_arrays(data, exp.seed, preprocess=exp.preprocess)
+        dataset = from_arrays(data, exp.seed, preprocess=exp.preprocess, task=exp.task)
     run_dir = run_pipeline(exp, log=print if verbose else _quiet, dataset=dataset)
     records, info = load_results(run_dir)
     return RunResult(run_dir, records, dict(info.get("best") or {}), info)
@@ -110,9 +110,11 @@ def convert(model: Any, target: str | Target, precision: str, *, calibration: np
 
 def select(run_or_records: RunResult | str | Path | Sequence[Mapping[str, Any]], target: str, *,
            max_accuracy_drop: float = 1.0, max_latency_ms: float | None = None,
-           max_size_kb: float | None = None) -> Any:
+           max_size_kb: float | None = None, max_mae_increase: float = 5.0) -> Any:
     """The artifact to ship on `target` within the budgets (a Selection: `.winner`, `.reasons`,
-    `.format_text()`), from a RunResult, a run folder or a list of records."""
+    `.format_text()`), from a RunResult, a run folder or a list of records. A regression's
+    records are held to `max_mae_increase` (percent of the full model's MAE) instead of
+    `max_accuracy_drop` (percentage points)."""
     from toolkit.selection import select_best
 
     if isinstance(run_or_records, RunResult):
@@ -121,7 +123,7 @@ def select(run_or_records: RunResult | str | Path | Sequence[Mapping[str, Any]],
         records, _ = load_results(Path(run_or_records))
     else:
         records = as_records(run_or_records)
-    return select_best(records, target, max_accuracy_drop, max_latency_ms, max_size_kb)
+    return select_best(records, target, max_accuracy_drop, max_latency_ms, max_size_kb, max_mae_increase)
 
 
 def load_model(path: str | Path, allow_unsafe: bool = False) -> Any:

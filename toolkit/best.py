@@ -17,7 +17,7 @@ def choose_and_copy(run_dir: Path, records: list[dict[str, Any]], experiment: An
     for target in sorted({record["target"] for record in records}):
         selection = select_best(
             records, target, experiment.max_accuracy_drop,
-            experiment.max_latency_ms or None, experiment.max_size_kb or None,
+            experiment.max_latency_ms or None, experiment.max_size_kb or None, experiment.max_mae_increase,
         )
         folder = run_dir / BEST_DIR / target
         winner = selection.winner

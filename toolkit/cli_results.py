@@ -20,7 +20,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                                  description="Choose the artifact to ship on one target, and say why every other one lost.")
     select.add_argument("run_dir", type=Path, help="the folder of a finished `edgesmith run`")
     select.add_argument("--target", required=True, help="a target the run exported for")
-    select.add_argument("--max-accuracy-drop", type=budget, required=True, metavar="PP", help="accuracy drop budget in percentage points")
+    select.add_argument("--max-accuracy-drop", type=budget, metavar="PP", help="accuracy drop budget in percentage points")
+    select.add_argument("--max-mae-increase", type=budget, metavar="PCT",
+                        help="a regression's budget instead: MAE increase in percent of the full model's")
     select.add_argument("--max-latency-ms", type=budget, default=0.0, metavar="MS", help="p50 latency budget (0 = no limit)")
     select.add_argument("--max-size-kb", type=budget, default=0.0, metavar="KB", help="file size budget (0 = no limit)")
     add_json(select, "the winner (a result record, or null) and the reason each other artifact lost")
@@ -43,6 +45,7 @@ def _select(args: argparse.Namespace) -> int:
     from toolkit.selection import select_best
 
     records, _ = load_results(args.run_dir)
-    selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms or None, args.max_size_kb or None)
+    selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms or None, args.max_size_kb or None,
+                            args.max_mae_increase)
     print_result(args.json, selection.to_dict(), selection.format_text)
     return 0 if selection.winner is not None else 1

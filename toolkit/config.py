@@ -41,6 +41,7 @@ class Experiment:
     name: str = ""
     dataset: str = "digits"
     data: str = ""
+    task: str = "classification"  # or "regression": float targets, scored by MAE/RMSE (toolkit.task)
     preprocess: str = ""
     image_size: str = ""
     color: str = ""  # image folders: rgb or grayscale; "" → the model file's input channels, else rgb
@@ -65,6 +66,7 @@ class Experiment:
     bench_budget_s: float = 0.5  # adaptive plan: seconds per artifact after which no session is added
     opset: int = 17
     max_accuracy_drop: float = 1.0
+    max_mae_increase: float = 5.0  # regression: the budget, in percent of the full model's MAE
     max_latency_ms: float = 0.0
     max_size_kb: float = 0.0
     float_fallback: str = ""  # "auto", "auto:N" or layer names: adds the int8-mixed precision (toolkit.quant_debug)
@@ -108,7 +110,7 @@ class Experiment:
                 raise EdgesmithError(
                     f"{key} {getattr(self, key)} is out of range", "use a small positive number such as 0.001"
                 )
-        for key in ("max_accuracy_drop", "max_latency_ms", "max_size_kb"):
+        for key in ("max_accuracy_drop", "max_mae_increase", "max_latency_ms", "max_size_kb"):
             if getattr(self, key) < 0:
                 raise EdgesmithError(f"{key} must not be negative", f"set {key} to 0 (no limit) or a positive budget")
         if not 14 <= self.opset <= 18:
@@ -116,6 +118,7 @@ class Experiment:
         if self.dataset == "npz" and not self.data:
             raise EdgesmithError("dataset 'npz' needs a file", "pass --data FILE.npz")
         _check_data_options(self)
+        _check_task(self)
         if self.float_fallback:
             from toolkit.quant_debug.fallback import parse_fallback
 
@@ -154,6 +157,21 @@ def _check_data_options(experiment: Experiment) -> None:
     check_color(experiment.color)
     if experiment.dataset == "folder" and not experiment.data:
         raise EdgesmithError("dataset 'folder' needs a folder", "pass --data DIR with one sub-folder of images per class")
+
+
+def _check_task(experiment: Experiment) -> None:
+    """The parts of edgesmith that score by accuracy only say so before anything runs (the
+    dataset's targets are checked when it is loaded: toolkit.data)."""
+    from toolkit.task import REGRESSION, check_task
+
+    if check_task(experiment.task) != REGRESSION:
+        return
+    if experiment.float_fallback:
+        raise EdgesmithError("float_fallback (int8-mixed) grows its float layers against an accuracy budget, "
+                             "which a regression does not have", "drop float_fallback for task 'regression'")
+    if experiment.device_accuracy:
+        raise EdgesmithError("device_accuracy compares top-1 predictions on the device, which a regression does not have",
+                             "drop device_accuracy for task 'regression' (its latency is still timed on the device)")
 
 
 def _check_bench_plan(experiment: Experiment) -> None:

@@ -18,6 +18,7 @@ from toolkit.data_sanity import check_labels
 from toolkit.data_stream import StreamedSplit, chunk_size, should_stream
 from toolkit.errors import EdgesmithError
 from toolkit.preprocess import Preprocess, channels_of, parse_preprocess
+from toolkit.task import CLASSIFICATION, REGRESSION
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 VALIDATION_FRACTION = 0.1
@@ -31,7 +32,8 @@ class Dataset:
     """Train/validation/test splits, already preprocessed, plus what is needed to reproduce them.
 
     `raw_dtype` is the dtype of the samples before preprocessing (uint8 for images), `source`
-    what the loader found (image folders: layout, skipped and resized images)."""
+    what the loader found (image folders: layout, skipped and resized images). A regression's
+    targets are float32 (n, outputs) and `num_classes` is its number of outputs."""
 
     name: str
     x_train: np.ndarray
@@ -45,6 +47,7 @@ class Dataset:
     class_names: tuple[str, ...] = ()
     raw_dtype: str = "float32"
     source: dict[str, Any] = field(default_factory=dict)
+    task: str = CLASSIFICATION
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -92,11 +95,16 @@ def load_dataset(
     image_size: str = "",
     color: str = "",
     skip_bad_images: bool = False,
+    task: str = CLASSIFICATION,
 ) -> Dataset:
     """Load a dataset by name; `data` is a directory (IDX, image folder) or a file (npz).
 
     `preprocess` '' means the dataset's own default (digits x/16, images x/255, float npz as-is).
     """
+    if task == REGRESSION and name != "npz":
+        raise EdgesmithError(f"task 'regression' needs float targets, and dataset '{name}' has class labels",
+                             "store x_train, y_train, x_test, y_test (float targets) in an .npz and pass "
+                             "--dataset npz --data FILE (Python API: toolkit.run(..., data={...}))")
     spec = lambda default: parse_preprocess(preprocess or default)  # noqa: E731
     if name == "digits":
         x, y = _digits()
@@ -108,7 +116,7 @@ def load_dataset(
         x_test, y_test = read_idx_pair(folder, "t10k")
         return _finish(name, x_train[..., None], y_train, x_test[..., None], y_test, spec(DEFAULT_PREPROCESS[name]), seed)
     if name == "npz":
-        return from_arrays(read_npz(Path(data)), seed, name, preprocess)
+        return from_arrays(read_npz(Path(data)), seed, name, preprocess, task)
     if name == "folder":
         return _folder(Path(data), seed, spec(DEFAULT_PREPROCESS[name]), image_size, color, skip_bad_images)
     if name == "arrays":
@@ -122,6 +130,7 @@ def load_configured(options: Mapping[str, Any]) -> Dataset:
     return load_dataset(
         options["dataset"], options.get("data", ""), options.get("seed", 0), options.get("preprocess", ""),
         options.get("image_size", ""), options.get("color", ""), options.get("skip_bad_images", False),
+        options.get("task", CLASSIFICATION),
     )
 
 
@@ -136,14 +145,18 @@ def _folder(root: Path, seed: int, preprocess: Preprocess, image_size: str, colo
     return _finish("folder", x_train, y_train, x_test, y_test, preprocess, seed, images.class_names, images.info)
 
 
-def from_arrays(arrays: Mapping[str, np.ndarray], seed: int = 0, name: str = "arrays", preprocess: str = "") -> Dataset:
+def from_arrays(arrays: Mapping[str, np.ndarray], seed: int = 0, name: str = "arrays", preprocess: str = "",
+                task: str = CLASSIFICATION) -> Dataset:
     """A dataset from x_train, y_train, x_test, y_test arrays; `preprocess` '' means uint8
-    images are scaled by 1/255 and other dtypes used as they are."""
+    images are scaled by 1/255 and other dtypes used as they are. A regression's y arrays hold
+    float targets, one or several per sample."""
     missing = [key for key in NPZ_KEYS if key not in arrays]
     if missing:
         raise EdgesmithError(f"{name} lacks {', '.join(missing)}", "pass x_train, y_train, x_test and y_test arrays")
     x_train, y_train, x_test, y_test = (np.asarray(arrays[key]) for key in NPZ_KEYS)
     default = "scale:1/255" if x_train.dtype == np.uint8 else "none"
+    if task == REGRESSION:
+        return _finish_regression(name, x_train, y_train, x_test, y_test, parse_preprocess(preprocess or default), seed)
     return _finish(name, x_train, y_train, x_test, y_test, parse_preprocess(preprocess or default), seed)
 
 
@@ -184,35 +197,56 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
 
 def _finish(name, x_train, y_train, x_test, y_test, preprocess: Preprocess, seed: int,
             class_names: tuple[str, ...] = (), source: dict[str, Any] | None = None) -> Dataset:
-    """Validate, carve the validation split out of training, and preprocess to float32
-    (split first, so only the raw arrays and one float32 copy are ever in memory)."""
+    """Validate class labels, then assemble the splits (`_assemble`)."""
     _validate(name, x_train, y_train, "train")
     _validate(name, x_test, y_test, "test")
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise EdgesmithError(
-            f"{name}: train samples have shape {x_train.shape[1:]} but test samples {x_test.shape[1:]}",
-            "give both splits the same sample shape",
-        )
+    _validate_labels(name, y_train, "train")
+    _validate_labels(name, y_test, "test")
     labels = np.concatenate([y_train, y_test]).astype(np.int64)
     num_classes = int(labels.max()) + 1
     if num_classes < 2:
         raise EdgesmithError(f"{name}: labels hold a single class", "provide labels of at least two classes")
     check_labels(name, y_train)
+    return _assemble(name, x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64),
+                     max(num_classes, len(class_names)), preprocess, seed, class_names, source)
+
+
+def _finish_regression(name, x_train, y_train, x_test, y_test, preprocess: Preprocess, seed: int) -> Dataset:
+    """Float targets, one or several per sample, kept as float32 (n, outputs)."""
+    _validate(name, x_train, y_train, "train")
+    _validate(name, x_test, y_test, "test")
+    targets = [_regression_targets(name, y, split) for y, split in ((y_train, "train"), (y_test, "test"))]
+    if targets[0].shape[1] != targets[1].shape[1]:
+        raise EdgesmithError(f"{name}: y_train has {targets[0].shape[1]} targets per sample but y_test {targets[1].shape[1]}",
+                             "give both splits the same number of targets")
+    return _assemble(name, x_train, targets[0], x_test, targets[1], targets[0].shape[1], preprocess, seed,
+                     task=REGRESSION)
+
+
+def _assemble(name, x_train, y_train, x_test, y_test, num_outputs: int, preprocess: Preprocess, seed: int,
+              class_names: tuple[str, ...] = (), source: dict[str, Any] | None = None,
+              task: str = CLASSIFICATION) -> Dataset:
+    """Carve the validation split out of training and preprocess to float32 (split first, so
+    only the raw arrays and one float32 copy are ever in memory)."""
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise EdgesmithError(
+            f"{name}: train samples have shape {x_train.shape[1:]} but test samples {x_test.shape[1:]}",
+            "give both splits the same sample shape",
+        )
     preprocess.check_channels(channels_of(x_train.shape))
-    num_classes = max(num_classes, len(class_names))
-    x_fit, y_fit, x_val, y_val = _split(x_train, y_train.astype(np.int64), VALIDATION_FRACTION, seed)
+    x_fit, y_fit, x_val, y_val = _split(x_train, y_train, VALIDATION_FRACTION, seed)
     float_bytes = 4 * (x_train.size + x_test.size)
     stream = x_train.dtype.itemsize < 4 and should_stream(float_bytes)
     inputs = (lambda raw: StreamedSplit(raw, preprocess)) if stream else preprocess.apply
     source = {**(source or {}), **({"streamed": True, "float32_bytes": float_bytes} if stream else {})}
     return Dataset(
         name, inputs(x_fit), y_fit, inputs(x_val), y_val, inputs(x_test),
-        y_test.astype(np.int64), num_classes, preprocess, class_names, str(x_train.dtype), source,
+        y_test, num_outputs, preprocess, class_names, str(x_train.dtype), source, task,
     )
 
 
 def _validate(name: str, x: np.ndarray, y: np.ndarray, split: str) -> None:
-    """Reject data a model cannot be trained or measured on, saying what is wrong."""
+    """Reject samples a model cannot be trained or measured on, saying what is wrong."""
     if len(x) == 0:
         raise EdgesmithError(f"{name}: the {split} split has no samples", "provide a non-empty x_" + split)
     if len(x) != len(y):
@@ -225,22 +259,35 @@ def _validate(name: str, x: np.ndarray, y: np.ndarray, split: str) -> None:
             f"{name}: x_{split} has shape {x.shape}",
             "use (n, features), (n, height, width) or (n, height, width, channels)",
         )
-    if y.ndim != 1:
-        raise EdgesmithError(f"{name}: y_{split} has shape {y.shape}", "labels must be a 1-D array of class ids")
     if not np.issubdtype(x.dtype, np.number):
         raise EdgesmithError(f"{name}: x_{split} has dtype {x.dtype}", "store samples as numbers")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise EdgesmithError(f"{name}: x_{split} contains NaN or inf values", "clean or drop those samples")
+
+
+def _validate_labels(name: str, y: np.ndarray, split: str) -> None:
+    """Class ids 0..K-1, one per sample."""
+    if y.ndim != 1:
+        raise EdgesmithError(f"{name}: y_{split} has shape {y.shape}", "labels must be a 1-D array of class ids")
     if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
         raise EdgesmithError(f"{name}: y_{split} contains NaN or inf values", "give every sample a class id 0..K-1")
     if np.issubdtype(y.dtype, np.floating) and not np.array_equal(y, np.round(y)):
         raise EdgesmithError(
-            f"{name}: y_{split} holds non-integer values (e.g. {y[y != np.round(y)][0]:g}), regression targets; "
-            "edgesmith scores classifiers by top-1 accuracy and does not support regression yet",
-            "give class ids 0..K-1",
+            f"{name}: y_{split} holds non-integer values (e.g. {y[y != np.round(y)][0]:g}), regression targets",
+            "give class ids 0..K-1, or score the model as a regression: --task regression",
         )
     if not np.issubdtype(y.dtype, np.number) or y.min() < 0:  # whole numbers stored as floats are class ids too
         raise EdgesmithError(
             f"{name}: y_{split} labels must be integer class ids from 0 (got dtype {y.dtype}, min {y.min()})",
             "encode labels as 0..K-1",
         )
+
+
+def _regression_targets(name: str, y: np.ndarray, split: str) -> np.ndarray:
+    """Finite numbers, shaped (n,) or (n, outputs), as float32 (n, outputs)."""
+    if y.ndim not in (1, 2) or not np.issubdtype(y.dtype, np.number):
+        raise EdgesmithError(f"{name}: y_{split} has shape {y.shape} and dtype {y.dtype}",
+                             "regression targets must be numbers shaped (n,) or (n, outputs)")
+    if not np.isfinite(y).all():
+        raise EdgesmithError(f"{name}: y_{split} contains NaN or inf values", "clean or drop those samples")
+    return np.asarray(y, np.float32).reshape(len(y), -1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from toolkit.selection import KB, Selection, artifact_name, format_ms, p50
+from toolkit.task import less_good, merit
 
 _UNKNOWN = float("inf")  # no estimate (e.g. Vela not installed) ranks after every estimate
 
@@ -42,7 +43,7 @@ def select_estimated(records: list[Mapping[str, Any]], selection: Selection) -> 
 
 def _rank(record: Mapping[str, Any]) -> tuple:
     estimate = p50(record)
-    return (-record["accuracy"], _UNKNOWN if estimate is None else estimate, record["size_bytes"], artifact_name(record))
+    return (-merit(record), _UNKNOWN if estimate is None else estimate, record["size_bytes"], artifact_name(record))
 
 
 def _failures(record: Mapping[str, Any], selection: Selection) -> list[str]:
@@ -53,8 +54,9 @@ def _failures(record: Mapping[str, Any], selection: Selection) -> list[str]:
         reasons.append(f"no kernel for {', '.join(dict.fromkeys(unrunnable))}")
     if record.get("fits") is False and not any("does not fit" in reason for reason in reasons):
         reasons.append("does not fit the board")
-    if record["accuracy_drop_pp"] > selection.max_accuracy_drop_pp:
-        reasons.append(f"accuracy drop {record['accuracy_drop_pp']:.2f} pp > budget {selection.max_accuracy_drop_pp:g} pp")
+    reason = selection.quality_failure(record)
+    if reason:
+        reasons.append(reason)
     estimate = p50(record)
     if selection.max_latency_ms is not None and (estimate is None or estimate > selection.max_latency_ms):
         shown = "no estimate" if estimate is None else f"estimated {format_ms(estimate)} ms"
@@ -66,9 +68,8 @@ def _failures(record: Mapping[str, Any], selection: Selection) -> list[str]:
 
 
 def _why_not(record: Mapping[str, Any], winner: Mapping[str, Any]) -> str:
-    if record["accuracy"] != winner["accuracy"]:
-        return (f"fits and meets the budget, but less accurate ({record['accuracy'] * 100:.2f}% vs "
-                f"{winner['accuracy'] * 100:.2f}%)")
+    if merit(record) != merit(winner):
+        return f"fits and meets the budget, but {less_good(record, winner)}"
     mine, theirs = p50(record), p50(winner)
     if mine != theirs:
         shown = "no estimate" if mine is None else format_ms(mine)

@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError
-from toolkit.zoo_mobile import MOBILE_MODELS, build_mobile, check_input
+from toolkit.task import CLASSIFICATION, REGRESSION
+from toolkit.zoo_mobile import MOBILE_MODELS, build_mobile, check_input, head
 
 ZOO_NAMES = ("mlp", "cnn", "dscnn", *MOBILE_MODELS)
 
@@ -28,18 +29,20 @@ def check_zoo_spec(model: str, input_shape: tuple[int, ...]) -> None:
         raise EdgesmithError(f"model '{model}': {name} takes no settings", f"write --model {name}")
 
 
-def build(name: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0) -> Any:
-    """Build a zoo model; `width` scales every layer's units/filters (for smaller students)."""
+def build(name: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0,
+          task: str = CLASSIFICATION) -> Any:
+    """Build a zoo model; `width` scales every layer's units/filters (for smaller students). A
+    regression model ends in the linear layer, one unit per target (`num_classes`)."""
     if name.partition(":")[0] in MOBILE_MODELS:
-        return build_mobile(name, input_shape, num_classes, width)
+        return build_mobile(name, input_shape, num_classes, width, task)
     builders: dict[str, Callable[..., Any]] = {"mlp": _mlp, "cnn": _cnn, "dscnn": _dscnn}
     if name not in builders:
         raise EdgesmithError(f"unknown model '{name}'", f"choose {', '.join(ZOO_NAMES)} or pass a model file")
     layers = keras().layers
     inputs = layers.Input(shape=input_shape, name="input")
     logits = builders[name](layers, inputs, num_classes, lambda units: max(2, int(round(units * width))))
-    outputs = layers.Activation("softmax", name="probabilities")(logits)
-    return keras().Model(inputs, outputs, name=name if width == 1.0 else f"{name}_w{width:g}")
+    return keras().Model(inputs, head(layers, logits, task), name=name if width == 1.0 else f"{name}_w{width:g}")
+
 
 
 def _mlp(layers, inputs, num_classes, scaled):
@@ -83,14 +86,15 @@ def _as_image(layers, inputs):
     )
 
 
-def compile_for_training(model: Any, learning_rate: float) -> None:
-    """Adam + sparse categorical cross-entropy on the softmax output."""
+def compile_for_training(model: Any, learning_rate: float, task: str = CLASSIFICATION) -> None:
+    """Adam + sparse categorical cross-entropy on the softmax output, or mean squared error
+    (with MAE shown) for a regression."""
     k = keras()
-    model.compile(
-        optimizer=k.optimizers.Adam(learning_rate),
-        loss=k.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
+    if task == REGRESSION:
+        loss, metric = k.losses.MeanSquaredError(), k.metrics.MeanAbsoluteError(name="mae")
+    else:
+        loss, metric = k.losses.SparseCategoricalCrossentropy(), "accuracy"
+    model.compile(optimizer=k.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
 
 
 def count_params(model: Any) -> int:

@@ -16,6 +16,7 @@ from toolkit.manifest import build_manifest
 from toolkit.records import records_json
 from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
+from toolkit.task import CLASSIFICATION, REGRESSION, budget_text, quality_text
 
 if TYPE_CHECKING:
     from toolkit.pipeline import Run
@@ -27,8 +28,10 @@ def write_outputs(state: Run, started: float, extra: Mapping[str, Any] | None = 
     run_dir: Path = state.run_dir
     records = state.records
     info = {**run_info(state, started), **(extra or {})}
+    regression = state.data.task == REGRESSION
     info["budget"] = {
-        "max_accuracy_drop_pp": state.experiment.max_accuracy_drop,
+        **({"max_mae_increase_pct": state.experiment.max_mae_increase} if regression
+           else {"max_accuracy_drop_pp": state.experiment.max_accuracy_drop}),
         "max_latency_ms": state.experiment.max_latency_ms or None,
         "max_size_kb": state.experiment.max_size_kb or None,
     }
@@ -48,14 +51,22 @@ def summary_text(run_dir: Path, records: list[dict[str, Any]], info: dict[str, A
     Built from results.json and run.json alone, so it always matches the files on disk.
     """
     lines = ["", text_table(records), *[f"· {sentence}" for sentence in findings(records, info)], ""]
-    budget = info["budget"]["max_accuracy_drop_pp"]
+    budget = quality_budget_text(info)
     for target, best in info["best"].items():
         picked = f"{best} (copied to best/{target}/)" if best else "nothing meets the budget"
-        lines.append(f"best for {target} (drop ≤ {budget:g} pp): {picked}")
+        lines.append(f"best for {target} ({budget}): {picked}")
     lines.append(f"\nhost CPU: {describe(info['cpu'])}")
-    lines.append(f"full model accuracy {info['baseline']['accuracy'] * 100:.2f}% · run folder {run_dir} "
+    lines.append(f"full model {quality_text(info['baseline'])} · run folder {run_dir} "
                  f"· {info['seconds']:.0f} s · stages reused {info['stages']['reused']}, built {info['stages']['built']}")
     return "\n".join(lines)
+
+
+def quality_budget_text(info: Mapping[str, Any]) -> str:
+    """The run's budget on quality: 'accuracy drop ≤ 1 pp' or 'MAE increase ≤ 5%'."""
+    budget = info["budget"]
+    if "max_mae_increase_pct" in budget:
+        return budget_text(REGRESSION, budget["max_mae_increase_pct"])
+    return budget_text(CLASSIFICATION, budget["max_accuracy_drop_pp"])
 
 
 def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, Any]) -> None:
@@ -72,12 +83,15 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
     from toolkit.devices.local import LOCAL
 
     exp = state.experiment
+    regression = state.data.task == REGRESSION
     return {
         "name": exp.run_name,
         "dataset": state.data.name,
         "model": exp.model,
+        "task": state.data.task,
         "baseline": {
-            "accuracy": state.baseline_accuracy,
+            "task": state.data.task,
+            **state.baseline_quality,
             "params": state.baseline_params,
             "path": state.baseline_file,
             **state.baseline_checks,
@@ -89,7 +103,7 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         "measured_on": {target.name: state.devices.get(target.name, LOCAL).measured_on(target) for target in state.targets},
         "devices": {name: {"url": device.url, "facts": device.facts} for name, device in state.devices.items()},
         "cpu": cpu_features(),
-        "data_warnings": label_warnings(state.data.y_train, state.data.y_test),
+        "data_warnings": [] if regression else label_warnings(state.data.y_train, state.data.y_test),
         "skipped": state.skipped,
         "variants": state.variant_info,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -137,8 +151,8 @@ def markdown_report(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines = [
         f"# edgesmith run `{info['name']}`",
         "",
-        f"Dataset **{info['dataset']}**, model **{info['model']}**; full Keras model test accuracy "
-        f"**{info['baseline']['accuracy'] * 100:.2f}%** ({info['baseline']['params']:,} parameters).",
+        f"Dataset **{info['dataset']}**, model **{info['model']}**; full Keras model on the test split: "
+        f"**{quality_text(info['baseline'])}** ({info['baseline']['params']:,} parameters).",
         "",
         f"Host CPU: {describe(info['cpu'])}." if info.get("cpu") else "",
         *data_lines(info),

@@ -23,6 +23,7 @@ from toolkit.errors import EdgesmithError
 from toolkit.records import Record
 from toolkit.run_lock import run_lock
 from toolkit.targets import Target, load_target
+from toolkit.task import REGRESSION
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]  # (artifacts finished, artifacts planned)
@@ -40,7 +41,7 @@ class Run:
     log: Log
     baseline_key: str = ""
     baseline_file: str = "baseline/model.h5"  # relative to run_dir; model.keras for a Keras 3 model kept as it is
-    baseline_accuracy: float = 0.0
+    baseline_quality: dict[str, float] = field(default_factory=dict)  # toolkit.task.score_outputs of the full model
     baseline_params: int = 0
     reference_outputs: np.ndarray | None = None
     baseline_checks: dict[str, Any] = field(default_factory=dict)
@@ -302,15 +303,27 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
         raise EdgesmithError(
             f"{experiment.model} expects inputs of shape {expected}, the {data.name} samples are {data.input_shape}", fix)
     if len(model.outputs) != 1:
-        raise EdgesmithError(f"{experiment.model} has {len(model.outputs)} outputs; edgesmith compares one output of class scores",
+        raise EdgesmithError(f"{experiment.model} has {len(model.outputs)} outputs; edgesmith compares one output (class scores or regression values)",
                              "save a model with a single output (keras.Model(inputs, the_class_scores))")
     outputs = model.output_shape[-1]
+    if data.task == REGRESSION:
+        if outputs != data.num_classes or len(model.output_shape) != 2:
+            raise EdgesmithError(f"{experiment.model} outputs {tuple(model.output_shape[1:])} per sample but the "
+                                 f"{data.name} targets are {data.num_classes} per sample",
+                                 "pick the dataset the model was trained on")
+        return _keras3_kept(model, experiment, log, needs_passes)
     binary = is_single_output(tuple(model.output_shape)) and data.num_classes == 2
     if outputs is None or (outputs < data.num_classes and not binary):
         raise EdgesmithError(
             f"{experiment.model} has {outputs} outputs but the {data.name} labels go up to {data.num_classes - 1}",
             "pick the dataset the model was trained on",
         )
+    return _keras3_kept(model, experiment, log, needs_passes)
+
+
+def _keras3_kept(model: Any, experiment: Experiment, log: Log, needs_passes: bool) -> Any:
+    """The user's model; a Keras 3 model that was not translated is refused where the passes
+    are needed, and said to be kept as it is otherwise."""
     from toolkit.keras3 import PTQ_ONLY, untranslated_reason
 
     reason = untranslated_reason(model)

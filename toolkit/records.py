@@ -21,11 +21,12 @@ from typing import Any, Iterator
 
 from toolkit.errors import EdgesmithError
 
-SCHEMA_VERSION = 4  # 4: float_layers, fallback (int8-mixed); 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input, latency_kind,
+SCHEMA_VERSION = 5  # 5: task, mae, rmse, mae_increase_pct, rmse_increase_pct (regression); 4: float_layers, fallback (int8-mixed); 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input, latency_kind,
 # microcontroller memory/NPU fields; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first release
 LATENCY_KINDS = ("measured", "estimated")
-REQUIRED = ("variant", "target", "format", "precision", "path", "accuracy", "accuracy_drop_pp",
-            "latency_ms", "size_bytes", "gzip_bytes")
+REQUIRED = ("variant", "target", "format", "precision", "path", "latency_ms", "size_bytes", "gzip_bytes")
+REQUIRED_BY_TASK = {"classification": ("accuracy", "accuracy_drop_pp"),
+                    "regression": ("mae", "rmse", "mae_increase_pct", "rmse_increase_pct")}
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,16 @@ class Record(Mapping):
     format: str
     precision: str
     path: str
-    accuracy: float
-    accuracy_drop_pp: float
     latency_ms: Mapping[str, Any] | None  # None: not measured, `latency_error` says why
     size_bytes: int
     gzip_bytes: int
+    task: str = "classification"  # toolkit.task: which of the quality fields below are set
+    accuracy: float | None = None  # classification
+    accuracy_drop_pp: float | None = None
+    mae: float | None = None  # regression, on the test split's targets
+    rmse: float | None = None
+    mae_increase_pct: float | None = None  # against the full model's; negative: lower error
+    rmse_increase_pct: float | None = None
     chain: tuple[str, ...] = ()
     params: int | None = None
     macs: int | None = None
@@ -103,7 +109,11 @@ class Record(Mapping):
         """A Record from stored or hand-made data: required keys checked, older schemas migrated."""
         if isinstance(data, Record):
             return data
+        task = data.get("task") or "classification"
+        if task not in REQUIRED_BY_TASK:
+            raise EdgesmithError(f"a result record has task '{task}'", f"use one of: {', '.join(REQUIRED_BY_TASK)}")
         missing = [key for key in REQUIRED if key not in data]
+        missing += [key for key in REQUIRED_BY_TASK[task] if data.get(key) is None]
         if missing:
             raise EdgesmithError(f"a result record lacks {', '.join(missing)}", "re-run `edgesmith run` to rebuild it")
         unknown = sorted(set(data) - set(_FIELDS))

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from toolkit.errors import EdgesmithError
 from toolkit.records import latency_on_device
+from toolkit.task import CLASSIFICATION, REGRESSION, budget_text, is_regression, less_good, loss, loss_text, merit, quality_text, task_of
 
 KB = 1024  # bytes per KB everywhere in reports and budgets
 # Without a confidence interval two timings are only called different when they differ by more
@@ -65,14 +66,29 @@ class Selection:
     """The winner for one target (None when nothing meets the budget) and why the rest lost."""
 
     target: str
-    max_accuracy_drop_pp: float
+    max_accuracy_drop_pp: float | None  # classification's budget
     max_latency_ms: float | None
     max_size_kb: float | None
     winner: dict | None
     rejected: list[tuple[dict, str]] = field(default_factory=list)
+    max_mae_increase_pct: float | None = None  # regression's budget
+    task: str = CLASSIFICATION
+
+    @property
+    def quality_budget(self) -> float:
+        """The budget on the task's loss (toolkit.task.loss)."""
+        budget = self.max_mae_increase_pct if self.task == REGRESSION else self.max_accuracy_drop_pp
+        assert budget is not None  # select_best checks it
+        return budget
+
+    def quality_failure(self, record: Mapping[str, Any]) -> str | None:
+        """Why the record loses too much against the full model, or None."""
+        if loss(record) <= self.quality_budget:
+            return None
+        return f"{loss_text(record)} > budget {self.quality_budget:g}{' pp' if self.task == CLASSIFICATION else '%'}"
 
     def budget_text(self) -> str:
-        parts = [f"accuracy drop ≤ {self.max_accuracy_drop_pp:g} pp"]
+        parts = [budget_text(self.task, self.quality_budget)]
         if self.max_latency_ms is not None:
             parts.append(f"p50 ≤ {self.max_latency_ms:g} ms")
         if self.max_size_kb is not None:
@@ -83,8 +99,9 @@ class Selection:
         """The answer as data (`select --json`): the winning record and why each other one lost."""
         return {
             "target": self.target,
-            "budget": {"max_accuracy_drop_pp": self.max_accuracy_drop_pp, "max_latency_ms": self.max_latency_ms,
-                       "max_size_kb": self.max_size_kb},
+            "budget": {**({"max_mae_increase_pct": self.max_mae_increase_pct} if self.task == REGRESSION
+                          else {"max_accuracy_drop_pp": self.max_accuracy_drop_pp}),
+                       "max_latency_ms": self.max_latency_ms, "max_size_kb": self.max_size_kb},
             "winner": self.winner,
             "rejected": [{"artifact": artifact_name(record), "path": record.get("path"), "reason": reason}
                          for record, reason in self.rejected],
@@ -105,7 +122,9 @@ class Selection:
 def describe(record: dict) -> str:
     """One line with the numbers a person decides on."""
     latency = record.get("latency_ms") or {}
-    text = (f"accuracy {record['accuracy'] * 100:.2f}% (drop {record['accuracy_drop_pp']:.2f} pp)"
+    change = (f"{record['mae_increase_pct']:+.2f}%" if is_regression(record)
+              else f"drop {record['accuracy_drop_pp']:.2f} pp")
+    text = (f"{quality_text(record)} ({change})"
             f", size {record['size_bytes'] / KB:.1f} KB (gzip {record['gzip_bytes'] / KB:.1f} KB)")
     if estimated(record):
         from toolkit.mcu_selection import describe_estimated
@@ -150,44 +169,48 @@ def _compatibility_failure(record: dict, target: str) -> str | None:
     return None
 
 
-def _budget_failures(record: dict, target: str, max_drop: float, max_latency: float | None,
-                     max_size_kb: float | None) -> list[str]:
+def _budget_failures(record: dict, selection: Selection) -> list[str]:
     reasons = []
-    reason = _compatibility_failure(record, target)
+    reason = _compatibility_failure(record, selection.target)
     if reason:
         reasons.append(reason)
-    if record["accuracy_drop_pp"] > max_drop:
-        reasons.append(f"accuracy drop {record['accuracy_drop_pp']:.2f} pp > budget {max_drop:g} pp")
+    reason = selection.quality_failure(record)
+    if reason:
+        reasons.append(reason)
     latency = p50(record)
     if latency is None:
         reasons.append("no latency measurement")
-    elif max_latency is not None and latency > max_latency:
-        reasons.append(f"p50 {format_ms(latency)} ms > {max_latency:g} ms")
+    elif selection.max_latency_ms is not None and latency > selection.max_latency_ms:
+        reasons.append(f"p50 {format_ms(latency)} ms > {selection.max_latency_ms:g} ms")
     size_kb = record["size_bytes"] / KB
-    if max_size_kb is not None and size_kb > max_size_kb:
-        reasons.append(f"size {size_kb:.1f} KB > {max_size_kb:g} KB")
+    if selection.max_size_kb is not None and size_kb > selection.max_size_kb:
+        reasons.append(f"size {size_kb:.1f} KB > {selection.max_size_kb:g} KB")
     return reasons
 
 
-def select_best(records: list[Mapping[str, Any]], target: str, max_accuracy_drop_pp: float,
+def select_best(records: list[Mapping[str, Any]], target: str, max_accuracy_drop_pp: float | None,
                 max_latency_ms: float | None = None,
-                max_size_kb: float | None = None) -> Selection:
+                max_size_kb: float | None = None, max_mae_increase_pct: float | None = None) -> Selection:
     """Choose the artifact to ship on `target`.
 
     An artifact qualifies when it is not marked incompatible with the target, its accuracy drop
-    is within `max_accuracy_drop_pp`, it was timed, its p50 is within `max_latency_ms` and its
-    file size (on-device bytes, 1 KB = 1024 B) is within `max_size_kb`.
+    is within `max_accuracy_drop_pp` (a regression: its MAE increase within
+    `max_mae_increase_pct` percent of the full model's MAE), it was timed, its p50 is within
+    `max_latency_ms` and its file size (on-device bytes, 1 KB = 1024 B) is within `max_size_kb`.
 
     Ranking among qualifiers: lowest p50 latency. Every qualifier whose 95% CI on p50 overlaps
     the fastest one's is tied with it (a gap inside the noise is no reason to choose); ties are
-    broken by smaller gzip size (download cost), then higher accuracy, then name. Targets whose
-    latency is estimated (microcontrollers) are ranked by fit, accuracy, then the estimate
-    (toolkit.mcu_selection); measured and estimated latency are never compared.
+    broken by smaller gzip size (download cost), then higher accuracy (lower MAE), then name.
+    Targets whose latency is estimated (microcontrollers) are ranked by fit, accuracy, then the
+    estimate (toolkit.mcu_selection); measured and estimated latency are never compared.
     """
     present = sorted({record["target"] for record in records})
     if target not in present:
         raise EdgesmithError(f"no results for target '{target}'",
                              f"choose one of: {', '.join(present) or '(no results at all)'}")
+    selection = Selection(target, max_accuracy_drop_pp, max_latency_ms, max_size_kb, None,
+                          max_mae_increase_pct=max_mae_increase_pct, task=_task_of(records, target))
+    _check_quality_budget(selection)
     kinds = {estimated(record) for record in records if record["target"] == target}
     if kinds == {True, False}:
         raise EdgesmithError(f"the results for '{target}' mix measured and estimated latency",
@@ -195,17 +218,15 @@ def select_best(records: list[Mapping[str, Any]], target: str, max_accuracy_drop
     if kinds == {True}:
         from toolkit.mcu_selection import select_estimated
 
-        return select_estimated(records, Selection(target, max_accuracy_drop_pp, max_latency_ms, max_size_kb, None))
+        return select_estimated(records, selection)
     rejected: list[tuple[dict, str]] = []
     qualifiers = []
     for record in (r for r in records if r["target"] == target):
-        reasons = _budget_failures(record, target, max_accuracy_drop_pp, max_latency_ms,
-                                   max_size_kb)
+        reasons = _budget_failures(record, selection)
         if reasons:
             rejected.append((record, "; ".join(reasons)))
         else:
             qualifiers.append(record)
-    selection = Selection(target, max_accuracy_drop_pp, max_latency_ms, max_size_kb, None)
     if not qualifiers:
         selection.rejected = rejected
         return selection
@@ -213,7 +234,7 @@ def select_best(records: list[Mapping[str, Any]], target: str, max_accuracy_drop
         return _select_by_size(selection, qualifiers, rejected)
     fastest = min(qualifiers, key=lambda r: (p50(r), artifact_name(r)))
     tied = [r for r in qualifiers if compare_p50(r["latency_ms"], fastest["latency_ms"]) == 0]
-    winner = min(tied, key=lambda r: (r["gzip_bytes"], -r["accuracy"], artifact_name(r)))
+    winner = min(tied, key=lambda r: (r["gzip_bytes"], -merit(r), artifact_name(r)))
     selection.winner = winner
     tied_ids = {id(r) for r in tied}
     losers = [(r, _why_not_winner(r, winner, fastest, id(r) in tied_ids))
@@ -222,18 +243,35 @@ def select_best(records: list[Mapping[str, Any]], target: str, max_accuracy_drop
     return selection
 
 
+def _task_of(records: list[Mapping[str, Any]], target: str) -> str:
+    tasks = {task_of(record) for record in records if record["target"] == target}
+    if len(tasks) > 1:
+        raise EdgesmithError(f"the results for '{target}' mix {' and '.join(sorted(tasks))} records",
+                             "select within one run's results")
+    return tasks.pop()
+
+
+def _check_quality_budget(selection: Selection) -> None:
+    """The budget the results' task needs was given."""
+    if selection.task == REGRESSION and selection.max_mae_increase_pct is None:
+        raise EdgesmithError("these are a regression's results, scored by MAE",
+                             "give the budget as an MAE increase in percent: --max-mae-increase 5 (Python: max_mae_increase_pct=5)")
+    if selection.task == CLASSIFICATION and selection.max_accuracy_drop_pp is None:
+        raise EdgesmithError("these are a classifier's results", "give the budget as an accuracy drop: --max-accuracy-drop 1")
+
+
 def _select_by_size(selection: Selection, qualifiers: list[dict], rejected: list[tuple[dict, str]]) -> Selection:
     """For targets timed off the device (GPU, Edge TPU here), host-CPU latency says nothing
     about the device, so rank by what is known: the file size the device must hold, then
     accuracy."""
-    ranked = sorted(qualifiers, key=lambda r: (r["size_bytes"], -r["accuracy"], artifact_name(r)))
+    ranked = sorted(qualifiers, key=lambda r: (r["size_bytes"], -merit(r), artifact_name(r)))
     winner = selection.winner = ranked[0]
     losers = []
     for record in ranked[1:]:
         if record["size_bytes"] != winner["size_bytes"]:
             why = f"meets the budget but larger ({record['size_bytes'] / KB:.1f} vs {winner['size_bytes'] / KB:.1f} KB)"
         else:
-            why = f"meets the budget, same size, less accurate ({record['accuracy'] * 100:.2f}% vs {winner['accuracy'] * 100:.2f}%)"
+            why = f"meets the budget, same size, {less_good(record, winner)}"
         losers.append((record, why + "; ranked by size because latency here is not the device's"))
     selection.rejected = losers + rejected
     return selection
@@ -249,7 +287,6 @@ def _why_not_winner(record: dict, winner: dict, fastest: dict, tied: bool) -> st
     if record["gzip_bytes"] != winner["gzip_bytes"]:
         return (f"meets the budget and ties on latency (95% CIs overlap), but larger "
                 f"(gzip {record['gzip_bytes'] / KB:.1f} vs {winner['gzip_bytes'] / KB:.1f} KB)")
-    if record["accuracy"] != winner["accuracy"]:
-        return (f"meets the budget, ties on latency and gzip size, but less accurate "
-                f"({record['accuracy'] * 100:.2f}% vs {winner['accuracy'] * 100:.2f}%)")
+    if merit(record) != merit(winner):
+        return f"meets the budget, ties on latency and gzip size, but {less_good(record, winner)}"
     return "meets the budget and equals the winner; the winner comes first by name"

@@ -24,6 +24,7 @@ from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept f
 from toolkit.records import Record
 from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, spec_key
 from toolkit.targets import Target
+from toolkit.task import REGRESSION, is_regression, mean_predictor_mae, quality_change, score_outputs
 from toolkit.variant_stage import VariantModel, variant_key
 
 if TYPE_CHECKING:
@@ -39,10 +40,8 @@ BASELINE_FORMAT = 2  # bump when the baseline stage's outputs change
 def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
     """Train (or take) the full model once; return a loader for it; set its reference outputs
     (raw, for output fidelity; top-1, for agreement) and the checks of the full model itself."""
-    from toolkit.fidelity import batchnorm_check, chance_accuracy
     from toolkit.model_files import load_saved, save_model, saved_model_name
     from toolkit.models import count_params
-    from toolkit.top1 import top1
 
     exp, data = state.experiment, state.data
     if user_model is not None:
@@ -64,20 +63,33 @@ def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
         outputs = predict_in_chunks(lambda x: model.predict(x, batch_size=256, verbose=0), data.x_test).astype(np.float32)
         save_model(model, path)
         write_bytes(reference, float32_npy(outputs))
-        cached = {
-            "accuracy": float((top1(outputs) == data.y_test).mean()), "params": count_params(model),
-            "checks": {"chance_accuracy": chance_accuracy(data.y_test),
-                       "batchnorm": batchnorm_check(model, data.x_test, data.y_test, exp.seed)},
-        }
+        cached = {**score_outputs(outputs, data.y_test, data.task), "params": count_params(model),
+                  "checks": _baseline_checks(model, data, exp.seed)}
         state.cache.put(key, cached, [path, reference])
-        state.log(f"[baseline] test accuracy {cached['accuracy']:.4f} ({cached['params']:,} parameters)")
+        state.log(f"[baseline] test {_quality_log(cached)} ({cached['params']:,} parameters)")
     else:
-        state.log(f"[baseline] cached: test accuracy {cached['accuracy']:.4f}")
-    state.baseline_accuracy = cached["accuracy"]
+        state.log(f"[baseline] cached: test {_quality_log(cached)}")
+    state.baseline_quality = {name: cached[name] for name in ("accuracy", "mae", "rmse") if name in cached}
     state.baseline_params = cached["params"]
     state.baseline_checks = cached["checks"]
     state.reference_outputs = np.load(reference)
     return lru_cache(maxsize=1)(lambda: load_saved(path))
+
+
+def _baseline_checks(model: Any, data: Any, seed: int) -> dict[str, Any]:
+    """What the full model should beat (chance, or always predicting the mean) and, for a
+    classifier, its accuracy with BatchNorm in train and inference mode."""
+    from toolkit.fidelity import batchnorm_check, chance_accuracy
+
+    if data.task == REGRESSION:
+        return {"mean_predictor_mae": mean_predictor_mae(data.y_train, data.y_test)}
+    return {"chance_accuracy": chance_accuracy(data.y_test), "batchnorm": batchnorm_check(model, data.x_test, data.y_test, seed)}
+
+
+def _quality_log(quality: dict[str, Any]) -> str:
+    if "mae" in quality:
+        return f"MAE {quality['mae']:.4g}, RMSE {quality['rmse']:.4g}"
+    return f"accuracy {quality['accuracy']:.4f}"
 
 
 def _train_baseline(state: Run) -> Any:
@@ -87,7 +99,7 @@ def _train_baseline(state: Run) -> Any:
 
     exp, data = state.experiment, state.data
     seed_everything(exp.seed)
-    model = build(exp.model, data.input_shape, data.num_classes)
+    model = build(exp.model, data.input_shape, data.num_classes, task=data.task)
     state.log(f"[baseline] training {exp.model} on {data.name} ({len(data.x_train)} samples, up to {exp.epochs} epochs)")
     fit(model, data, exp.epochs, exp.batch_size, exp.learning_rate, exp.patience, exp.seed, log=state.log)
     return model
@@ -241,7 +253,7 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
     record = state.cache.get(key)
     if record is None:
         quality = _once(state, ("score", digest, runtime.NAME),
-                        lambda: score(path, data.x_test, data.y_test, state.reference_outputs, runtime.open_runner))
+                        lambda: score(path, data.x_test, data.y_test, state.reference_outputs, runtime.open_runner, data.task))
         compatibility = check_artifact(path, target).to_dict()
         timing_inputs = ("timing", digest, device.identity(), device.remote and target.accelerator.delegate)
         estimated = runtime.estimated_timing(target, compatibility)
@@ -260,11 +272,9 @@ def bench_stage(state: Run, path: Path, target: Target, precision: str) -> dict[
             "path": relative,
             "size_bytes": path.stat().st_size,
             "gzip_bytes": gzip_size(path),
-            "accuracy": quality["accuracy"],
-            "accuracy_drop_pp": round((state.baseline_accuracy - quality["accuracy"]) * 100, 4),
-            "agreement": quality["agreement"],
-            "sqnr_db": quality["sqnr_db"],
-            "cosine": quality["cosine"],
+            **quality,
+            **quality_change(state.baseline_quality, quality, data.task),
+            "task": data.task,
             "raw_input": _raw_input(path, precision, data),
             **timing,
             "compatibility": compatibility,
@@ -334,8 +344,12 @@ def _finish_record(state: Run, key: str, path: Path, record: dict[str, Any]) -> 
     """Cache a measured record (a failed measurement is taken again by the next run) and log it."""
     if record["latency_ms"] is not None:
         state.cache.put(key, record, [path])
-    state.log(f"[bench] {record['path']}: acc {record['accuracy']:.4f}  {_p50_text(record)}  {record['size_bytes'] / 1024:.1f} KB"
+    state.log(f"[bench] {record['path']}: {_short_quality(record)}  {_p50_text(record)}  {record['size_bytes'] / 1024:.1f} KB"
               + (f"  ({record['latency_error']})" if record.get("latency_error") else ""))
+
+
+def _short_quality(record: dict[str, Any]) -> str:
+    return f"MAE {record['mae']:.4g}" if is_regression(record) else f"acc {record['accuracy']:.4f}"
 
 
 def _once(state: Run, inputs: tuple, compute: Callable[[], Any]) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, Callable
 from toolkit._tf import keras, seed_everything
 from toolkit.data import Dataset
 from toolkit.models import compile_for_training
+from toolkit.task import REGRESSION
 
 
 def fit(
@@ -18,12 +19,13 @@ def fit(
     seed: int,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train with early stopping (best validation weights restored); return the history summary."""
+    """Train with early stopping on validation accuracy (a regression: validation loss), best
+    weights restored; return the history summary."""
     seed_everything(seed)
-    compile_for_training(model, learning_rate)
-    stopper = keras().callbacks.EarlyStopping(
-        monitor="val_accuracy", patience=patience, restore_best_weights=True
-    )
+    compile_for_training(model, learning_rate, data.task)
+    metric = "mae" if data.task == REGRESSION else "accuracy"
+    monitor = "val_loss" if data.task == REGRESSION else "val_accuracy"
+    stopper = keras().callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
     history = model.fit(
         data.x_train,
         data.y_train,
@@ -32,21 +34,22 @@ def fit(
         batch_size=batch_size,
         shuffle=True,
         verbose=0,
-        callbacks=[stopper, epoch_logger(epochs, log)],
+        callbacks=[stopper, epoch_logger(epochs, log, metric)],
     )
-    best = max(history.history["val_accuracy"])
-    return {"epochs_run": len(history.history["loss"]), "best_val_accuracy": float(best)}
+    best = (min if data.task == REGRESSION else max)(history.history[f"val_{metric}"])
+    return {"epochs_run": len(history.history["loss"]), f"best_val_{metric}": float(best)}
 
 
-def epoch_logger(total: int, log: Callable[[str], None]) -> Any:
+def epoch_logger(total: int, log: Callable[[str], None], metric: str = "accuracy") -> Any:
     """A Keras callback printing one progress line per epoch (readable in CI logs too)."""
+    label = {"accuracy": "acc"}.get(metric, metric)
 
     class EpochLogger(keras().callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
             log(
                 f"  epoch {epoch + 1:>3}/{total}  loss {logs.get('loss', 0):.4f}  "
-                f"acc {logs.get('accuracy', 0):.4f}  val_acc {logs.get('val_accuracy', 0):.4f}"
+                f"{label} {logs.get(metric, 0):.4f}  val_{label} {logs.get(f'val_{metric}', 0):.4f}"
             )
 
     return EpochLogger()

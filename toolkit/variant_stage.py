@@ -108,4 +108,5 @@ def _pass_context(state: Run, teacher: Any) -> Any:
         num_classes=data.num_classes, input_shape=data.input_shape, epochs=epochs,
         batch_size=exp.batch_size, learning_rate=exp.learning_rate, seed=exp.seed, teacher=teacher,
         log=state.log, verbose=0, train_epochs=exp.epochs, finetune_learning_rate=exp.finetune_learning_rate,
+        task=data.task,
     )

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError
+from toolkit.task import CLASSIFICATION, REGRESSION
 
 MIN_SIDE = 32  # the MobileNets downsample 32×
 
@@ -80,8 +81,10 @@ def check_input(spec: str, input_shape: tuple[int, ...]) -> tuple[str, Any]:
 BATCHNORM_MOMENTUM = 0.9
 
 
-def build_mobile(spec: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0) -> Any:
-    """The zoo model with a separate softmax layer (logits stay available to distillation);
+def build_mobile(spec: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0,
+                 task: str = CLASSIFICATION) -> Any:
+    """The zoo model with a separate softmax layer (logits stay available to distillation), or a
+    linear output for a regression;
     `width` scales alpha (MobileNets) or the filters (ResNet-8) for smaller students."""
     name, params = check_input(spec, input_shape)
     layers = keras().layers
@@ -92,14 +95,18 @@ def build_mobile(spec: str, input_shape: tuple[int, ...], num_classes: int, widt
     else:
         application = {"mobilenet_v2": _mobilenet_v2, "mobilenet_v3_small": _mobilenet_v3_small}[name]
         features = application(keras().applications, x, params, params.alpha * width)
-    logits = layers.Dense(num_classes, name="logits")(features)
-    outputs = layers.Activation("softmax", name="probabilities")(logits)
+    outputs = head(layers, layers.Dense(num_classes, name="logits")(features), task)
     label = model_label(spec)
     model = keras().Model(inputs, outputs, name=label if width == 1.0 else f"{label}_w{width:g}")
     for layer in model.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = BATCHNORM_MOMENTUM
     return model
+
+
+def head(layers: Any, logits: Any, task: str) -> Any:
+    """A classifier's separate softmax layer; a regression's outputs are the last Dense's."""
+    return logits if task == REGRESSION else layers.Activation("softmax", name="probabilities")(logits)
 
 
 def model_label(spec: str) -> str:

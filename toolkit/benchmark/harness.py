@@ -16,6 +16,7 @@ from toolkit.benchmark.device_runners import BenchError
 from toolkit.benchmark.timing import Latency
 from toolkit.benchmark.runners import Runner, open_runner, predict
 from toolkit.errors import EdgesmithError
+from toolkit.task import CLASSIFICATION, REGRESSION, score_outputs
 
 
 def benchmark_file(path: Path, sample: np.ndarray, runs: int, threads: int, batch: int,
@@ -44,17 +45,13 @@ def measure_together(files: list[tuple[Path, np.ndarray]], settings: device_benc
 
 
 def score(path: Path, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
-          opener: Callable[..., Runner] = open_runner) -> dict[str, float | None]:
-    """Accuracy on (x, y); top-1 agreement and output fidelity (SQNR, cosine) against the full
-    model's raw outputs `reference`, in the runner `opener` gives (a target's runtime: TFLite
-    Micro for a microcontroller's .tflite file)."""
+          opener: Callable[..., Runner] = open_runner, task: str = CLASSIFICATION) -> dict[str, float | None]:
+    """The task's figures on (x, y) (accuracy, or MAE and RMSE); top-1 agreement (classifiers)
+    and output fidelity (SQNR, cosine) against the full model's raw outputs `reference`, in the
+    runner `opener` gives (a target's runtime: TFLite Micro for a microcontroller's .tflite file)."""
     from toolkit.fidelity import output_fidelity
     from toolkit.top1 import top1
 
     predictions = predict(opener(path, threads=all_cores()), x)
-    predicted = top1(predictions)
-    return {
-        "accuracy": float((predicted == y).mean()),
-        "agreement": float((predicted == top1(reference)).mean()),
-        **output_fidelity(predictions, reference),
-    }
+    agreement = None if task == REGRESSION else float((top1(predictions) == top1(reference)).mean())
+    return {**score_outputs(predictions, y, task), "agreement": agreement, **output_fidelity(predictions, reference)}

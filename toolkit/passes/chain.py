@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.models import count_params
-from toolkit.passes.context import PassContext, accuracy
+from toolkit.passes.context import PassContext, validation_score
 from toolkit.passes.registry import PASSES
 from toolkit.passes.sparsity import keras_sparsity, unique_weight_counts
 from toolkit.passes.steps import Step, is_qat_chain
@@ -43,10 +43,10 @@ def apply_chain(model: Any, steps: tuple[Step, ...], ctx: PassContext, applied: 
         if not PASSES[step.name].quantization_aware:
             deployed = result
         current, applied = result, (*applied, step.name)
-        val_accuracy = accuracy(current, ctx.x_val, ctx.y_val)
-        record.append({"step": step.text, "val_accuracy": round(val_accuracy, 4), "seconds": round(time.time() - started, 1),
+        metric, value = validation_score(current, ctx)
+        record.append({"step": step.text, f"val_{metric}": round(value, 4), "seconds": round(time.time() - started, 1),
                        **notes})
-        ctx.log(f"  {step.text}: validation accuracy {val_accuracy:.4f}")
+        ctx.log(f"  {step.text}: validation {metric if metric == 'accuracy' else metric.upper()} {value:.4f}")
     info = {
         "steps": record,
         "sparsity": keras_sparsity(current),

@@ -13,7 +13,8 @@ import numpy as np
 
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError
-from toolkit.top1 import is_single_output, top1
+from toolkit.task import CLASSIFICATION, REGRESSION
+from toolkit.top1 import is_single_output
 
 
 class PassNotApplicable(EdgesmithError):
@@ -27,6 +28,7 @@ class PassNotApplicable(EdgesmithError):
 class PassContext:
     """Inputs a pass may use. `teacher` is the full baseline model; passes never modify it.
 
+    `task`: a regression fine-tunes on mean squared error and is validated by MAE.
     `epochs`: fine-tune epochs (prune, cluster, qat). `train_epochs`: epochs for a student trained
     from scratch (distill, scratch; defaults to `epochs`). `finetune_learning_rate`: the smaller
     step size for QAT fine-tuning (defaults to `learning_rate`). `applied`: names of the passes already
@@ -51,6 +53,7 @@ class PassContext:
     finetune_learning_rate: float | None = None
     applied: tuple[str, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
+    task: str = CLASSIFICATION
 
     @property
     def student_epochs(self) -> int:
@@ -101,7 +104,8 @@ def _last_activation(model: Any) -> str:
 def fine_tune(
     model: Any, ctx: PassContext, callbacks: tuple = (), from_logits: bool | None = None, gentle: bool = False
 ) -> None:
-    """Train `model` in place for `ctx.epochs` with Adam and cross-entropy on the labels.
+    """Train `model` in place for `ctx.epochs` with Adam and cross-entropy on the labels (mean
+    squared error on a regression's targets).
 
     `gentle` (QAT) uses the smaller fine-tune learning rate: fake quantization only nudges a
     trained model, while pruning and clustering remove capacity that must be re-learned at the
@@ -111,7 +115,9 @@ def fine_tune(
     k.utils.set_random_seed(ctx.seed)
     if from_logits is None:
         from_logits = not outputs_probabilities(model)
-    if is_single_output(tuple(model.output_shape)):  # a binary classifier: a sigmoid, or one logit
+    if ctx.task == REGRESSION:
+        loss, metric = k.losses.MeanSquaredError(), k.metrics.MeanAbsoluteError(name="mae")
+    elif is_single_output(tuple(model.output_shape)):  # a binary classifier: a sigmoid, or one logit
         loss = k.losses.BinaryCrossentropy(from_logits=from_logits)
         metric = k.metrics.BinaryAccuracy(threshold=0.0 if from_logits else 0.5)
     else:
@@ -134,5 +140,17 @@ def fine_tune(
 
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a Keras model (fake-quant QAT models included) on numpy data."""
+    from toolkit.top1 import top1
+
     predictions = model.predict(x, batch_size=256, verbose=0)
     return float((top1(predictions) == y).mean())
+
+
+def validation_score(model: Any, ctx: PassContext) -> tuple[str, float]:
+    """(name, value) of the task's headline figure for a Keras model (fake-quant QAT models
+    included) on the validation split: top-1 accuracy, or MAE."""
+    from toolkit.task import score_outputs
+
+    scores = score_outputs(model.predict(ctx.x_val, batch_size=256, verbose=0), ctx.y_val, ctx.task)
+    name = "mae" if ctx.task == REGRESSION else "accuracy"
+    return name, scores[name]

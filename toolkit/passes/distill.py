@@ -4,6 +4,9 @@ Both start from the same initial weights (same seed) and run the same training l
 same epochs, so "distill" vs "scratch" isolates what the teacher's soft labels are worth.
 
 loss = alpha · CE(labels, student) + (1 − alpha) · T² · KL(softmax(teacher/T) ‖ softmax(student/T))
+
+A regression has no soft labels to soften: its student learns the targets and the teacher's
+outputs, loss = alpha · MSE(targets, student) + (1 − alpha) · MSE(teacher, student).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 from toolkit._tf import keras, tf
 from toolkit.errors import EdgesmithError
 from toolkit.passes.context import PassContext, PassNotApplicable, output_is_softmax
+from toolkit.task import REGRESSION
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,11 @@ def build_student(params: Params, ctx: PassContext) -> Any:
     from toolkit.passes.student import choose_student
     from toolkit.top1 import is_single_output
 
-    if is_single_output(tuple(ctx.teacher.output_shape)):
+    if is_single_output(tuple(ctx.teacher.output_shape)) and ctx.task != REGRESSION:
         raise PassNotApplicable("distillation needs class scores, and the full model has a single output (a binary classifier)",
                                 "compress it with prune, cluster or qat, or give it one output per class")
     chosen = choose_student(ctx.teacher, tuple(ctx.input_shape), ctx.num_classes, params.student, params.width,
-                            params.params)
+                            params.params, ctx.task)
     keras().utils.set_random_seed(ctx.seed)
     student = keras().models.clone_model(chosen.model)  # fresh weights from the seed just set
     teacher_params, student_params = count_params(ctx.teacher), count_params(student)
@@ -122,11 +126,24 @@ def distillation_loss(labels: Any, student_logits: Any, teacher_logits: Any, tem
     return t.reduce_mean(alpha * hard + (1.0 - alpha) * temperature**2 * kl)
 
 
+def regression_distillation_loss(targets: Any, student_outputs: Any, teacher_outputs: Any, alpha: float) -> Any:
+    """Mean over the batch of alpha·MSE(targets) + (1 − alpha)·MSE(teacher's outputs)."""
+    t = tf()
+    hard = t.reduce_mean(t.square(targets - student_outputs))
+    if teacher_outputs is None:
+        return hard
+    return alpha * hard + (1.0 - alpha) * t.reduce_mean(t.square(teacher_outputs - student_outputs))
+
+
 def _train(student: Any, params: Params, ctx: PassContext, teacher_logits: np.ndarray | None) -> None:
     """A plain seeded loop shared by distill and scratch; scratch is the alpha = 1 case."""
     t, k = tf(), keras()
     logits_of = _logits_model(student)
     alpha = params.alpha if teacher_logits is not None else 1.0
+    if ctx.task == REGRESSION:
+        loss_of = lambda y, out, teacher: regression_distillation_loss(y, out, teacher, alpha)  # noqa: E731
+    else:
+        loss_of = lambda y, out, teacher: distillation_loss(y, out, teacher, params.temperature, alpha)  # noqa: E731
     optimizer = k.optimizers.Adam(ctx.learning_rate)
     targets = teacher_logits if teacher_logits is not None else np.zeros((len(ctx.y_train), 1), np.float32)
     data = _shuffled_batches(ctx, targets.astype(np.float32))
@@ -134,9 +151,7 @@ def _train(student: Any, params: Params, ctx: PassContext, teacher_logits: np.nd
     @t.function
     def step(x: Any, y: Any, teacher: Any) -> Any:
         with t.GradientTape() as tape:
-            loss = distillation_loss(
-                y, logits_of(x, training=True), teacher if teacher_logits is not None else None, params.temperature, alpha
-            )
+            loss = loss_of(y, logits_of(x, training=True), teacher if teacher_logits is not None else None)
         gradients = tape.gradient(loss, student.trainable_variables)
         optimizer.apply_gradients(zip(gradients, student.trainable_variables))
         return loss

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from toolkit._tf import keras
 from toolkit.errors import EdgesmithError, first_line
 from toolkit.models import build, count_params, is_zoo
+from toolkit.task import CLASSIFICATION
 from toolkit.zoo_mobile import spec_from_label
 
 SCALED = {"Conv1D": "filters", "Conv2D": "filters", "Conv3D": "filters", "Conv2DTranspose": "filters",
@@ -77,13 +78,13 @@ def scaled_graph(teacher: Any, width: float) -> Any:
 
 
 def choose_student(teacher: Any, input_shape: tuple[int, ...], num_classes: int, name: str | None,
-                   width: float, fraction: float | None) -> Student:
+                   width: float, fraction: float | None, task: str = CLASSIFICATION) -> Student:
     """The named zoo student, else the teacher's zoo architecture, else its own graph scaled, else
     the zoo model of the same family; at `width`, or the width that meets `fraction` of the
     teacher's parameters."""
     zoo = name or spec_from_label(teacher.name)
     if name or is_zoo(zoo):
-        made = _sized(lambda w: build(zoo, tuple(input_shape), num_classes, width=w), zoo, teacher, width, fraction)
+        made = _sized(lambda w: build(zoo, tuple(input_shape), num_classes, width=w, task=task), zoo, teacher, width, fraction)
         return Student(made[0], made[1], f"{zoo} (zoo) at width {made[1]:.3g}")
     try:
         model, chosen = _sized(lambda w: scaled_graph(teacher, w), teacher.name, teacher, width, fraction)
@@ -92,7 +93,7 @@ def choose_student(teacher: Any, input_shape: tuple[int, ...], num_classes: int,
         reason = exc
     for family in _families(teacher):
         try:
-            model, chosen = _sized(lambda w: build(family, tuple(input_shape), num_classes, width=w), family, teacher,
+            model, chosen = _sized(lambda w: build(family, tuple(input_shape), num_classes, width=w, task=task), family, teacher,
                                    width, fraction)
         except EdgesmithError:
             continue

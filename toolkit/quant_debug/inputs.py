@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from toolkit.errors import EdgesmithError
+from toolkit.task import REGRESSION
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = No
         loaded = from_arrays(data, seed)
     else:
         loaded = load_configured(options)
+    if loaded.task == REGRESSION:
+        raise EdgesmithError("explain ranks int8 layers by what they cost a classifier's accuracy; "
+                             "a regression run is not supported yet", "compare its int8 and fp32 MAE in the run's report")
     expected = tuple(keras_model.input_shape[1:])
     if tuple(loaded.input_shape) != expected:
         raise EdgesmithError(f"the data's samples are shaped {loaded.input_shape} but the model takes {expected}",

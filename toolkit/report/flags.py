@@ -14,9 +14,11 @@ from toolkit.report.fallback import fallback_findings
 from toolkit.records import as_records
 from toolkit.report.sanity import sanity_findings
 from toolkit.selection import KB, artifact_name, compare_p50, estimated, format_ms, measured_off_device, p50
+from toolkit.task import is_regression, loss, relative_increase
 
 MIN_EFFECT = 0.05  # smallest relative latency difference reported as faster/slower
 _DROP_WARNING_PP = 2.0
+_MAE_WARNING_PCT = 10.0
 
 
 def findings(records: list[dict], run_info: dict) -> list[str]:
@@ -259,28 +261,43 @@ def _distillation(records: list[dict]) -> list[str]:
         fp32_pairs = [pair for pair in pairs if pair[0]["precision"] == "fp32"] or pairs
         if not fp32_pairs:
             continue
-        gain = sum(d["accuracy"] - s["accuracy"] for d, s in fp32_pairs) / len(fp32_pairs) * 100
-        distilled, alone = fp32_pairs[0]
-        detail = (f"({variant} {distilled['accuracy'] * 100:.2f}% vs {scratch} "
-                  f"{alone['accuracy'] * 100:.2f}%, {distilled['precision']})")
-        verb = f"bought {gain:+.1f} pp over" if gain >= 0 else f"lost {-gain:.1f} pp against"
-        sentences.append(f"distillation {verb} the same student trained from scratch {detail}")
+        sentences.append(f"distillation {_distillation_words(fp32_pairs)} the same student trained from scratch "
+                         f"({variant} {_figure(fp32_pairs[0][0])} vs {scratch} {_figure(fp32_pairs[0][1])}, "
+                         f"{fp32_pairs[0][0]['precision']})")
     return sentences
 
 
+def _figure(record: dict) -> str:
+    return f"MAE {record['mae']:.4g}" if is_regression(record) else f"{record['accuracy'] * 100:.2f}%"
+
+
+def _distillation_words(pairs: list[tuple[dict, dict]]) -> str:
+    """'bought +1.2 pp over', or for a regression 'lowered the MAE by 8.0% against'."""
+    if is_regression(pairs[0][0]):
+        change = sum(relative_increase(s["mae"], d["mae"]) for d, s in pairs) / len(pairs)
+        return f"lowered the MAE by {-change:.1f}% against" if change <= 0 else f"raised the MAE by {change:.1f}% against"
+    gain = sum(d["accuracy"] - s["accuracy"] for d, s in pairs) / len(pairs) * 100
+    return f"bought {gain:+.1f} pp over" if gain >= 0 else f"lost {-gain:.1f} pp against"
+
+
 def _large_drops(records: list[dict]) -> list[str]:
-    """Variants that lose noticeable accuracy, with the range over their artifacts."""
+    """Variants that lose noticeable accuracy (a regression: raise its MAE noticeably), with the
+    range over their artifacts."""
+    regression = any(is_regression(record) for record in records)
+    limit, unit = (_MAE_WARNING_PCT, "%") if regression else (_DROP_WARNING_PP, " pp")
     drops = defaultdict(list)
     for record in records:
-        if record["accuracy_drop_pp"] > _DROP_WARNING_PP:
-            drops[record["variant"]].append(record["accuracy_drop_pp"])
+        if loss(record) > limit:
+            drops[record["variant"]].append(loss(record))
     if not drops:
         return []
     worst_first = sorted(drops, key=lambda variant: -max(drops[variant]))
-    parts = [f"{variant} ({_range(drops[variant])} pp in {len(drops[variant])} artifact"
+    parts = [f"{variant} ({'+' if regression else ''}{_range(drops[variant])}{unit} in {len(drops[variant])} artifact"
              f"{'s' if len(drops[variant]) > 1 else ''})" for variant in worst_first]
-    return [f"{_join(parts)} lose{'s' if len(parts) == 1 else ''} more than "
-            f"{_DROP_WARNING_PP:g} pp accuracy against the full model"]
+    plural = len(parts) > 1
+    if regression:
+        return [f"{_join(parts)} raise{'' if plural else 's'} the MAE by more than {limit:g}% against the full model"]
+    return [f"{_join(parts)} lose{'' if plural else 's'} more than {limit:g} pp accuracy against the full model"]
 
 
 def _range(values: list[float]) -> str:
@@ -297,7 +314,7 @@ def _int8_kernels(records: list[dict], run_info: dict) -> list[str]:
     sentences = []
     for record in records:
         check = record.get("int8_kernels")
-        if not check or check["top1"] >= MIN_TOP1:
+        if not check or is_regression(record) or check["top1"] >= MIN_TOP1:  # top-1 means nothing for a regression
             continue
         lead = (f"{record['target']}/{artifact_name(record)}: ONNX Runtime's fused int8 kernels agree with the file's own exact "
                 f"integer math on only {check['top1'] * 100:.1f}% of {check['samples']} test predictions "

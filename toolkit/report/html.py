@@ -16,11 +16,13 @@ from toolkit.report.flags import findings
 from toolkit.report.html_assets import ERROR_TRAP, SCRIPT, STYLE
 from toolkit.report.pareto import Point, frontier, frontier_by, scatter_svg
 from toolkit.selection import KB, artifact_name, compare_p50, describe, estimated, format_ms, measured_off_device, p50
+from toolkit.task import is_regression, merit, quality_text
 
 _PRECISION_COLORS = {"fp32": "#3b6fb6", "fp16": "#3a9a5b", "dynamic": "#e08a1e", "int8": "#d1495b",
                      "int8-mixed": "#b5651d"}
 _OTHER_COLOR = "#7a6fb0"
 _DROP_HIGHLIGHT_PP = 1.0  # accuracy drops above this are shown in red in the table
+_MAE_HIGHLIGHT_PCT = 5.0  # and MAE increases above this percentage
 _COLUMNS = [  # header, sort type, tooltip
     ("Variant", "text", "passes applied to the baseline model"),
     ("Target", "text", "target profile"), ("Format", "text", ""), ("Precision", "text", ""),
@@ -32,6 +34,12 @@ _COLUMNS = [  # header, sort type, tooltip
     ("Pareto", "text", "on the accuracy/latency or accuracy/size frontier of its target"),
     ("Latency measured on", "text", ""),
 ]
+_REGRESSION_COLUMNS = {  # a regression's quality columns, in place of accuracy, drop and agreement
+    "Accuracy": ("MAE", "num", "mean absolute error of this artifact on the test targets"),
+    "Drop pp": ("MAE +%", "num", "MAE change against the full Keras model, in percent of its MAE (positive = worse)"),
+    "Agreement": ("RMSE", "num", "root mean squared error on the test targets"),
+    "Pareto": ("Pareto", "text", "on the MAE/latency or MAE/size frontier of its target"),
+}
 
 
 def write_report(run_dir: Path, records: list[dict], run_info: dict) -> Path:
@@ -64,16 +72,16 @@ def _frontiers(records: list[dict]) -> dict[int, set[str]]:
         timed = [i for i in indices if p50(records[i]) is not None]
         for j in frontier_by(len(timed), lambda a, b: _beats_on_latency(records[timed[a]], records[timed[b]])):
             on[timed[j]].add("latency")
-        for j in frontier([(records[i]["gzip_bytes"], records[i]["accuracy"]) for i in indices]):
+        for j in frontier([(records[i]["gzip_bytes"], merit(records[i])) for i in indices]):
             on[indices[j]].add("size")
     return on
 
 
 def _beats_on_latency(a: dict, b: dict) -> bool:
-    """`a` is at least as accurate and measurably faster, or more accurate and not measurably
-    slower: latency judged by intervals, as `select` judges it, never by p50 alone."""
+    """`a` is at least as accurate (as low an MAE) and measurably faster, or more accurate and
+    not measurably slower: latency judged by intervals, as `select` judges it, never by p50 alone."""
     speed = compare_p50(a["latency_ms"], b["latency_ms"])
-    return (a["accuracy"] >= b["accuracy"] and speed < 0) or (a["accuracy"] > b["accuracy"] and speed <= 0)
+    return (merit(a) >= merit(b) and speed < 0) or (merit(a) > merit(b) and speed <= 0)
 
 
 def _by_target(records: list[dict]) -> dict[str, list[int]]:
@@ -90,6 +98,7 @@ def _summary(records: list[dict], run_info: dict) -> str:
              ("Preprocessing", (run_info.get("preprocessing") or {}).get("spec")),
              ("Classes", ", ".join(run_info.get("classes") or []) or None),
              ("Full-model accuracy", _pct(baseline.get("accuracy"))),
+             ("Full-model error", quality_text(baseline) if is_regression(baseline) else None),
              ("Parameters", f"{baseline['params']:,}" if baseline.get("params") else None),
              ("Targets", ", ".join(targets) or None), ("Artifacts", str(len(records)))]
     if records:
@@ -151,13 +160,15 @@ def _plots_section(records: list[dict], fronts: dict[int, set[str]]) -> str:
             axis = "estimated latency (ms)"
         elif any(measured_off_device(records[i]) for i in timed):
             axis = "p50 latency on the host CPU, not the device (ms)"
+        quality, y_label = ("MAE", "MAE (lower is better)") if any(is_regression(records[i]) for i in indices) \
+            else ("accuracy", "accuracy (%)")
         latency = scatter_svg(
             [_point(records[i], p50(records[i]), with_ci=True) for i in timed],
-            f"{target}: accuracy vs latency", axis, "accuracy (%)",
+            f"{target}: {quality} vs latency", axis, y_label,
             [j for j, i in enumerate(timed) if "latency" in fronts[i]])
         size = scatter_svg(
             [_point(records[i], records[i]["gzip_bytes"] / KB) for i in indices],
-            f"{target}: accuracy vs size", "gzip size (KB)", "accuracy (%)",
+            f"{target}: {quality} vs size", "gzip size (KB)", y_label,
             [j for j, i in enumerate(indices) if "size" in fronts[i]])
         figures.append(f'<figure class="target-plots"><div class="pair">{latency}{size}</div>'
                        f"<figcaption>{escape(target)} — Pareto frontier: larger labelled markers "
@@ -175,10 +186,11 @@ def _point(record: dict, x: float, with_ci: bool = False) -> Point:
     interval = latency.get("repeat95_p50") or latency.get("ci95_p50")  # the one compare_p50 judges by
     ci = tuple(interval) if with_ci and interval else None
     tooltip = (f"{artifact_name(record)} ({record['variant']}, {record['format']} "
-               f"{record['precision']})\naccuracy {record['accuracy'] * 100:.2f}%\n"
+               f"{record['precision']})\n{quality_text(record)}\n"
                f"p50 {_latency_text(record)} ms{_sampling_text(latency)}\nsize {record['size_bytes'] / KB:.1f} KB, "
                f"gzip {record['gzip_bytes'] / KB:.1f} KB")
-    return Point(x, record["accuracy"] * 100, f"{record['variant']} {record['precision']}",
+    y = record["mae"] if is_regression(record) else record["accuracy"] * 100
+    return Point(x, y, f"{record['variant']} {record['precision']}",
                  tooltip, _PRECISION_COLORS.get(record["precision"], _OTHER_COLOR),
                  hollow=record["format"] == "onnx", x_range=ci)
 
@@ -213,8 +225,10 @@ def _latency_text(record: dict) -> str:
 
 
 def _table_section(records: list[dict], run_info: dict, fronts: dict[int, set[str]]) -> str:
+    regression = any(is_regression(record) for record in records)
+    columns = [_REGRESSION_COLUMNS.get(column[0], column) if regression else column for column in _COLUMNS]
     head = "".join(f'<th data-type="{kind}" title="{escape(tip)}">{escape(name)}</th>'
-                   for name, kind, tip in _COLUMNS)
+                   for name, kind, tip in columns)
     best = {(t, p) for t, p in (run_info.get("best") or {}).items() if p}
     rows = [_row(record, fronts[i], (record["target"], record.get("path")) in best)
             for i, record in enumerate(records)]
@@ -228,8 +242,6 @@ def _row(record: dict, on_fronts: set[str], is_best: bool) -> str:
         key = escape(str(text if sort_value is None else sort_value))
         return f'<td class="{cls}" data-sort="{key}">{escape(text)}</td>'
 
-    agreement = record.get("agreement")
-    drop = record["accuracy_drop_pp"]
     tag = ' <span class="tag">best</span>' if is_best else ""
     row_class = ' class="best"' if is_best else ""
     variant = (f'<td data-sort="{escape(record["variant"])}">{escape(record["variant"])}{tag}'
@@ -238,14 +250,26 @@ def _row(record: dict, on_fronts: set[str], is_best: bool) -> str:
             f'data-target="{escape(record["target"])}"{row_class}>'
             + variant + cell(record["target"]) + cell(record["format"])
             + cell(record["precision"])
-            + cell(f"{record['accuracy'] * 100:.2f}%", record["accuracy"], "num")
-            + cell(f"{drop:+.2f}", drop, "num" + (" bad" if drop > _DROP_HIGHLIGHT_PP else ""))
-            + cell("—" if agreement is None else f"{agreement * 100:.1f}%", agreement or "", "num")
+            + "".join(cell(*args) for args in _quality_cells(record))
             + _latency_cell(record)
             + cell(f"{record['size_bytes'] / KB:.1f}", record["size_bytes"], "num")
             + cell(f"{record['gzip_bytes'] / KB:.1f}", record["gzip_bytes"], "num")
             + cell(", ".join(sorted(on_fronts)))
             + cell(record.get("latency_measured_on", "")) + "</tr>")
+
+
+def _quality_cells(record: dict) -> list[tuple[str, object, str]]:
+    """(text, sort value, class) of the three quality columns: accuracy, drop, agreement, or
+    for a regression MAE, its change in percent, RMSE."""
+    if is_regression(record):
+        change = record["mae_increase_pct"]
+        return [(f"{record['mae']:.4g}", record["mae"], "num"),
+                (f"{change:+.2f}%", change, "num" + (" bad" if change > _MAE_HIGHLIGHT_PCT else "")),
+                (f"{record['rmse']:.4g}", record["rmse"], "num")]
+    agreement, drop = record.get("agreement"), record["accuracy_drop_pp"]
+    return [(f"{record['accuracy'] * 100:.2f}%", record["accuracy"], "num"),
+            (f"{drop:+.2f}", drop, "num" + (" bad" if drop > _DROP_HIGHLIGHT_PP else "")),
+            ("—" if agreement is None else f"{agreement * 100:.1f}%", agreement or "", "num")]
 
 
 def _compatibility_section(records: list[dict], run_info: dict) -> str:

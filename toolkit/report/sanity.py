@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from toolkit.task import NEAR_MEAN_PREDICTOR, is_regression, loss
+
 BEAT_MARGIN_PP = 3.0  # a variant this much better than the full model is suspicious
+BEAT_MARGIN_PCT = 10.0  # … or this much lower a regression's MAE
 NEAR_CHANCE = 0.1  # within this share of the way from chance to 100%
 BATCHNORM_GAP_PP = 3.0
 
@@ -21,6 +24,8 @@ def sanity_findings(records: list[dict], run_info: dict) -> list[str]:
 
 def _near_chance(run_info: dict) -> list[str]:
     baseline = run_info.get("baseline") or {}
+    if is_regression(baseline):
+        return _near_mean_predictor(run_info)
     accuracy, chance = baseline.get("accuracy"), baseline.get("chance_accuracy")
     if accuracy is None or chance is None or accuracy >= chance + NEAR_CHANCE * (1 - chance):
         return []
@@ -29,16 +34,33 @@ def _near_chance(run_info: dict) -> list[str]:
     return [f"{lead}: {_likely_cause(run_info)}"]
 
 
+def _near_mean_predictor(run_info: dict) -> list[str]:
+    """A regression's chance: always answering the training targets' mean."""
+    baseline = run_info["baseline"]
+    mae, mean_mae = baseline.get("mae"), baseline.get("mean_predictor_mae")
+    if mae is None or not mean_mae or mae < NEAR_MEAN_PREDICTOR * mean_mae:
+        return []
+    return [f"the full model's MAE on the test split is {mae:.4g}, no better than always predicting the training mean "
+            f"(MAE {mean_mae:.4g}), so every comparison against it is meaningless: {_likely_cause(run_info)}"]
+
+
 def _beats_full_model(records: list[dict], run_info: dict) -> list[str]:
+    regression = any(is_regression(record) for record in records)
+    margin = BEAT_MARGIN_PCT if regression else BEAT_MARGIN_PP
     gains: dict[str, list[float]] = defaultdict(list)
     for record in records:
-        if record["accuracy_drop_pp"] < -BEAT_MARGIN_PP:
-            gains[record["variant"]].append(-record["accuracy_drop_pp"])
+        if loss(record) < -margin:
+            gains[record["variant"]].append(-loss(record))
     if not gains:
         return []
-    names = ", ".join(f"{variant} (+{max(values):.1f} pp)" for variant, values in sorted(gains.items()))
-    return [f"{names} beat{'s' if len(gains) == 1 else ''} the full model by more than {BEAT_MARGIN_PP:g} pp: treat this "
-            f"as a warning, not a gain — {_likely_cause(run_info)}"]
+    verb = "beats" if len(gains) == 1 else "beat"
+    if regression:
+        names = ", ".join(f"{variant} ({max(values):.1f}% lower MAE)" for variant, values in sorted(gains.items()))
+        claim = f"{names} {verb} the full model's MAE by more than {margin:g}%"
+    else:
+        names = ", ".join(f"{variant} (+{max(values):.1f} pp)" for variant, values in sorted(gains.items()))
+        claim = f"{names} {verb} the full model by more than {margin:g} pp"
+    return [f"{claim}: treat this as a warning, not a gain — {_likely_cause(run_info)}"]
 
 
 def _batchnorm_gap(run_info: dict) -> list[str]:
@@ -61,8 +83,9 @@ def _likely_cause(run_info: dict) -> str:
     measured = f"{_batchnorm_words(check)}, so BatchNorm is not the cause; " if check else ""
     if is_zoo(str(run_info.get("model", ""))):
         return f"{measured}the full model trained here looks under-trained: raise epochs or patience"
+    order = "" if is_regression(run_info.get("baseline") or {}) else " and that the class order matches"
     return (f"{measured}check that preprocess (now `{spec}`) is the input scaling the model was trained with "
-            "(mobilenet, mean_std:M,S, or none if it has its own Rescaling layer) and that the class order matches")
+            f"(mobilenet, mean_std:M,S, or none if it has its own Rescaling layer){order}")
 
 
 def _gap_pp(check: dict) -> float:

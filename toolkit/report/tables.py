@@ -5,6 +5,8 @@ import csv
 import io
 from typing import Any
 
+from toolkit.task import is_regression
+
 COLUMNS = (
     ("variant", "variant"),
     ("target", "target"),
@@ -20,10 +22,21 @@ COLUMNS = (
     ("gzip_kb", "gzip KB"),
     ("on_accelerator", "ops on accel"),
 )
+# A regression's quality columns, in place of accuracy, drop and agreement.
+REGRESSION_COLUMNS = {"accuracy": ("mae", "MAE"), "accuracy_drop_pp": ("mae_increase_pct", "MAE +%"),
+                      "agreement": ("rmse", "RMSE")}
+REGRESSION_FIELDS = ("task", "mae", "rmse", "mae_increase_pct", "rmse_increase_pct")
+
+
+def columns(records: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """(key, title) of the table's columns: a regression's replace the accuracy ones."""
+    if not any(is_regression(record) for record in records):
+        return COLUMNS
+    return tuple(REGRESSION_COLUMNS.get(key, (key, title)) for key, title in COLUMNS)
 
 
 def rows(records: list[dict[str, Any]]) -> list[list[str]]:
-    """One list of formatted cells per record, in COLUMNS order."""
+    """One list of formatted cells per record, in `columns(records)` order."""
     table = []
     for record in records:
         compatibility = record.get("compatibility") or {}
@@ -32,17 +45,23 @@ def rows(records: list[dict[str, Any]]) -> list[list[str]]:
             "target": record["target"],
             "format": record["format"],
             "precision": record["precision"],
-            "accuracy": f"{record['accuracy'] * 100:.2f}",
-            "accuracy_drop_pp": f"{record['accuracy_drop_pp']:+.2f}",
-            "agreement": f"{record['agreement'] * 100:.1f}",
+            **_quality_cells(record),
             "sqnr_db": _sqnr(record),
             **_latency_cells(record),
             "size_kb": f"{record['size_bytes'] / 1024:.1f}",
             "gzip_kb": f"{record['gzip_bytes'] / 1024:.1f}",
             "on_accelerator": _accelerated(compatibility),
         }
-        table.append([cells[key] for key, _ in COLUMNS])
+        table.append([cells[key] for key, _ in columns(records)])
     return table
+
+
+def _quality_cells(record: dict[str, Any]) -> dict[str, str]:
+    if is_regression(record):
+        return {"mae": f"{record['mae']:.4g}", "mae_increase_pct": f"{record['mae_increase_pct']:+.2f}",
+                "rmse": f"{record['rmse']:.4g}"}
+    return {"accuracy": f"{record['accuracy'] * 100:.2f}", "accuracy_drop_pp": f"{record['accuracy_drop_pp']:+.2f}",
+            "agreement": f"{record['agreement'] * 100:.1f}"}
 
 
 def _sqnr(record: dict[str, Any]) -> str:
@@ -73,7 +92,7 @@ def _accelerated(compatibility: dict[str, Any]) -> str:
 
 def text_table(records: list[dict[str, Any]]) -> str:
     """Aligned plain-text table for the terminal."""
-    return aligned([[title for _, title in COLUMNS], *rows(records)])
+    return aligned([[title for _, title in columns(records)], *rows(records)])
 
 
 def aligned(table: list[list[str]]) -> str:
@@ -85,7 +104,7 @@ def aligned(table: list[list[str]]) -> str:
 
 
 def markdown_table(records: list[dict[str, Any]]) -> str:
-    header = [title for _, title in COLUMNS]
+    header = [title for _, title in columns(records)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(line) + " |" for line in rows(records)]
     return "\n".join(lines)
@@ -99,6 +118,8 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         "size_bytes", "gzip_bytes", "params", "threads", "batch", "runs", "compatible", "latency_measured_on",
         "latency_kind", "peak_activation_bytes", "arena_bytes", "flash_bytes", "fits",
     ]
+    if any(is_regression(record) for record in records):
+        fields[5:7] = REGRESSION_FIELDS
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

@@ -24,6 +24,7 @@ from toolkit.records import Record
 from toolkit.search import require_optuna
 from toolkit.search.evaluate import Candidate, Evaluator
 from toolkit.search.space import SearchSpace
+from toolkit.task import REGRESSION
 
 if TYPE_CHECKING:
     from toolkit.pipeline import Run
@@ -41,6 +42,9 @@ def search(experiment: Experiment, space: SearchSpace, trials: int, target: str 
     from toolkit.pipeline import open_run
     from toolkit.stages import baseline_stage
 
+    if experiment.task == REGRESSION:
+        raise EdgesmithError("search's objectives and constraint are accuracy, latency and size: a regression is not "
+                             "supported by search yet", "compare its chains with `edgesmith run --variant ...`, which scores MAE")
     optuna = require_optuna()
     experiment = dataclasses.replace(experiment, targets=(_target(experiment, target),))
     started = time.time()
