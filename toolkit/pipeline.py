@@ -309,7 +309,7 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
     if data.task == REGRESSION:
         if outputs != data.num_classes or len(model.output_shape) != 2:
             raise EdgesmithError(f"{experiment.model} outputs {tuple(model.output_shape[1:])} per sample but the "
-                                 f"{data.name} targets are {data.num_classes} per sample",
+                                 f"{data.name} data has {data.num_classes} targets per sample",
                                  "pick the dataset the model was trained on")
         return _keras3_kept(model, experiment, log, needs_passes)
     binary = is_single_output(tuple(model.output_shape)) and data.num_classes == 2

@@ -112,8 +112,9 @@ class Record(Mapping):
         task = data.get("task") or "classification"
         if task not in REQUIRED_BY_TASK:
             raise EdgesmithError(f"a result record has task '{task}'", f"use one of: {', '.join(REQUIRED_BY_TASK)}")
-        missing = [key for key in REQUIRED if key not in data]
-        missing += [key for key in REQUIRED_BY_TASK[task] if data.get(key) is None]
+        by_task = REQUIRED_BY_TASK[task]
+        missing = [key for key in (*REQUIRED[:5], *by_task, *REQUIRED[5:])
+                   if key not in data or (key in by_task and data[key] is None)]
         if missing:
             raise EdgesmithError(f"a result record lacks {', '.join(missing)}", "re-run `edgesmith run` to rebuild it")
         unknown = sorted(set(data) - set(_FIELDS))

@@ -40,7 +40,8 @@ def test_fine_tuning_runs_at_least_400_optimizer_steps(teacher, samples, batch, 
     x = np.zeros((samples, 1), np.float32)
     experiment = SimpleNamespace(batch_size=batch, finetune_epochs=finetune_epochs, epochs=3, learning_rate=1e-3,
                                  seed=0, finetune_learning_rate=1e-4)
-    data = SimpleNamespace(x_train=x, y_train=x[:, 0], x_val=x[:2], y_val=x[:2, 0], num_classes=10, input_shape=(1,))
+    data = SimpleNamespace(x_train=x, y_train=x[:, 0], x_val=x[:2], y_val=x[:2, 0], num_classes=10, input_shape=(1,),
+                           task="classification")
     state = SimpleNamespace(experiment=experiment, data=data, log=lambda line: None)
     ctx = variant_stage._pass_context(state, teacher)
     assert ctx.epochs == expected and variant_stage.MIN_FINETUNE_STEPS == 400
