@@ -187,3 +187,64 @@ def test_a_model_whose_outputs_do_not_match_the_targets_is_refused(tmp_path):
     arrays = dict(np.load(_regression_npz(tmp_path / "r.npz")))
     with pytest.raises(EdgesmithError, match=r"outputs \(3,\) per sample but the arrays data has 2 targets per sample"):
         api.run({"task": "regression", "model": str(tmp_path / "three.h5"), "output": str(tmp_path / "runs")}, data=arrays)
+
+
+def _manifest_folder(root: Path, count: int = 60, split: bool = True) -> Path:
+    """Grayscale PNGs whose targets are their own mean and spread of brightness, in [0, 1]."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    (root / "img").mkdir(parents=True)
+    rows = ["file,brightness,contrast" + (",split" if split else "")]
+    for i in range(count):
+        pixels = np.clip(rng.normal(rng.integers(0, 256), 20, (12, 12)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(root / "img" / f"{i:03d}.png")
+        rows.append(f"img/{i:03d}.png,{pixels.mean() / 255:.6f},{pixels.std() / 255:.6f}"
+                    + ("," + ("test" if i % 5 == 0 else "train") if split else ""))
+    (root / "targets.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_an_image_folder_lists_its_regression_targets_in_targets_csv(tmp_path):
+    from PIL import Image
+
+    data = load_dataset("folder", str(_manifest_folder(tmp_path / "photos")), task="regression", color="grayscale")
+    assert data.x_test.shape == (12, 12, 12, 1) and data.y_test.shape == (12, 2) and data.num_classes == 2
+    assert data.source["targets"] == ["brightness", "contrast"] and data.source["layout"] == "targets.csv manifest"
+    first = np.asarray(Image.open(tmp_path / "photos" / "img" / "000.png"), np.float32)
+    assert data.y_test[0] == pytest.approx([first.mean() / 255, first.std() / 255], abs=1e-5)  # row 0 is a test row
+    unsplit = load_dataset("folder", str(_manifest_folder(tmp_path / "all", split=False)), task="regression", seed=3)
+    assert len(unsplit.x_test) == 12 and unsplit.x_train.shape[-1] == 3  # cut from the seed; rgb by default
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: None, "reads its targets from .*targets.csv, which does not exist"),
+    (lambda text: text.replace("file,", "image,", 1), "has header"),
+    (lambda text: text.replace("img/001.png,", "img/999.png,", 1), "line 3: .*img/999.png does not exist"),
+    (lambda text: text.replace(",train\n", ",later\n", 1), "split 'later'"),
+    (lambda text: text.replace("img/001.png,", "img/001.png,n/a,", 1), "line 3 has 5 values for 4 columns"),
+    (lambda text: text.replace("\n", "\nimg/001.png,bright,0.1,train\n", 1), "line 2: brightness is 'bright', not a finite number"),
+])
+def test_manifest_mistakes_name_the_line_and_the_fix(tmp_path, edit, message):
+    folder = _manifest_folder(tmp_path / "photos")
+    manifest = folder / "targets.csv"
+    edited = edit(manifest.read_text())
+    if edited is None:
+        manifest.unlink()
+    else:
+        manifest.write_text(edited)
+    with pytest.raises(EdgesmithError, match=message):
+        load_dataset("folder", str(folder), task="regression")
+
+
+@pytest.mark.slow
+def test_an_image_folder_regression_runs_end_to_end(tmp_path):
+    folder = _manifest_folder(tmp_path / "photos", count=150)
+    result = edgesmith("run", "--dataset", "folder", "--data", str(folder), "--task", "regression", "--model", "mlp",
+                       "--color", "grayscale", "--epochs", "5", "--no-variants", "--targets", "cpu", "--precisions", "fp32,int8",
+                       "--output", str(tmp_path / "runs"), "--name", "photos", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "photos"
+    records = json.loads((run_dir / "results.json").read_text())
+    assert [(r["precision"], r["task"]) for r in records] == [("fp32", "regression"), ("int8", "regression")]
+    assert "Targets (2, from targets.csv manifest): brightness, contrast." in (run_dir / "report.md").read_text()

@@ -30,7 +30,7 @@ HELP = {
     "no_wait": "if another run is using the run folder, stop with an error instead of waiting for it",
     "max_accuracy_drop": "budget for best/: accuracy drop in percentage points (default 1.0)",
     "max_mae_increase": "regression: budget for best/, MAE increase in percent of the full model's (default 5)",
-    "task": "classification (default) or regression (float targets in an npz; scored by MAE and RMSE)",
+    "task": "classification (default) or regression (float targets in an npz, or an image folder's targets.csv; scored by MAE and RMSE)",
     "max_latency_ms": "budget for best/: p50 latency in ms (0 = no limit)",
     "max_size_kb": "budget for best/: file size in KB (0 = no limit)",
     "allow_unsafe": "allow loading model files that contain code (Lambda layers)",

@@ -101,10 +101,10 @@ def load_dataset(
 
     `preprocess` '' means the dataset's own default (digits x/16, images x/255, float npz as-is).
     """
-    if task == REGRESSION and name != "npz":
+    if task == REGRESSION and name not in ("npz", "folder"):
         raise EdgesmithError(f"task 'regression' needs float targets, and dataset '{name}' has class labels",
-                             "store x_train, y_train, x_test, y_test (float targets) in an .npz and pass "
-                             "--dataset npz --data FILE (Python API: toolkit.run(..., data={...}))")
+                             "store x_train, y_train, x_test, y_test (float targets) in an .npz and pass --dataset npz "
+                             "--data FILE, or list images and targets in DIR/targets.csv and pass --dataset folder --data DIR")
     spec = lambda default: parse_preprocess(preprocess or default)  # noqa: E731
     if name == "digits":
         x, y = _digits()
@@ -118,7 +118,7 @@ def load_dataset(
     if name == "npz":
         return from_arrays(read_npz(Path(data)), seed, name, preprocess, task)
     if name == "folder":
-        return _folder(Path(data), seed, spec(DEFAULT_PREPROCESS[name]), image_size, color, skip_bad_images)
+        return _folder(Path(data), seed, spec(DEFAULT_PREPROCESS[name]), image_size, color, skip_bad_images, task)
     if name == "arrays":
         raise EdgesmithError("dataset 'arrays' has no files to load",
                              "pass the arrays to toolkit.run(..., data={'x_train': ..., ...}), or use npz")
@@ -134,14 +134,19 @@ def load_configured(options: Mapping[str, Any]) -> Dataset:
     )
 
 
-def _folder(root: Path, seed: int, preprocess: Preprocess, image_size: str, color: str, skip_bad_images: bool) -> Dataset:
-    """An image folder: its own test split, or one cut from the seed like digits."""
+def _folder(root: Path, seed: int, preprocess: Preprocess, image_size: str, color: str, skip_bad_images: bool,
+            task: str = CLASSIFICATION) -> Dataset:
+    """An image folder (a regression's: its targets.csv): its own test split, or one cut from
+    the seed like digits."""
     from toolkit.data_folder import read_folder
+    from toolkit.data_manifest import read_manifest
 
-    images = read_folder(root, image_size, color, skip_bad_images)
+    images = (read_manifest if task == REGRESSION else read_folder)(root, image_size, color, skip_bad_images)
     x_train, y_train, x_test, y_test = images.x_train, images.y_train, images.x_test, images.y_test
     if x_test is None:
         x_train, y_train, x_test, y_test = _split(x_train, y_train, FOLDER_TEST_FRACTION, seed + 1)
+    if task == REGRESSION:
+        return _finish_regression("folder", x_train, y_train, x_test, y_test, preprocess, seed, images.info)
     return _finish("folder", x_train, y_train, x_test, y_test, preprocess, seed, images.class_names, images.info)
 
 
@@ -211,7 +216,8 @@ def _finish(name, x_train, y_train, x_test, y_test, preprocess: Preprocess, seed
                      max(num_classes, len(class_names)), preprocess, seed, class_names, source)
 
 
-def _finish_regression(name, x_train, y_train, x_test, y_test, preprocess: Preprocess, seed: int) -> Dataset:
+def _finish_regression(name, x_train, y_train, x_test, y_test, preprocess: Preprocess, seed: int,
+                       source: dict[str, Any] | None = None) -> Dataset:
     """Float targets, one or several per sample, kept as float32 (n, outputs)."""
     _validate(name, x_train, y_train, "train")
     _validate(name, x_test, y_test, "test")
@@ -220,7 +226,7 @@ def _finish_regression(name, x_train, y_train, x_test, y_test, preprocess: Prepr
         raise EdgesmithError(f"{name}: y_train has {targets[0].shape[1]} targets per sample but y_test {targets[1].shape[1]}",
                              "give both splits the same number of targets")
     return _assemble(name, x_train, targets[0], x_test, targets[1], targets[0].shape[1], preprocess, seed,
-                     task=REGRESSION)
+                     source=source, task=REGRESSION)
 
 
 def _assemble(name, x_train, y_train, x_test, y_test, num_outputs: int, preprocess: Preprocess, seed: int,

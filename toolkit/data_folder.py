@@ -73,9 +73,9 @@ def read_folder(root: Path, image_size: str = "", color: str = "rgb", skip_bad_i
     ignored: Counter = Counter()
     files = {split: _files(folder, class_names, split, ignored) for split, folder in splits.items()}
     every = [path for listing in files.values() for path, _ in listing]
-    size = parse_image_size(image_size) or _first_size(every, skip_bad_images)
-    decoder = _Decoder(size, color, skip_bad_images)
-    _check_memory(len(every), size, COLORS[color][1])
+    size = parse_image_size(image_size) or first_size(every, skip_bad_images)
+    decoder = Decoder(size, color, skip_bad_images)
+    check_memory(len(every), size, COLORS[color][1])
     arrays = {split: decoder.decode(listing) for split, listing in files.items()}
     info = {
         "layout": layout, "classes": list(class_names), "image_size": f"{size[0]}x{size[1]}", "color": color,
@@ -146,7 +146,7 @@ def _files(folder: Path, class_names: tuple[str, ...], split: str, ignored: Coun
     return listing
 
 
-def _first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
+def first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
     """Without image_size, every image is resized to the first readable image's size."""
     for path in paths:
         try:
@@ -158,7 +158,7 @@ def _first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
     raise EdgesmithError("no readable image in the folder", "check the files are JPEG, PNG or BMP images")
 
 
-def _check_memory(count: int, size: tuple[int, int], channels: int) -> None:
+def check_memory(count: int, size: tuple[int, int], channels: int) -> None:
     """Refuse before decoding when even the uint8 images cannot fit: better than a killed
     process (float32 copies that would not fit are avoided by streaming, data_stream.py)."""
     needed = count * size[0] * size[1] * channels * 2  # the decoded images, and the splits cut from them
@@ -180,7 +180,7 @@ def _eight_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(values.astype(np.uint8), "L")
 
 
-class _Decoder:
+class Decoder:
     """Decodes images to uint8 at one size and mode, in threads (Pillow releases the GIL)."""
 
     def __init__(self, size: tuple[int, int], color: str, skip_bad_images: bool) -> None:
@@ -189,7 +189,7 @@ class _Decoder:
         self.skipped: list[Path] = []
         self.resized = 0
 
-    def decode(self, listing: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, listing: list[tuple[Path, Any]]) -> tuple[np.ndarray, np.ndarray]:
         width, height = self.size
         x = np.empty((len(listing), height, width, self.channels), np.uint8)
         keep = np.ones(len(listing), bool)
@@ -204,9 +204,10 @@ class _Decoder:
                 pixels, resized = result
                 x[index] = pixels.reshape(height, width, self.channels)
                 self.resized += resized
-        y = np.array([label for _, label in listing], np.int64)
+        y = np.asarray([label for _, label in listing])  # class ids, or tuples of float targets (data_manifest.py)
         if not keep.all():
-            self._check_classes_left(listing, y, keep)
+            if y.ndim == 1:
+                self._check_classes_left(listing, y, keep)
             x, y = x[keep], y[keep]
         return x, y
 

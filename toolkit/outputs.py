@@ -125,7 +125,8 @@ def _float_fallback(state: Run) -> dict[str, Any] | None:
 
 
 def data_lines(info: dict[str, Any]) -> list[str]:
-    """Preprocessing, class names and what the image-folder loader skipped or resized."""
+    """Preprocessing, class names (a regression's target names) and what the image-folder loader
+    skipped or resized."""
     lines = []
     preprocessing = info.get("preprocessing") or {}
     if preprocessing.get("spec"):
@@ -134,6 +135,8 @@ def data_lines(info: dict[str, Any]) -> list[str]:
     if info.get("classes"):
         lines.append(f"Classes ({len(info['classes'])}): {', '.join(info['classes'])}.")
     source = info.get("data_source") or {}
+    if source.get("targets"):
+        lines.append(f"Targets ({len(source['targets'])}, from {source['layout']}): {', '.join(source['targets'])}.")
     if source.get("skipped_images") or source.get("resized_images"):
         lines.append(f"Image folder: {source['images']} images read, {source['skipped_images']} unreadable skipped, "
                      f"{source['resized_images']} resized to {source['image_size']}.")
