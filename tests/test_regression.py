@@ -248,3 +248,20 @@ def test_an_image_folder_regression_runs_end_to_end(tmp_path):
     records = json.loads((run_dir / "results.json").read_text())
     assert [(r["precision"], r["task"]) for r in records] == [("fp32", "regression"), ("int8", "regression")]
     assert "Targets (2, from targets.csv manifest): brightness, contrast." in (run_dir / "report.md").read_text()
+
+
+def test_a_regression_no_better_than_the_mean_is_questioned_with_its_batchnorm_measurement():
+    from toolkit.report.sanity import sanity_findings
+
+    baseline = {"task": "regression", "mae": 1.3, "rmse": 1.7, "mean_predictor_mae": 0.47,
+                "batchnorm": {"samples": 200, "batch": 64, "inference_mode_mae": 1.3, "train_mode_mae": 0.19}}
+    info = {"baseline": baseline, "model": "mine.keras", "preprocessing": {"spec": "none"}}
+    [finding] = sanity_findings([], info)
+    assert finding.startswith("the full model's MAE on the test split is 1.3, no better than always predicting the "
+                              "training mean (MAE 0.47)")
+    assert "MAE on 200 test samples is 1.3 with BatchNorm in inference mode and 0.19 in train mode" in finding
+    trained = {**baseline, "mae": 0.2, "batchnorm": {**baseline["batchnorm"], "inference_mode_mae": 0.2}}
+    assert sanity_findings([], {**info, "baseline": trained}) == []
+    better = Record.from_dict(_record("prune80", 0.15, 0.2, 1.0, 100))
+    [beaten] = sanity_findings([better], {**info, "baseline": trained})
+    assert beaten.startswith("prune80 (25.0% lower MAE) beats the full model's MAE by more than 10%: treat this as a warning")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.top1 import top1
+from toolkit.task import CLASSIFICATION, REGRESSION, score_outputs
 
 BATCHNORM_SAMPLES = 512
 BATCHNORM_BATCH = 64  # train-mode BatchNorm normalizes with the statistics of each batch
@@ -38,10 +38,11 @@ def chance_accuracy(y: np.ndarray) -> float:
     return float(np.bincount(y).max() / len(y))
 
 
-def batchnorm_check(model: Any, x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any] | None:
-    """Accuracy with BatchNorm in inference mode (stored moving statistics) and in train mode
-    (each batch's own statistics) on a test sample. A large gap means the inputs' statistics
-    differ from those the moving averages hold: stale statistics, or different preprocessing.
+def batchnorm_check(model: Any, x: np.ndarray, y: np.ndarray, seed: int, task: str = CLASSIFICATION) -> dict[str, Any] | None:
+    """Accuracy (a regression: MAE) with BatchNorm in inference mode (stored moving statistics)
+    and in train mode (each batch's own statistics) on a test sample. A large gap means the
+    inputs' statistics differ from those the moving averages hold: stale statistics, or
+    different preprocessing.
 
     Dropout is switched off for the train-mode pass and every weight (including the moving
     averages train mode updates) is restored afterwards. None when the model has no BatchNorm.
@@ -53,24 +54,25 @@ def batchnorm_check(model: Any, x: np.ndarray, y: np.ndarray, seed: int) -> dict
         return None
     index = np.random.default_rng(seed).permutation(len(x))[:BATCHNORM_SAMPLES]
     x, y = x[index], y[index]
-    inference = _accuracy(model, x, y, training=False)
+    metric = "mae" if task == REGRESSION else "accuracy"
+    inference = _score(model, x, y, training=False, task=task)[metric]
     weights = model.get_weights()
     dropouts = [layer for layer in _all_layers(model) if isinstance(layer, layers.Dropout)]
     rates = [layer.rate for layer in dropouts]
     try:
         for layer in dropouts:
             layer.rate = 0.0
-        train = _accuracy(model, x, y, training=True)
+        train = _score(model, x, y, training=True, task=task)[metric]
     finally:
         for layer, rate in zip(dropouts, rates):
             layer.rate = rate
         model.set_weights(weights)
-    return {"samples": len(x), "batch": BATCHNORM_BATCH, "inference_mode_accuracy": inference, "train_mode_accuracy": train}
+    return {"samples": len(x), "batch": BATCHNORM_BATCH, f"inference_mode_{metric}": inference, f"train_mode_{metric}": train}
 
 
-def _accuracy(model: Any, x: np.ndarray, y: np.ndarray, training: bool) -> float:
+def _score(model: Any, x: np.ndarray, y: np.ndarray, training: bool, task: str) -> dict[str, float]:
     batches = [np.asarray(model(x[i : i + BATCHNORM_BATCH], training=training)) for i in range(0, len(x), BATCHNORM_BATCH)]
-    return float((top1(np.concatenate(batches)) == y).mean())
+    return score_outputs(np.concatenate(batches), y, task)
 
 
 def _all_layers(model: Any) -> list[Any]:

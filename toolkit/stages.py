@@ -77,13 +77,14 @@ def baseline_stage(state: Run, user_model: Any | None) -> Callable[[], Any]:
 
 
 def _baseline_checks(model: Any, data: Any, seed: int) -> dict[str, Any]:
-    """What the full model should beat (chance, or always predicting the mean) and, for a
-    classifier, its accuracy with BatchNorm in train and inference mode."""
+    """What the full model should beat (chance, or always predicting the mean) and its accuracy
+    (MAE) with BatchNorm in train and inference mode."""
     from toolkit.fidelity import batchnorm_check, chance_accuracy
 
+    batchnorm = batchnorm_check(model, data.x_test, data.y_test, seed, data.task)
     if data.task == REGRESSION:
-        return {"mean_predictor_mae": mean_predictor_mae(data.y_train, data.y_test)}
-    return {"chance_accuracy": chance_accuracy(data.y_test), "batchnorm": batchnorm_check(model, data.x_test, data.y_test, seed)}
+        return {"mean_predictor_mae": mean_predictor_mae(data.y_train, data.y_test), "batchnorm": batchnorm}
+    return {"chance_accuracy": chance_accuracy(data.y_test), "batchnorm": batchnorm}
 
 
 def _quality_log(quality: dict[str, Any]) -> str:
