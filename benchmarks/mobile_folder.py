@@ -9,7 +9,10 @@ prints, per target, the int8 accuracy drops (PTQ and QAT), int8/fp32 size and th
 ratio measured interleaved in one process. By default a subset (600 training and 100 test images
 per class) keeps it to about an hour on 2 cores.
 
-Goals (issue 11): int8 PTQ drop ≤ 1.0 pp, QAT drop ≤ 0.5 pp, int8 file ≤ 30% of fp32.
+Goals (issue 11): int8 PTQ drop ≤ 1.0 pp, QAT drop ≤ 0.5 pp, int8 file ≤ 30% of fp32. The
+`cpu-per-tensor` and `onnx-cpu-per-tensor` targets are the built-in profiles with
+`per_channel = false` (written next to the run): post-training int8 with one weight scale per
+tensor; QAT files keep the per-channel scales they were trained with.
 """
 from __future__ import annotations
 
@@ -24,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _runs import find, goal, load_run, run_dataset  # noqa: E402
 
 from toolkit.benchmark.compare import interleaved_latency  # noqa: E402
-from toolkit.config import from_dict  # noqa: E402
+from toolkit.config import DEFAULT_TARGETS, from_dict  # noqa: E402
 from toolkit.data import FASHION_MNIST_DIR  # noqa: E402
 from toolkit.data_files import read_idx_pair  # noqa: E402
 from toolkit.pipeline import run  # noqa: E402
+from toolkit.targets import derive_profile  # noqa: E402
 
 CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 SIZE = 96
@@ -57,10 +61,14 @@ def main() -> None:
     if not (args.images / "test").is_dir():
         print(f"writing {args.images} ({args.train_per_class} + {args.test_per_class} images per class)")
         write_folder(args.images, args.train_per_class, args.test_per_class)
+    profiles = Path(args.output) / "per-tensor-profiles"
     experiment = from_dict({
         "name": "fashion-folder-mobilenet_v2", "dataset": "folder", "data": str(args.images), "image_size": f"{SIZE}x{SIZE}",
         "model": "mobilenet_v2:alpha=0.35", "epochs": args.epochs, "patience": 5, "finetune_epochs": 3,
         "precisions": ["fp32", "int8"], "variants": [["prune:0.5", "qat"]], "bench_runs": 300, "output": args.output,
+        "targets": [*DEFAULT_TARGETS, *(derive_profile(base, f"{base}-per-tensor", profiles, per_channel=False)
+                                        for base in ("cpu", "onnx-cpu"))],
+        "targets_dir": str(profiles),
     })
     run_dir = run(experiment)
     report(run_dir)

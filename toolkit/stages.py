@@ -23,7 +23,7 @@ from toolkit.files import float32_npy, gzip_size, link_or_copy, sha256_file, wri
 from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept float
 from toolkit.records import Record
 from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, spec_key
-from toolkit.targets import Target
+from toolkit.targets import Target, per_channel
 from toolkit.task import REGRESSION, is_regression, mean_predictor_mae, quality_change, score_outputs
 from toolkit.variant_stage import VariantModel, variant_key
 
@@ -180,6 +180,9 @@ def export_stage(state: Run, built: VariantModel, target: Target, precision: str
             details = _export_mixed(state, built, target, path)
         else:
             runtime.export(built.model(), path, target, precision, state.calibration, exp.opset, is_qat_chain(built.steps))
+            if is_qat_chain(built.steps) and not per_channel(target):
+                state.log(f"[export] {path.relative_to(state.run_dir)} keeps the per-channel weight scales QAT trained: "
+                          f"{target.name}'s per_channel = false applies to post-training int8")
         state.cache.put(key, details, [path])
         state.log(f"[export] {path.relative_to(state.run_dir)}" + (f" (same bytes as {same.relative_to(state.run_dir)})" if same != path else ""))
     return path

@@ -89,6 +89,28 @@ class Target:
     ray_resource: str | None = None  # "device:rpi4": time it on the Ray node advertising this resource
 
 
+def per_channel(target: Target) -> bool:
+    """Whether post-training int8 gives each output channel its own weight scale (the default),
+    or `per_channel = false` in the profile: one scale per weight tensor, for accelerators
+    without per-channel kernels and for smaller files (a float32 scale and an int64 zero point
+    per channel add up on narrow, deep models such as MobileNets)."""
+    return bool(target.options.get("per_channel", True))
+
+
+def derive_profile(base: str, name: str, folder: Path, **keys: bool | int | str) -> str:
+    """Write `folder/<name>.toml`: the profile `base` renamed, with top-level `keys` added
+    (e.g. per_channel=False); returns `name`, to load with `folder` as the targets_dir."""
+    import json
+
+    text = load_target(base).source.read_text(encoding="utf-8")
+    lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+    text = re.sub(r'^name = ".*"$', f'name = "{name}"', text, count=1, flags=re.M)
+    head, table, rest = text.partition("\n[")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"{name}.toml").write_text(f"{head}\n{lines}{table}{rest}", encoding="utf-8")
+    return name
+
+
 def targets_dir() -> Path:
     """The built-in profiles, package data of edgesmith (present in an installed wheel)."""
     return Path(__file__).resolve().parent / "profiles"

@@ -23,11 +23,12 @@ from toolkit.files import atomic_path
 
 def quantize_static(
     fp32_path: Path, out_path: Path, calibration_x: np.ndarray, reduce_range: bool = False,
-    nodes_to_exclude: Sequence[str] = (),
+    nodes_to_exclude: Sequence[str] = (), per_channel: bool = True,
 ) -> Path:
-    """Static int8 QDQ model (S8S8, per-channel), calibrated on already preprocessed samples;
-    `reduce_range` keeps weights in 7 bits so no x86 CPU saturates; `nodes_to_exclude` stay
-    float (names in the prepared graph; names that are not there are ignored)."""
+    """Static int8 QDQ model (S8S8, per-channel weights unless `per_channel` is False),
+    calibrated on already preprocessed samples; `reduce_range` keeps weights in 7 bits so no
+    x86 CPU saturates; `nodes_to_exclude` stay float (names in the prepared graph; names that
+    are not there are ignored)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
     from onnxruntime.quantization import quantize_static as ort_quantize_static
 
@@ -48,7 +49,7 @@ def quantize_static(
                 quant_format=QuantFormat.QDQ,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
-                per_channel=True,
+                per_channel=per_channel,
                 reduce_range=reduce_range,
                 calibrate_method=CalibrationMethod.MinMax,
                 nodes_to_exclude=list(nodes_to_exclude),

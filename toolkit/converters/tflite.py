@@ -23,21 +23,25 @@ def convert(
     calibration_x: np.ndarray | None = None,
     int8_io_dtype: str = "int8",
     fixed_batch: bool = False,
+    per_channel: bool = True,
 ) -> bytes:
     """Return the TFLite flatbuffer of `model` at `precision`.
 
     `fixed_batch` pins the batch dimension to 1 (Edge TPU and most NPUs need static shapes);
     otherwise the batch stays dynamic so the benchmark can also measure throughput.
+    `per_channel` False gives post-training int8 one weight scale per tensor (a QAT model keeps
+    the per-channel ranges it was trained with: the converter takes them as they are).
     """
     try:
-        return _configured(_frozen_converter(model, fixed_batch), precision, calibration_x, int8_io_dtype).convert()
+        return _configured(_frozen_converter(model, fixed_batch), precision, calibration_x, int8_io_dtype,
+                           per_channel).convert()
     except EdgesmithError:
         raise
     except Exception as exc:  # noqa: BLE001 - converter errors are long MLIR dumps; keep the first line
         first_error = exc
     try:  # the converter's own route for Keras models (through a SavedModel) handles more graphs
         converter = _saved_model_converter(model, fixed_batch)
-        return _configured(converter, precision, calibration_x, int8_io_dtype).convert()
+        return _configured(converter, precision, calibration_x, int8_io_dtype, per_channel).convert()
     except Exception:  # noqa: BLE001 - report the first route's error, which is the usual one
         raise EdgesmithError(
             f"TFLite {precision} conversion of '{model.name}' failed: {first_line(first_error)}",
@@ -45,7 +49,8 @@ def convert(
         ) from None
 
 
-def _configured(converter: Any, precision: str, calibration_x: np.ndarray | None, int8_io_dtype: str) -> Any:
+def _configured(converter: Any, precision: str, calibration_x: np.ndarray | None, int8_io_dtype: str,
+                per_channel: bool = True) -> Any:
     tensorflow = tf()
     if precision == "fp16":
         converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
@@ -53,7 +58,7 @@ def _configured(converter: Any, precision: str, calibration_x: np.ndarray | None
     elif precision == "dynamic":
         converter.optimizations = [tensorflow.lite.Optimize.DEFAULT]
     elif precision == "int8":
-        _set_int8(converter, calibration_x, int8_io_dtype)
+        _set_int8(converter, calibration_x, int8_io_dtype, per_channel)
     elif precision != "fp32":
         raise EdgesmithError(f"unknown precision '{precision}'", "use fp32, fp16, dynamic or int8")
     return converter
@@ -65,13 +70,14 @@ def convert_to_file(model: Any, path: Path, precision: str, **options: Any) -> P
     return path
 
 
-def int8_converter(model: Any, calibration_x: np.ndarray, int8_io_dtype: str = "int8", fixed_batch: bool = False) -> Any:
+def int8_converter(model: Any, calibration_x: np.ndarray, int8_io_dtype: str = "int8", fixed_batch: bool = False,
+                   per_channel: bool = True) -> Any:
     """The converter `convert(..., "int8")` uses, unconverted: toolkit.quant_debug hands it to
     TensorFlow's QuantizationDebugger so per-layer errors describe the same calibration."""
-    return _configured(_frozen_converter(model, fixed_batch), "int8", calibration_x, int8_io_dtype)
+    return _configured(_frozen_converter(model, fixed_batch), "int8", calibration_x, int8_io_dtype, per_channel)
 
 
-def _set_int8(converter: Any, calibration_x: np.ndarray | None, int8_io_dtype: str) -> None:
+def _set_int8(converter: Any, calibration_x: np.ndarray | None, int8_io_dtype: str, per_channel: bool = True) -> None:
     tensorflow = tf()
     if calibration_x is None or len(calibration_x) == 0:
         raise EdgesmithError("int8 conversion needs calibration samples", "provide a non-empty training split")
@@ -83,6 +89,8 @@ def _set_int8(converter: Any, calibration_x: np.ndarray | None, int8_io_dtype: s
     io_type = getattr(tensorflow, int8_io_dtype)
     converter.inference_input_type = io_type
     converter.inference_output_type = io_type
+    if not per_channel:
+        converter._experimental_disable_per_channel = True  # the converter's only switch for it (TF 2.x)
 
 
 def _frozen_converter(model: Any, fixed_batch: bool) -> Any:

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from toolkit.quant_debug.layers import LayerError, keras_layer, noise_ratio
+from toolkit.targets import per_channel
 
 FORMAT = "onnx"
 
@@ -31,6 +32,7 @@ class OnnxDebug:
         self._calibration = calibration
         self._samples = samples
         self._reduce_range = bool(target.options.get("reduce_range", False))
+        self._per_channel = per_channel(target)
         self._layer_names = [layer.name for layer in model.layers]
         self._int8: Path | None = None
         self._fp32 = converters.export_keras(model, workdir / "fp32.onnx", tuple(model.input_shape[1:]), opset,
@@ -71,7 +73,7 @@ class OnnxDebug:
         from toolkit.converters.onnx_quant import quantize_static
 
         return quantize_static(self._fp32, path, self._calibration, self._reduce_range,
-                               nodes_to_exclude=self._node_names(keep_float))
+                               nodes_to_exclude=self._node_names(keep_float), per_channel=self._per_channel)
 
     def _node_names(self, keep_float: Sequence[LayerError]) -> list[str]:
         """Every node of the layer (by its Keras path, so fused names like

@@ -26,12 +26,13 @@ class TFLiteDebug:
     def __init__(self, model: Any, target: Any, calibration: np.ndarray, samples: np.ndarray) -> None:
         from toolkit._tf import tf
         from toolkit.converters.tflite import int8_converter
+        from toolkit.targets import per_channel
 
         lite = tf().lite.experimental
         self._lite = lite
         self._samples = samples
         self._layer_names = [layer.name for layer in model.layers]
-        converter = int8_converter(model, calibration, target.int8_io_dtype, target.fixed_batch)
+        converter = int8_converter(model, calibration, target.int8_io_dtype, target.fixed_batch, per_channel(target))
         self._debugger = lite.QuantizationDebugger(
             converter=converter, debug_dataset=self._dataset, debug_options=self._options([]))
 

@@ -23,7 +23,7 @@ LABEL = "a TFLite"
 PACKAGES = ("ai-edge-litert", "tensorflow")  # versions that shape its artifacts and timings
 DEVICE_PACKAGES = ("ai-edge-litert",)  # what a device needs to run its files
 REFERENCE = True
-TARGET_KEYS: dict[str, tuple[Any, bool]] = {}
+TARGET_KEYS: dict[str, tuple[Any, bool]] = {"per_channel": (bool, False)}  # targets.per_channel
 ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"tensor_types": (list, True), "delegate": (str, False)}
 
 
@@ -57,16 +57,21 @@ def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> 
 
 def export(model: Any, path: Path, target: Target, precision: str, calibration_x: np.ndarray,
            opset: int, quantization_aware: bool) -> Path:
-    """The TensorFlow converter at `precision`, with the target's integer I/O type and batch."""
+    """The TensorFlow converter at `precision`, with the target's integer I/O type, batch and
+    weight scales (per channel, or per tensor)."""
     from toolkit.converters import tflite
+    from toolkit.targets import per_channel
 
     return tflite.convert_to_file(model, path, precision, calibration_x=calibration_x,
-                                  int8_io_dtype=target.int8_io_dtype, fixed_batch=target.fixed_batch)
+                                  int8_io_dtype=target.int8_io_dtype, fixed_batch=target.fixed_batch,
+                                  per_channel=per_channel(target))
 
 
 def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
-    return {"fixed_batch": target.fixed_batch,
-            "int8_io_dtype": target.int8_io_dtype if precision == "int8" else None}
+    from toolkit.targets import per_channel
+
+    spec = {"fixed_batch": target.fixed_batch, "int8_io_dtype": target.int8_io_dtype if precision == "int8" else None}
+    return spec if per_channel(target) or precision != "int8" else {**spec, "per_channel": False}
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:

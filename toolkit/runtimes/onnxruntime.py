@@ -21,7 +21,7 @@ PACKAGES = ("onnxruntime", "onnx", "tf2onnx")  # versions that shape its artifac
 DEVICE_PACKAGES = ("onnxruntime",)  # what a device needs to run its files
 REFERENCE = False
 # reduce_range: int8 weights in 7 bits, so u8×s8 kernels never saturate (toolkit.cpu_features)
-TARGET_KEYS: dict[str, tuple[Any, bool]] = {"reduce_range": (bool, False)}
+TARGET_KEYS: dict[str, tuple[Any, bool]] = {"reduce_range": (bool, False), "per_channel": (bool, False)}  # targets.per_channel
 ACCELERATOR_KEYS: dict[str, tuple[Any, bool]] = {"op_domains": (list, True)}
 
 
@@ -41,6 +41,7 @@ def export(model: Any, path: Path, target: Target, precision: str, calibration_x
     variants, from the QAT int8 TFLite file so the trained quantization ranges are kept."""
     from toolkit.converters import onnx, tflite
     from toolkit.errors import EdgesmithError
+    from toolkit.targets import per_channel
 
     input_shape = tuple(model.input_shape[1:])
     seven_bit = _reduce_range(target)
@@ -54,15 +55,18 @@ def export(model: Any, path: Path, target: Target, precision: str, calibration_x
             return onnx.export_tflite(int8_tflite, path, opset, seven_bit)
         fp32 = onnx.export_keras(model, scratch / "fp32.onnx", input_shape, opset, target.fixed_batch)
         if precision == "int8":
-            return onnx.quantize_static(fp32, path, calibration_x, seven_bit)
+            return onnx.quantize_static(fp32, path, calibration_x, seven_bit, per_channel=per_channel(target))
         if precision == "dynamic":
             return onnx.quantize_dynamic(fp32, path)
     raise EdgesmithError(f"ONNX export has no {precision} mode", "use fp32, dynamic or int8 for ONNX targets")
 
 
 def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
-    return {"fixed_batch": target.fixed_batch, "opset": opset,
+    from toolkit.targets import per_channel
+
+    spec = {"fixed_batch": target.fixed_batch, "opset": opset,
             "reduce_range": _reduce_range(target) if precision == "int8" else None}
+    return spec if per_channel(target) or precision != "int8" else {**spec, "per_channel": False}
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
