@@ -24,11 +24,11 @@ INPUT_SHAPE = (8, 8, 1)
 
 @pytest.fixture(scope="module")
 def digits() -> dict[str, np.ndarray]:
-    from sklearn.datasets import load_digits
+    from toolkit.data import digits as embedded_digits
 
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[..., None]
-    return {"x_train": x[:1400], "y_train": data.target[:1400], "x_test": x[1400:], "y_test": data.target[1400:]}
+    images, target = embedded_digits()
+    x = images / np.float32(16.0)
+    return {"x_train": x[:1400], "y_train": target[:1400], "x_test": x[1400:], "y_test": target[1400:]}
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,17 @@ def test_digits_split_is_deterministic_and_scaled(digits):
     assert load_dataset("digits", seed=1).fingerprint != digits.fingerprint
 
 
+def test_the_embedded_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    from toolkit.data import digits
+
+    images, target = digits()
+    bunch = load_digits()
+    assert np.array_equal(images[..., 0], bunch.images.astype(np.float32)) and images.dtype == np.float32
+    assert np.array_equal(target, bunch.target) and target.dtype == np.int64
+
+
 def test_idx_reads_gz_and_plain_files(idx_folder):
     data = load_dataset("mnist", str(idx_folder))
     assert data.input_shape == (28, 28, 1)

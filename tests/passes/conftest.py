@@ -15,12 +15,11 @@ from toolkit.passes import PassContext
 
 @pytest.fixture(scope="session")
 def small_digits():
-    from sklearn.datasets import load_digits
+    from toolkit.data import digits
 
-    bunch = load_digits()
-    order = np.random.default_rng(0).permutation(len(bunch.target))
-    x = (bunch.images[order] / 16.0).astype(np.float32)[..., None]
-    y = bunch.target[order].astype(np.int64)
+    images, target = digits()
+    order = np.random.default_rng(0).permutation(len(target))
+    x, y = images[order] / np.float32(16.0), target[order]
     return SimpleNamespace(x_train=x[:480], y_train=y[:480], x_val=x[480:640], y_val=y[480:640], x_test=x[640:800], y_test=y[640:800])
 
 
