@@ -40,18 +40,27 @@ def _weight_scale_counts(path: Path) -> list[int]:
             if tensor.type == schema.TensorType.INT8 and model.buffers[tensor.buffer].data is not None]
 
 
-def test_tflite_int8_weights_get_one_scale_per_tensor(tmp_path, model_and_data):
+def _int8_exports(tmp_path: Path, model_and_data, runtime_name: str, base: str, suffix: str) -> dict[str, Path]:
+    """{profile name: its int8 file} for the built-in profile `base` and its per-tensor copy."""
     from toolkit.runtimes import runtime_named
 
     model, x = model_and_data
-    litert = runtime_named("litert")
-    both = {}
-    for name in ("cpu", _per_tensor_profile(tmp_path / "profiles", "cpu")):
+    runtime = runtime_named(runtime_name)
+    exports = {}
+    for name in (base, _per_tensor_profile(tmp_path / "profiles", base)):
         target = load_target(name, tmp_path / "profiles")
-        both[name] = litert.export(model, tmp_path / f"{name}.tflite", target, "int8", x, 17, False)
+        exports[name] = runtime.export(model, tmp_path / f"{name}.{suffix}", target, "int8", x, 17, False)
+    return exports
+
+
+def test_tflite_int8_weights_get_one_scale_per_tensor(tmp_path, model_and_data):
+    from toolkit.runtimes import runtime_named
+
+    both = _int8_exports(tmp_path, model_and_data, "litert", "cpu", "tflite")
     assert max(_weight_scale_counts(both["cpu"])) == 16  # the Conv2D's 16 output channels
     assert set(_weight_scale_counts(both["cpu-per-tensor"])) == {1}
     assert both["cpu-per-tensor"].stat().st_size < both["cpu"].stat().st_size
+    litert = runtime_named("litert")
     assert litert.export_spec(load_target("cpu-per-tensor", tmp_path / "profiles"), "int8", 17)["per_channel"] is False
     assert "per_channel" not in litert.export_spec(load_target("cpu"), "int8", 17)  # cache keys of other targets unchanged
 
@@ -60,15 +69,9 @@ def test_onnx_int8_weights_get_one_scale_per_tensor(tmp_path, model_and_data):
     import onnx
     from onnx import numpy_helper
 
-    from toolkit.runtimes import runtime_named
-
-    model, x = model_and_data
-    runtime = runtime_named("onnxruntime")
     shapes = {}
-    for name in ("onnx-cpu", _per_tensor_profile(tmp_path / "profiles", "onnx-cpu")):
-        target = load_target(name, tmp_path / "profiles")
-        path = runtime.export(model, tmp_path / f"{name}.onnx", target, "int8", x, 17, False)
+    for name, path in _int8_exports(tmp_path, model_and_data, "onnxruntime", "onnx-cpu", "onnx").items():
         graph = onnx.load(str(path)).graph
-        scales = {init.name: numpy_helper.to_array(init) for init in graph.initializer if init.name.endswith("_scale")}
-        shapes[name] = sorted({value.size for value in scales.values()})
+        scales = [numpy_helper.to_array(init) for init in graph.initializer if init.name.endswith("_scale")]
+        shapes[name] = sorted({value.size for value in scales})
     assert shapes["onnx-cpu"][-1] > 1 and shapes["onnx-cpu-per-tensor"] == [1]
