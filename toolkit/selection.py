@@ -255,7 +255,7 @@ def _check_quality_budget(selection: Selection) -> None:
     """The budget the results' task needs was given."""
     if selection.task == REGRESSION and selection.max_mae_increase_pct is None:
         raise EdgesmithError("these are a regression's results, scored by MAE",
-                             "give the budget as an MAE increase in percent: --max-mae-increase 5 (Python: max_mae_increase_pct=5)")
+                             "give the budget as an MAE increase in percent: --max-mae-increase 5")
     if selection.task == CLASSIFICATION and selection.max_accuracy_drop_pp is None:
         raise EdgesmithError("these are a classifier's results", "give the budget as an accuracy drop: --max-accuracy-drop 1")
 
