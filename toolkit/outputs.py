@@ -28,9 +28,8 @@ def write_outputs(state: Run, started: float, extra: Mapping[str, Any] | None = 
     run_dir: Path = state.run_dir
     records = state.records
     info = {**run_info(state, started), **(extra or {})}
-    regression = state.data.task == REGRESSION
     info["budget"] = {
-        **({"max_mae_increase_pct": state.experiment.max_mae_increase} if regression
+        **({"max_mae_increase_pct": state.experiment.max_mae_increase} if info["task"] == REGRESSION
            else {"max_accuracy_drop_pp": state.experiment.max_accuracy_drop}),
         "max_latency_ms": state.experiment.max_latency_ms or None,
         "max_size_kb": state.experiment.max_size_kb or None,
@@ -83,7 +82,6 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
     from toolkit.devices.local import LOCAL
 
     exp = state.experiment
-    regression = state.data.task == REGRESSION
     return {
         "name": exp.run_name,
         "dataset": state.data.name,
@@ -103,7 +101,7 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
         "measured_on": {target.name: state.devices.get(target.name, LOCAL).measured_on(target) for target in state.targets},
         "devices": {name: {"url": device.url, "facts": device.facts} for name, device in state.devices.items()},
         "cpu": cpu_features(),
-        "data_warnings": [] if regression else label_warnings(state.data.y_train, state.data.y_test),
+        "data_warnings": [] if state.data.task == REGRESSION else label_warnings(state.data.y_train, state.data.y_test),
         "skipped": state.skipped,
         "variants": state.variant_info,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -24,7 +24,8 @@ from toolkit.errors import EdgesmithError
 SCHEMA_VERSION = 5  # 5: task, mae, rmse, mae_increase_pct, rmse_increase_pct (regression); 4: float_layers, fallback (int8-mixed); 3: latency_error, device_host, device_accuracy, sqnr_db, cosine, raw_input, latency_kind,
 # microcontroller memory/NPU fields; 2: latency_on_device, latency_cpu, int8_kernels; 1: the first release
 LATENCY_KINDS = ("measured", "estimated")
-REQUIRED = ("variant", "target", "format", "precision", "path", "latency_ms", "size_bytes", "gzip_bytes")
+IDENTITY = ("variant", "target", "format", "precision", "path")
+MEASURED = ("latency_ms", "size_bytes", "gzip_bytes")
 REQUIRED_BY_TASK = {"classification": ("accuracy", "accuracy_drop_pp"),
                     "regression": ("mae", "rmse", "mae_increase_pct", "rmse_increase_pct")}
 
@@ -113,7 +114,7 @@ class Record(Mapping):
         if task not in REQUIRED_BY_TASK:
             raise EdgesmithError(f"a result record has task '{task}'", f"use one of: {', '.join(REQUIRED_BY_TASK)}")
         by_task = REQUIRED_BY_TASK[task]
-        missing = [key for key in (*REQUIRED[:5], *by_task, *REQUIRED[5:])
+        missing = [key for key in (*IDENTITY, *by_task, *MEASURED)
                    if key not in data or (key in by_task and data[key] is None)]
         if missing:
             raise EdgesmithError(f"a result record lacks {', '.join(missing)}", "re-run `edgesmith run` to rebuild it")

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from toolkit.errors import EdgesmithError
 from toolkit.records import latency_on_device
-from toolkit.task import CLASSIFICATION, REGRESSION, budget_text, is_regression, less_good, loss, loss_text, merit, quality_text, task_of
+from toolkit.task import CLASSIFICATION, REGRESSION, budget_text, is_regression, less_good, loss, loss_text, loss_unit, merit, quality_text, task_of
 
 KB = 1024  # bytes per KB everywhere in reports and budgets
 # Without a confidence interval two timings are only called different when they differ by more
@@ -85,7 +85,7 @@ class Selection:
         """Why the record loses too much against the full model, or None."""
         if loss(record) <= self.quality_budget:
             return None
-        return f"{loss_text(record)} > budget {self.quality_budget:g}{' pp' if self.task == CLASSIFICATION else '%'}"
+        return f"{loss_text(record)} > budget {self.quality_budget:g}{loss_unit(self.task)}"
 
     def budget_text(self) -> str:
         parts = [budget_text(self.task, self.quality_budget)]

@@ -97,6 +97,12 @@ def per_channel(target: Target) -> bool:
     return bool(target.options.get("per_channel", True))
 
 
+def per_channel_spec(target: Target, precision: str) -> dict[str, bool]:
+    """What `per_channel = false` adds to an int8 export's settings (its cache key); nothing
+    otherwise, so other targets' cached exports keep their keys."""
+    return {} if per_channel(target) or precision != "int8" else {"per_channel": False}
+
+
 def derive_profile(base: str, name: str, folder: Path, **keys: bool | int | str) -> str:
     """Write `folder/<name>.toml`: the profile `base` renamed, with top-level `keys` added
     (e.g. per_channel=False); returns `name`, to load with `folder` as the targets_dir."""

@@ -71,8 +71,13 @@ def loss_text(record: Mapping[str, Any]) -> str:
     return f"accuracy drop {record['accuracy_drop_pp']:.2f} pp"
 
 
+def loss_unit(task: str) -> str:
+    """How a loss and its budget are written after the number: '%' (of the MAE) or ' pp'."""
+    return "%" if task == REGRESSION else " pp"
+
+
 def budget_text(task: str, budget: float) -> str:
-    return f"MAE increase ≤ {budget:g}%" if task == REGRESSION else f"accuracy drop ≤ {budget:g} pp"
+    return f"{'MAE increase' if task == REGRESSION else 'accuracy drop'} ≤ {budget:g}{loss_unit(task)}"
 
 
 def quality_text(record: Mapping[str, Any]) -> str:

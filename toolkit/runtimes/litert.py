@@ -68,10 +68,10 @@ def export(model: Any, path: Path, target: Target, precision: str, calibration_x
 
 
 def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
-    from toolkit.targets import per_channel
+    from toolkit.targets import per_channel_spec
 
-    spec = {"fixed_batch": target.fixed_batch, "int8_io_dtype": target.int8_io_dtype if precision == "int8" else None}
-    return spec if per_channel(target) or precision != "int8" else {**spec, "per_channel": False}
+    return {"fixed_batch": target.fixed_batch, "int8_io_dtype": target.int8_io_dtype if precision == "int8" else None,
+            **per_channel_spec(target, precision)}
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
