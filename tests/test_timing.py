@@ -5,7 +5,8 @@ import itertools
 
 import numpy as np
 
-from toolkit.benchmark.timing import MIN_SESSIONS, sample_until_narrow, summarize, time_calls, warm_up
+from toolkit.benchmark.timing import (MAX_SESSION_AUTOCORRELATION, MIN_SESSIONS, autocorrelation_factor,
+                                      sample_until_narrow, summarize, time_calls, warm_up)
 from toolkit.cache import StageCache
 
 
@@ -127,6 +128,30 @@ def test_sessions_that_disagree_widen_the_interval():
     low, high = narrow.repeat95_p50
     assert high - low >= 0.02 * narrow.p50 * 0.99, "the repeat interval never ignores run-to-run drift"
     assert low <= narrow.ci95_p50[0] and narrow.ci95_p50[1] <= high
+
+
+def test_a_slow_spell_over_consecutive_sessions_widens_the_interval():
+    """The same session medians, once with the slow ones together (a spell of the machine, which
+    a repeat may not see) and once spread out: only the spell widens the interval."""
+    rng = np.random.default_rng(7)
+    medians = [1.0] * 14 + [1.04] * 6
+    spell = [rng.normal(median, 0.005, 30) for median in medians]
+    spread = [spell[index] for index in np.random.default_rng(8).permutation(len(spell))]
+    width = lambda latency: latency.repeat95_p50[1] - latency.repeat95_p50[0]  # noqa: E731
+    together, apart = summarize(spell, warmup_runs=0), summarize(spread, warmup_runs=0)
+    assert together.p50 == apart.p50
+    assert width(together) > 1.5 * width(apart)
+    assert autocorrelation_factor(medians) > 2.0
+
+
+def test_autocorrelation_factor_leaves_independent_sessions_alone():
+    assert autocorrelation_factor([1.0, 1.02] * 10) == 1.0, "alternating sessions: negative ρ counts as 0"
+    assert autocorrelation_factor([1.0, 1.1, 1.2]) == 1.0, "too few sessions to judge"
+    assert autocorrelation_factor([1.0] * 12) == 1.0
+    cap = np.sqrt((1 + MAX_SESSION_AUTOCORRELATION) / (1 - MAX_SESSION_AUTOCORRELATION))
+    assert autocorrelation_factor(list(np.linspace(1.0, 2.0, 40))) == cap, "a steady trend hits the cap"
+    factors = [autocorrelation_factor(list(np.random.default_rng(seed).normal(1.0, 0.01, 20))) for seed in range(200)]
+    assert np.median(factors) == 1.0 and np.mean(factors) < 1.2
 
 
 class SyntheticSessions:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 QAT_PRECISIONS = ("int8",)
 INT8_PRECISIONS = ("int8", MIXED)  # calibrated, integer input
 EXPORT_FORMAT = 3  # bump when the export code changes the bytes it writes
-RECORD_FORMAT = 5  # bump when bench_stage records gain fields, so cached records are rebuilt
+RECORD_FORMAT = 6  # bump when bench_stage records gain fields or the method changes, so cached records are rebuilt
 BASELINE_FORMAT = 2  # bump when the baseline stage's outputs change
 
 

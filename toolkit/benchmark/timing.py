@@ -26,6 +26,13 @@ MAX_WARMUP_BLOCKS = 25
 # after 4 sessions four of them said ±2–6%, after 30 the five said ±5–26%), and stopping at
 # the first narrow interval would pick exactly those.
 MIN_SESSIONS = 10
+# Sessions are timed in order, and a shared machine's slow spells last several of them: then
+# neighbouring sessions agree with each other more than with the rest, the session bootstrap
+# (which assumes independent sessions) reports too narrow an interval, and a repeat of the
+# benchmark, which sees other spells, falls outside it. The lag-1 autocorrelation of the session
+# medians says how much: the usual effective-sample-size factor √((1 + ρ) / (1 − ρ)) widens the
+# interval (ρ below 0 counts as 0; ρ is capped so one estimate from few sessions cannot explode).
+MAX_SESSION_AUTOCORRELATION = 0.8
 BOOTSTRAP_CHUNK = 2_000_000  # resampled values held at once by the session bootstrap
 
 
@@ -66,14 +73,17 @@ def summarize(sessions_ms: list[np.ndarray], warmup_runs: int, seed: int = 0) ->
     independent of each other, and sessions differ from each other (memory layout, frequency,
     neighbours on a shared machine) by more than calls within one do. So the interval resamples
     whole sessions (a cluster bootstrap): it describes what a *repeat* of the benchmark would
-    report, not only the noise inside this one. With a single session it falls back to
-    resampling contiguous blocks of calls.
+    report, not only the noise inside this one; it is widened when consecutive sessions move
+    together (autocorrelation_factor). With a single session it falls back to resampling
+    contiguous blocks of calls.
     """
     groups = [np.asarray(group, dtype=np.float64) for group in sessions_ms]
     samples_ms = np.concatenate(groups)
     p50, p90, p99 = np.percentile(samples_ms, [50, 90, 99])
     if len(groups) > 1:
         low, high = _cluster_bootstrap_ci(groups, seed)
+        widen = autocorrelation_factor([float(np.median(group)) for group in groups])
+        low, high = p50 - widen * (p50 - low), p50 + widen * (high - p50)
     else:
         low, high = _block_bootstrap_ci(samples_ms, seed)
     low_width, high_width = (math.hypot(math.sqrt(2.0) * width, DRIFT_FLOOR * p50) for width in (p50 - low, high - p50))
@@ -89,6 +99,20 @@ def summarize(sessions_ms: list[np.ndarray], warmup_runs: int, seed: int = 0) ->
         warmup_runs=warmup_runs,
         sessions=len(groups),
     )
+
+
+def autocorrelation_factor(session_medians: list[float]) -> float:
+    """How much wider than the session bootstrap's the interval must be when consecutive
+    sessions move together (see MAX_SESSION_AUTOCORRELATION); 1 for independent sessions."""
+    values = np.asarray(session_medians, dtype=np.float64)
+    if len(values) < 4:
+        return 1.0
+    centred = values - values.mean()
+    spread = float(centred @ centred)
+    if spread == 0.0:
+        return 1.0
+    rho = min(max(float(centred[:-1] @ centred[1:]) / spread, 0.0), MAX_SESSION_AUTOCORRELATION)
+    return math.sqrt((1.0 + rho) / (1.0 - rho))
 
 
 def within_width(latency: Latency, target_width: float) -> bool:
