@@ -72,6 +72,9 @@ def test_run_writes_every_output(finished_run):
     info = json.loads((run_dir / "run.json").read_text())
     assert 0.5 < info["baseline"]["accuracy"] <= 1.0
     assert "baseline" in result.stdout and "p50 ms" in result.stdout
+    seconds = info["variants"]["prune50+qat"]["build_seconds"]
+    assert 0 < seconds < info["phase_seconds"]["build"], "what the chain's last step took, inside the build phase"
+    assert f"[prune50+qat] qat took {seconds:g} s" in result.stderr
 
 
 @pytest.mark.slow

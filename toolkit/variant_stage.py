@@ -8,6 +8,7 @@ TensorFlow's training machinery.
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from toolkit.stage_specs import VariantSpec, spec_key
@@ -90,9 +91,12 @@ class VariantModel:
         start, applied, earlier = self._start()
         self.state.log(f"[{self.variant_id}] applying {self.steps[-1]}" + (f" to {chain_id(self.steps[:-1])}" if applied else ""))
         seed_everything(self.state.experiment.seed)  # deterministic ops whether or not this process trained the baseline
+        started = time.perf_counter()
         result = apply_chain(start, self.steps[-1:], _pass_context(self.state, self.baseline()), applied, earlier)
+        seconds = round(time.perf_counter() - started, 1)  # what this step costs (its prefix counts in its own)
+        self.state.log(f"[{self.variant_id}] {self.steps[-1]} took {seconds:g} s")
         files = save_variant_model(result, self.path)
-        self._info = {"params": int(result.params), "info": result.info}
+        self._info = {"params": int(result.params), "info": {**result.info, "build_seconds": seconds}}
         self.state.cache.put(self.key, self._info, files)
         return result.model
 
