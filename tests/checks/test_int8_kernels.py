@@ -2,8 +2,11 @@
 
 A hand-made QDQ convolution with full-range weights on full-range inputs is the worst case for
 u8×s8 kernels that add pairs of products in 16 bits (255 × 127 × 2 > 32767): on a CPU without
-VNNI the fused kernel must disagree with exact math, on every other CPU it must not, and with
-7-bit weights it must agree everywhere. Each branch asserts what holds on the CPU at hand.
+VNNI the fused kernel must disagree with exact math by many output steps, on every other CPU it
+must not, and with 7-bit weights it must agree everywhere. "Agree" is within one output step:
+the fused kernel rounds its exact int32 sum to the output scale, the unfused path rounds a
+float32 sum, and a sum at a rounding tie can land one step apart (seen on a Zen 4 with VNNI:
+24 of 8192 outputs). Each branch asserts what holds on the CPU at hand.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from toolkit.cpu_features import cpu_features, describe
 from toolkit.report.flags import findings
 
 CHANNELS = 16
+OUTPUT_STEP = 2.0  # y_scale of _saturating_conv: one step of its int8 output
 
 
 def _saturating_conv(path, weight_q: int = 127):
@@ -27,7 +31,7 @@ def _saturating_conv(path, weight_q: int = 127):
         "x_scale": np.array(1 / 127, np.float32), "x_zero": np.array(0, np.int8),
         "w_q": np.full((8, CHANNELS, 3, 3), weight_q, np.int8),
         "w_scale": np.array(0.01, np.float32), "w_zero": np.array(0, np.int8),
-        "y_scale": np.array(2.0, np.float32), "y_zero": np.array(0, np.int8),
+        "y_scale": np.array(OUTPUT_STEP, np.float32), "y_zero": np.array(0, np.int8),
     }
     nodes = [
         helper.make_node("QuantizeLinear", ["input", "x_scale", "x_zero"], ["x_q"]),
@@ -64,9 +68,9 @@ def test_full_range_weights_saturate_exactly_where_the_cpu_lacks_int8_dot_produc
     path = _save(_saturating_conv(tmp_path), tmp_path / "full.onnx")
     check = kernel_agreement(path, inputs)
     if cpu_features()["u8s8_saturation"]:
-        assert check["max_abs_diff"] > 10, f"expected 16-bit saturation on {describe(cpu_features())}"
+        assert check["max_abs_diff"] > 5 * OUTPUT_STEP, f"expected 16-bit saturation on {describe(cpu_features())}"
     else:
-        assert check["max_abs_diff"] == 0.0, f"no saturation expected on {describe(cpu_features())}"
+        assert check["max_abs_diff"] <= OUTPUT_STEP, f"no saturation expected on {describe(cpu_features())}"
     assert check["samples"] == len(inputs)
 
 
@@ -79,7 +83,7 @@ def test_seven_bit_weights_compute_exact_integers_on_every_cpu(tmp_path, inputs)
     assert np.abs(weights["w_q/7bit"].astype(int)).max() == 64 and weights["w_scale/7bit"] == np.float32(0.02)
     assert "w_q" not in weights  # the 8-bit copy is gone, not left behind unused
     check = kernel_agreement(_save(model, tmp_path / "seven.onnx"), inputs)
-    assert check == {"top1": 1.0, "max_abs_diff": 0.0, "samples": len(inputs)}
+    assert check["max_abs_diff"] <= OUTPUT_STEP and check["samples"] == len(inputs)
 
 
 def test_weights_already_in_seven_bits_are_left_alone(tmp_path):
