@@ -1,9 +1,10 @@
 """Where does a run's time go, and what does adaptive benchmarking save? Runs each experiment
 into a fresh folder once with the fixed plan (`--bench-target-width 0`: bench_runs calls over 10
 sessions per figure, as before) and once with the adaptive plan (the defaults), and prints wall
-time, run.json's `phase_seconds`, the sessions the adaptive plan took, and whether any figure
-moved: accuracy and size must be identical, and each pair of p50s must not differ measurably
-(their repeat intervals overlap: the rule `select` uses). `--control` runs the fixed plan a second
+time, run.json's `phase_seconds` and what each chain's last step took to train (`build_seconds`;
+a shared prefix such as prune:0.8 counts in the build phase, not in the list), the sessions the
+adaptive plan took, and whether any figure moved: accuracy and size must be identical, and each
+pair of p50s must not differ measurably (their repeat intervals overlap: the rule `select` uses). `--control` runs the fixed plan a second
 time, to show how far p50s move between two runs of the same plan on this machine.
 Goals: default run ≤ 45 s, the Fashion-MNIST experiment ≤ 7 min (2 cores).
 
@@ -55,7 +56,10 @@ def describe_plan(name: str, wall: float, records: list[dict], info: dict) -> st
     sessions = [latency["sessions"] for latency in distinct.values()]
     stops = Counter(latency["stopped_by"] for latency in distinct.values())
     widths = [max(l["p50"] - l["repeat95_p50"][0], l["repeat95_p50"][1] - l["p50"]) / l["p50"] * 100 for l in latencies]
-    return (f"  {name:<11} {wall:6.1f} s wall ({phases}); {len(distinct)} distinct files timed, sessions per file "
+    trained = ", ".join(f"{variant} {details['build_seconds']:g} s" for variant, details in info.get("variants", {}).items()
+                        if details.get("build_seconds") is not None)
+    return (f"  {name:<11} {wall:6.1f} s wall ({phases}{'; last step of each chain: ' + trained if trained else ''}); "
+            f"{len(distinct)} distinct files timed, sessions per file "
             f"median {median(sessions):g} (min {min(sessions)}, max {max(sessions)}), stopped by "
             f"{', '.join(f'{reason} {count}' for reason, count in sorted(stops.items()))}; repeat95_p50 half-width "
             f"median ±{median(widths):.1f}%")
