@@ -4,8 +4,9 @@ sessions per figure, as before) and once with the adaptive plan (the defaults), 
 time, run.json's `phase_seconds` and what each chain's last step took to train (`build_seconds`;
 a shared prefix such as prune:0.8 counts in the build phase, not in the list), the sessions the
 adaptive plan took, and whether any figure moved: accuracy and size must be identical, and each
-pair of p50s must not differ measurably (their repeat intervals overlap: the rule `select` uses). `--control` runs the fixed plan a second
-time, to show how far p50s move between two runs of the same plan on this machine.
+pair of p50s must not differ measurably (their repeat intervals overlap: the rule `select` uses).
+`--control` runs the fixed plan a second time, to show how far p50s move between two runs of the
+same plan on this machine.
 Goals: default run ≤ 45 s, the Fashion-MNIST experiment ≤ 7 min (2 cores).
 
     python benchmarks/run_time.py                 # both experiments, both plans (about 30 minutes)

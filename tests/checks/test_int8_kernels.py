@@ -74,7 +74,7 @@ def test_full_range_weights_saturate_exactly_where_the_cpu_lacks_int8_dot_produc
     assert check["samples"] == len(inputs)
 
 
-def test_seven_bit_weights_compute_exact_integers_on_every_cpu(tmp_path, inputs):
+def test_seven_bit_weights_never_saturate_on_any_cpu(tmp_path, inputs):
     model = _saturating_conv(tmp_path)
     assert reduce_weight_range(model) == 1
     from onnx import numpy_helper
