@@ -72,19 +72,28 @@ def read_folder(root: Path, image_size: str = "", color: str = "rgb", skip_bad_i
         )
     ignored: Counter = Counter()
     files = {split: _files(folder, class_names, split, ignored) for split, folder in splits.items()}
-    every = [path for listing in files.values() for path, _ in listing]
-    size = parse_image_size(image_size) or first_size(every, skip_bad_images)
-    decoder = Decoder(size, color, skip_bad_images)
-    check_memory(len(every), size, COLORS[color][1])
-    arrays = {split: decoder.decode(listing) for split, listing in files.items()}
-    info = {
-        "layout": layout, "classes": list(class_names), "image_size": f"{size[0]}x{size[1]}", "color": color,
-        "images": len(every) - len(decoder.skipped), "skipped_images": len(decoder.skipped),
-        "skipped": [str(path) for path in decoder.skipped[:LISTED_SKIPS]], "resized_images": decoder.resized,
-        "ignored_files": dict(ignored),
-    }
+    arrays, decoded = decode_splits(files, image_size, color, skip_bad_images)
+    info = {"layout": layout, "classes": list(class_names), **decoded, "ignored_files": dict(ignored)}
     x_test, y_test = arrays.get("test", (None, None))
     return FolderImages(*arrays["train"], x_test, y_test, class_names, info)
+
+
+def decode_splits(listings: dict[str, list[tuple[Path, Any]]], image_size: str, color: str,
+                  skip_bad_images: bool) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+    """Decode each split's (file, label) listing at one size (`image_size`, else the first
+    image's), after checking the whole set fits in memory; also what the run reports of it
+    (size, color, images decoded, skipped and resized). Shared by class folders and manifests."""
+    every = [path for listing in listings.values() for path, _ in listing]
+    size = parse_image_size(image_size) or _first_size(every, skip_bad_images)
+    decoder = _Decoder(size, color, skip_bad_images)
+    _check_memory(len(every), size, COLORS[color][1])
+    arrays = {split: decoder.decode(listing) for split, listing in listings.items()}
+    info = {
+        "image_size": f"{size[0]}x{size[1]}", "color": color,
+        "images": len(every) - len(decoder.skipped), "skipped_images": len(decoder.skipped),
+        "skipped": [str(path) for path in decoder.skipped[:LISTED_SKIPS]], "resized_images": decoder.resized,
+    }
+    return arrays, info
 
 
 def suffix_counts(counts: Counter | dict[str, int]) -> str:
@@ -146,7 +155,7 @@ def _files(folder: Path, class_names: tuple[str, ...], split: str, ignored: Coun
     return listing
 
 
-def first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
+def _first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
     """Without image_size, every image is resized to the first readable image's size."""
     for path in paths:
         try:
@@ -158,7 +167,7 @@ def first_size(paths: list[Path], skip_bad_images: bool) -> tuple[int, int]:
     raise EdgesmithError("no readable image in the folder", "check the files are JPEG, PNG or BMP images")
 
 
-def check_memory(count: int, size: tuple[int, int], channels: int) -> None:
+def _check_memory(count: int, size: tuple[int, int], channels: int) -> None:
     """Refuse before decoding when even the uint8 images cannot fit: better than a killed
     process (float32 copies that would not fit are avoided by streaming, data_stream.py)."""
     needed = count * size[0] * size[1] * channels * 2  # the decoded images, and the splits cut from them
@@ -180,7 +189,7 @@ def _eight_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(values.astype(np.uint8), "L")
 
 
-class Decoder:
+class _Decoder:
     """Decodes images to uint8 at one size and mode, in threads (Pillow releases the GIL)."""
 
     def __init__(self, size: tuple[int, int], color: str, skip_bad_images: bool) -> None:

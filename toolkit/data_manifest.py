@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data_folder import COLORS, LISTED_SKIPS, Decoder, FolderImages, check_color, check_memory, first_size, parse_image_size
+from toolkit.data_folder import FolderImages, check_color, decode_splits
 from toolkit.errors import EdgesmithError
 
 MANIFEST = "targets.csv"
@@ -33,20 +33,13 @@ def read_manifest(root: Path, image_size: str = "", color: str = "rgb", skip_bad
     check_color(color)
     color = color or "rgb"
     names, rows = _rows(path)
-    files = [root / name for name, _, _ in rows]
-    size = parse_image_size(image_size) or first_size(files, skip_bad_images)
-    check_memory(len(files), size, COLORS[color][1])
-    decoder = Decoder(size, color, skip_bad_images)
-    split_of = [split for _, _, split in rows]
-    arrays = {}
-    for split in SPLITS if any(split_of) else ("train",):
-        listing = [(root / name, targets) for name, targets, which in rows if (which or "train") == split]
-        if not listing:
+    listings = {}
+    for split in SPLITS if any(which for _, _, which in rows) else ("train",):
+        listings[split] = [(root / name, targets) for name, targets, which in rows if (which or "train") == split]
+        if not listings[split]:
             raise EdgesmithError(f"{path}: no row has split '{split}'", "give both train and test rows, or drop the split column")
-        arrays[split] = decoder.decode(listing)
-    info = {"layout": f"{MANIFEST} manifest", "targets": names, "image_size": f"{size[0]}x{size[1]}", "color": color,
-            "images": len(files) - len(decoder.skipped), "skipped_images": len(decoder.skipped),
-            "skipped": [str(item) for item in decoder.skipped[:LISTED_SKIPS]], "resized_images": decoder.resized}
+    arrays, decoded = decode_splits(listings, image_size, color, skip_bad_images)
+    info = {"layout": f"{MANIFEST} manifest", "targets": names, **decoded}
     x_test, y_test = arrays.get("test", (None, None))
     return FolderImages(*arrays["train"], x_test, y_test, (), info)
 
