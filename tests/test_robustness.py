@@ -46,8 +46,12 @@ def test_a_second_holder_waits_or_fails_and_names_the_first(tmp_path):
 
         waiter = threading.Thread(target=second)
         waiter.start()
-        time.sleep(0.3)
-        assert not released.is_set() and any("waiting for it to finish" in event for event in events)
+        deadline = time.monotonic() + 30  # a loaded machine may start the thread late
+        while not any("waiting for it to finish" in event for event in events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("waiting for it to finish" in event for event in events)
+        time.sleep(0.2)
+        assert not released.is_set()
     waiter.join(10)
     assert released.is_set()
 
@@ -114,27 +118,31 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_resumes(tmp_path):
     assert {r["variant"] for r in records} == {"baseline", "qat"}
 
 
-def _write_run(folder, accuracy: float) -> None:
-    """results.json then run.json, as a run writes them (run.json names its results by hash)."""
+def _write_run(folder, accuracy: float, results_written: threading.Event | None = None) -> None:
+    """results.json then run.json, each atomically, as a run writes them (run.json names its
+    results by hash). A plain write_text would let the reader see a truncated file."""
     import hashlib
 
-    from toolkit.files import json_text
+    from toolkit.files import json_text, write_text
 
     record = {"variant": "baseline", "target": "cpu", "format": "tflite", "precision": "int8", "path": "cpu/b.tflite",
               "accuracy": accuracy, "accuracy_drop_pp": 0.0, "latency_ms": None, "size_bytes": 1, "gzip_bytes": 1}
     text = json_text([record])
-    (folder / "results.json").write_text(text)
+    write_text(folder / "results.json", text)
+    if results_written is not None:
+        results_written.set()
     time.sleep(0.3)  # a reader in between sees a results.json that its run.json does not name
-    (folder / "run.json").write_text(json.dumps({"results_sha256": hashlib.sha256(text.encode()).hexdigest(), "accuracy": accuracy}))
+    write_text(folder / "run.json", json.dumps({"results_sha256": hashlib.sha256(text.encode()).hexdigest(), "accuracy": accuracy}))
 
 
 def test_readers_never_pair_one_runs_records_with_another_runs_info(tmp_path):
     from toolkit.records import load_results
 
     _write_run(tmp_path, 0.5)
-    writer = threading.Thread(target=_write_run, args=(tmp_path, 0.9))
+    results_written = threading.Event()
+    writer = threading.Thread(target=_write_run, args=(tmp_path, 0.9, results_written))
     writer.start()
-    time.sleep(0.1)
+    assert results_written.wait(timeout=30)
     records, info = load_results(tmp_path)  # mid-write: waits for the matching run.json
     writer.join()
     assert records[0]["accuracy"] == info["accuracy"] == 0.9
