@@ -156,6 +156,15 @@ def test_int8_tflite_to_onnx_runs_integer_kernels_and_matches_tflite(
         assert check["top1"] >= 0.99
 
 
+def test_int8_tflite_to_onnx_gives_the_same_bytes_whatever_ran_before(qat_model, tmp_path):
+    """tf2onnx numbers the names it invents with a counter that lives as long as the process,
+    nested too (`X__28_DequantizeLinear__16`): a second export of the same file must still match."""
+    tflite_path = _qat_tflite(qat_model, tmp_path / "qat.tflite", "int8")
+    first = export_tflite(tflite_path, tmp_path / "first.onnx", reduce_range=True).read_bytes()
+    second = export_tflite(tflite_path, tmp_path / "second.onnx", reduce_range=True).read_bytes()
+    assert first == second
+
+
 def test_seven_bit_qat_onnx_is_exact_on_every_cpu_and_keeps_accuracy(qat_model, digits, tmp_path):
     tflite_path = _qat_tflite(qat_model, tmp_path / "qat.tflite", "int8")
 

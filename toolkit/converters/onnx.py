@@ -133,17 +133,18 @@ def _number_generated_names_in_order(graph: Any) -> None:
     and with what was converted before, so the same model gave ONNX files with other names and
     other bytes; numbered by position, the same input always gives the same file (a Ray
     worker's export matches a local one)."""
-    generated = re.compile(r"^(.*)__(\d+)((?:[/:][^/:]*)*)$")
-    order: dict[str, str] = {}
+    generated = re.compile(r"__(\d+)")
+    order: dict[str, int] = {}
 
     def renamed(name: str) -> str:
-        match = generated.match(name)
-        if not match:
-            return name
-        stem = f"{match.group(1)}__{match.group(2)}"
-        if stem not in order:
-            order[stem] = f"{match.group(1)}__{len(order) + 1}"
-        return order[stem] + match.group(3)
+        """Each `__N` gets the number of the name up to it (`X__28_DequantizeLinear__16` holds
+        two: the node `X__28`'s and its own), so every counter tf2onnx used is renumbered."""
+        parts, start = [], 0
+        for match in generated.finditer(name):
+            order.setdefault(name[:match.end()], len(order) + 1)
+            parts += [name[start:match.start()], f"__{order[name[:match.end()]]}"]
+            start = match.end()
+        return "".join(parts) + name[start:]
 
     for node in graph.node:  # the node order is stable; the initializers' order is not
         node.input[:] = [renamed(name) for name in node.input]
