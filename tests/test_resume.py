@@ -112,12 +112,20 @@ def test_same_seed_gives_the_same_bytes_for_every_variant_and_target(tmp_path):
 
 
 @pytest.mark.slow
-def test_changing_one_pass_redoes_only_that_variant(tmp_path):
-    assert _run(tmp_path, "--variant", "prune:0.5", "--variant", "qat", "--targets", "cpu", "--precisions", "fp32").returncode == 0
+def test_changing_one_pass_redoes_only_that_variant_and_removes_what_it_replaced(tmp_path):
+    first = _run(tmp_path, "--variant", "prune:0.5", "--variant", "qat", "--targets", "cpu,onnx-cpu", "--precisions", "fp32")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (tmp_path / "r" / "best" / "onnx-cpu").is_dir() and (tmp_path / "r" / "cpu" / "prune50__fp32.tflite").is_file()
     changed = _run(tmp_path, "--variant", "prune:0.6", "--variant", "qat", "--targets", "cpu", "--precisions", "fp32")
     assert changed.returncode == 0, changed.stderr[-2000:]
     assert "[prune60] applying" in changed.stderr
     assert "[qat] applying" not in changed.stderr and "[baseline] cached" in changed.stderr
+    run_dir = tmp_path / "r"
+    made = {record["path"] for record in json.loads((run_dir / "results.json").read_text())}
+    assert sorted(p.relative_to(run_dir).as_posix() for p in (run_dir / "cpu").iterdir()) == sorted(made)
+    assert not (run_dir / "onnx-cpu").exists() and sorted(p.name for p in (run_dir / "best").iterdir()) == ["cpu"]
+    removed = next(line for line in changed.stderr.splitlines() if "an earlier run left that this run did not make" in line)
+    assert "cpu/prune50__fp32.tflite" in removed and "onnx-cpu/baseline__fp32.onnx" in removed, removed
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from toolkit.manifest import build_manifest
 from toolkit.records import records_json
 from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
+from toolkit.stale import previous_targets, remove_stale
 from toolkit.task import CLASSIFICATION, REGRESSION, budget_text, quality_text
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def write_outputs(state: Run, started: float, extra: Mapping[str, Any] | None = 
     run.json (a search's summary, which the report then shows)."""
     run_dir: Path = state.run_dir
     records = state.records
+    earlier_targets = previous_targets(run_dir)
     info = {**run_info(state, started), **(extra or {})}
     info["budget"] = {
         **({"max_mae_increase_pct": state.experiment.max_mae_increase} if info["task"] == REGRESSION
@@ -40,6 +42,10 @@ def write_outputs(state: Run, started: float, extra: Mapping[str, Any] | None = 
     write_text(run_dir / "results.json", results)
     write_text(run_dir / "results.csv", csv_text(records))
     write_json(run_dir / "run.json", info)
+    removed = remove_stale(run_dir, records, info["best"], {*info["targets"], *earlier_targets})
+    if removed:
+        state.log(f"[run] removed {len(removed)} file(s) an earlier run left that this run did not make: "
+                  f"{', '.join(removed[:6])}{' …' if len(removed) > 6 else ''}")
     write_reports(run_dir, records, info)
     write_json(run_dir / "manifest.json", build_manifest(state))
 

@@ -24,7 +24,7 @@ PARTITIONING = ("all_supported", "largest_partition", "first_unsupported")
 TENSOR_TYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32",
                 "uint32", "int64", "uint64", "bool", "int4", "string", "complex64")
 ENV_DIRS = "EDGESMITH_TARGETS_DIR"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # also a folder name in the run folder
 # key -> (type, required); the accelerator's tensor_types/op_domains depend on the runtime.
 _TOP_KEYS: dict[str, tuple[Any, bool]] = {
     "name": (str, True), "summary": (str, True), "runtime": (str, True), "precisions": (list, True),
@@ -233,7 +233,7 @@ class _TargetParser:
         runtime = RUNTIMES[self.choice("runtime", runtime_name, tuple(RUNTIMES))]
         top = self.section(data, "", {**_TOP_KEYS, **runtime.TARGET_KEYS})
         name = top["name"]
-        if not _NAME.match(name) or name != self.path.stem:
+        if not TARGET_NAME.match(name) or name != self.path.stem:
             raise self.fail("name", f"is '{name}' but the file is {self.path.name}",
                             f"set name = \"{self.path.stem}\" (lowercase letters, digits, '-' or '_')")
         accelerator = self.accelerator(top["accelerator"], runtime)

@@ -1,0 +1,63 @@
+"""Remove the artifacts an earlier run left in the folder that this run did not make.
+
+A run folder describes one run. Re-running with fewer targets, precisions or variants must not
+leave the old files (or an old `best/<target>/` pick) next to the new ones, where a user would
+ship a file built from another model or other data. Trained Keras models under `variants/` stay:
+they are the stage cache that makes turning a variant back on cheap, and nothing ships them.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from toolkit.best import BEST_DIR
+from toolkit.targets import TARGET_NAME
+
+
+def previous_targets(run_dir: Path) -> set[str]:
+    """The targets the folder's current run.json names (read before this run replaces it)."""
+    try:
+        targets = json.loads((Path(run_dir) / "run.json").read_text()).get("targets") or []
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {target for target in targets if isinstance(target, str)}
+
+
+def remove_stale(run_dir: Path, records: Iterable[Mapping[str, Any]], best: Mapping[str, Any],
+                 targets: Iterable[str]) -> list[str]:
+    """Delete, from the folders of `targets`, every artifact (`<variant>__<precision>…`) that no
+    record names, with its side files (`.cc`/`.h`, `_vela`, `_edgetpu`, Vela's summary), and every
+    `best/<target>/` that `best` does not fill. Returns the removed paths, relative to `run_dir`."""
+    run_dir = Path(run_dir)
+    stems: dict[str, set[str]] = {}
+    for record in records:
+        path = Path(record["path"])
+        stems.setdefault(path.parent.as_posix(), set()).add(path.stem)
+    removed = []
+    for target in sorted(set(targets)):
+        if not TARGET_NAME.match(target):  # a hand-edited run.json must not reach outside the folder
+            continue
+        folder = run_dir / target
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.iterdir()):
+            if file.is_file() and "__" in file.name and not file.name.startswith(".") \
+                    and not _made_by(file.name, stems.get(target, set())):
+                file.unlink()
+                removed.append(f"{target}/{file.name}")
+        if target not in stems and not any(folder.iterdir()):
+            folder.rmdir()
+    best_root = run_dir / BEST_DIR
+    if best_root.is_dir():
+        for folder in sorted(best_root.iterdir()):
+            if folder.is_dir() and not best.get(folder.name):
+                shutil.rmtree(folder)
+                removed.append(f"{BEST_DIR}/{folder.name}/")
+    return removed
+
+
+def _made_by(name: str, stems: set[str]) -> bool:
+    """True for an artifact of `stems` or one of its side files (`<stem>.cc`, `<stem>_vela.tflite`)."""
+    return any(name.startswith((f"{stem}.", f"{stem}_")) for stem in stems)
