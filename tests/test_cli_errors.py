@@ -39,6 +39,7 @@ def bad_files(tmp_path_factory):
                   x_test=rng.random((20, 8, 8, 1)), y_test=np.arange(20) % 10)
     np.savez(folder / "nan.npz", **{**arrays, "x_train": np.full((40, 8, 8, 1), np.inf)})
     np.savez(folder / "labels.npz", **{**arrays, "y_test": np.arange(20) - 3})
+    np.savez(folder / "names.npz", **{**arrays, "y_train": np.array(["cat", "dog"] * 20), "y_test": np.array(["cat", "dog"] * 10)})
     np.savez(folder / "shapes.npz", **{**arrays, "x_test": rng.random((20, 7, 8, 1))})
     np.savez(folder / "empty.npz", **{**arrays, "x_train": np.zeros((0, 8, 8, 1)), "y_train": np.zeros(0, int)})
     np.savez(folder / "few.npz", **{**arrays, "x_train": arrays["x_train"][:3], "y_train": arrays["y_train"][:3]})
@@ -70,6 +71,9 @@ CASES = [
     (["run", "--model", "{d}/lambda.h5"], "contains a Lambda layer, which would run code stored in the file — if you trust the file, pass --allow-unsafe"),
     (["run", "--dataset", "npz", "--data", "{d}/nan.npz"], "x_train contains NaN or inf values"),
     (["run", "--dataset", "npz", "--data", "{d}/labels.npz"], "labels must be integer class ids"),
+    (["run", "--dataset", "npz", "--data", "{d}/names.npz"], "labels must be integer class ids from 0, not <U3 values (e.g. 'cat')"),
+    (["run", "--precisions", "", "--no-variants"], "nothing to build: precisions [] and 0 variant(s) give no file"),
+    (["run", "--precisions", "fp16", "--no-variants", "--targets", "edgetpu"], "give no file for the targets edgetpu"),
     (["run", "--dataset", "npz", "--data", "{d}/shapes.npz"], "same sample shape"),
     (["run", "--dataset", "npz", "--data", "{d}/empty.npz"], "has no samples"),
     (["run", "--dataset", "npz", "--data", "{d}/few.npz"], "too few to calibrate"),

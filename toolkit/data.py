@@ -284,7 +284,11 @@ def _validate_labels(name: str, y: np.ndarray, split: str) -> None:
             f"{name}: y_{split} holds non-integer values (e.g. {y[y != np.round(y)][0]:g}), regression targets",
             "give class ids 0..K-1, or score the model as a regression: --task regression",
         )
-    if not np.issubdtype(y.dtype, np.number) or y.min() < 0:  # whole numbers stored as floats are class ids too
+    if not np.issubdtype(y.dtype, np.number):
+        raise EdgesmithError(
+            f"{name}: y_{split} labels must be integer class ids from 0, not {y.dtype} values (e.g. {str(y.flat[0])!r})",
+            "encode labels as 0..K-1, e.g. names, ids = np.unique(y, return_inverse=True)")
+    if y.min() < 0:  # whole numbers stored as floats are class ids too
         raise EdgesmithError(
             f"{name}: y_{split} labels must be integer class ids from 0 (got dtype {y.dtype}, min {y.min()})",
             "encode labels as 0..K-1",

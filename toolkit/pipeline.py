@@ -98,7 +98,21 @@ def _checked_chains(experiment: Experiment) -> list[tuple[Variant, tuple]]:
 
     chains = _with_controls([(variant, parse_chain(variant.chain)) for variant in experiment.variants])
     _reject_duplicate_ids(chains)
+    _reject_empty_plan(experiment, chains)
     return chains
+
+
+def _reject_empty_plan(experiment: Experiment, chains: list[tuple[Variant, tuple]]) -> None:
+    """A run that would make no file is a mistake in its settings, not a finished run."""
+    from toolkit.stages import planned_artifacts
+
+    targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
+    plan = _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
+    if not sum(planned_artifacts(targets, variant, steps) for variant, steps in plan):
+        raise EdgesmithError(
+            f"nothing to build: precisions {list(experiment.precisions)} and {len(chains)} variant(s) give no file "
+            f"for the targets {', '.join(experiment.targets)}",
+            "ask for a precision the targets support (`edgesmith targets` lists them), or for a variant")
 
 
 @contextlib.contextmanager
