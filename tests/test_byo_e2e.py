@@ -269,8 +269,9 @@ def test_a_folder_is_read_at_the_model_files_input_size_and_channels(png_folder,
     assert any("image_size = 24x24, color = grayscale: the model's input" in line for line in lines)
     source = json.loads((run_dir / "run.json").read_text())["data_source"]
     assert source["image_size"] == "24x24" and source["color"] == "grayscale" and source["resized_images"] > 0
-    with pytest.raises(EdgesmithError, match='set image_size = "24x24"'):
-        run(from_dict({**settings, "image_size": "16x16", "color": "grayscale"}), log=lines.append)
+    for wrong in ({"image_size": "16x16", "color": "grayscale"}, {"image_size": "24x24", "color": "rgb"}):
+        with pytest.raises(EdgesmithError, match='set image_size = "24x24" and color = "grayscale"'):
+            run(from_dict({**settings, **wrong}), log=lines.append)
 
 
 def test_a_model_with_open_input_sizes_gets_the_datas_sizes(png_folder, tmp_path):

@@ -80,6 +80,7 @@ CASES = [
     (["run", "--dataset", "folder", "--data", "{d}/images"], "broken.png is not a readable image"),
     (["run", "--dataset", "folder", "--data", "{d}/images_empty"], "images_empty/b has no images"),
     (["run", "--dataset", "folder", "--data", "{d}/nowhere"], "image folder {d}/nowhere does not exist"),
+    (["run", "--dataset", "folder", "--data", "{d}/a_file"], "image folder {d}/a_file is a file, not a folder"),
     (["run", "--dataset", "folder"], "dataset 'folder' needs a folder"),
     (["run", "--preprocess", "zscore"], "preprocess 'zscore' is not understood"),
     (["run", "--image-size", "96"], "image_size '96' is not WIDTHxHEIGHT"),

@@ -264,7 +264,7 @@ def test_unsupported_layer_skips_only_that_variant(tmp_path):
     k = keras()
     model = k.Sequential([
         k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Lambda(lambda x: x * 1.0, name="scale"),
-        k.layers.Dense(10, activation="softmax"),
+        k.layers.Dense(12, activation="softmax"),  # two outputs more than the digits' classes: said, not refused
     ])
     model.save(tmp_path / "lambda.h5")
     result = edgesmith(
@@ -273,6 +273,7 @@ def test_unsupported_layer_skips_only_that_variant(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "qat was skipped" in result.stdout and "'scale'" in result.stdout
+    assert "has 12 outputs but the digits data has 10 classes" in result.stderr
     variants = {r["variant"] for r in json.loads((tmp_path / "lam" / "results.json").read_text())}
     assert variants == {"baseline", "prune50"}
 

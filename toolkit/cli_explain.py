@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     explain.add_argument("--dataset", help=RUN_HELP["dataset"] + "; a run folder's own by default")
     explain.add_argument("--data", default="", help=RUN_HELP["data"])
     explain.add_argument("--preprocess", default="", help=RUN_HELP["preprocess"])
+    explain.add_argument("--image-size", default="", metavar="WxH", help=RUN_HELP["image_size"])
+    explain.add_argument("--color", default="", choices=["rgb", "grayscale"], help=RUN_HELP["color"])
     explain.add_argument("--seed", type=int, default=0, help="split and calibration seed (default 0; a run folder's own)")
     explain.add_argument("--top", type=positive_int, default=10, help="rows of the table (default 10)")
     explain.add_argument("--samples", type=positive_int, default=200, help="test samples the per-layer error is measured on (default 200)")
@@ -49,8 +52,9 @@ def _explain(args: argparse.Namespace) -> int:
     plan = parse_fallback(args.fallback) if args.fallback else None
     check_request(target, plan)
     named = None if args.dataset is None else {"dataset": args.dataset, "data": args.data, "preprocess": args.preprocess,
-                                               "seed": args.seed}
-    subject = resolve(args.model, dataset=named, allow_unsafe=args.allow_unsafe, seed=args.seed)
+                                               "image_size": args.image_size, "color": args.color, "seed": args.seed}
+    subject = resolve(args.model, dataset=named, allow_unsafe=args.allow_unsafe, seed=args.seed,
+                      log=logging.getLogger("toolkit.explain").info)
     folder = args.output or subject.default_output / target.name
     result = explain_model(subject.model, target, subject.data, folder, plan, args.max_accuracy_drop, args.samples,
                            subject.calibration_samples, subject.seed)

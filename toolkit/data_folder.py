@@ -60,7 +60,8 @@ def read_folder(root: Path, image_size: str = "", color: str = "rgb", skip_bad_i
     """Find the layout and classes, then decode every image (or fail naming the bad file)."""
     root = Path(root)
     if not root.is_dir():
-        raise EdgesmithError(f"image folder {root} does not exist", "pass --data DIR with one sub-folder per class")
+        problem = "is a file, not a folder" if root.exists() else "does not exist"
+        raise EdgesmithError(f"image folder {root} {problem}", "pass --data DIR with one sub-folder per class")
     check_color(color)
     color = color or "rgb"
     splits, layout = _layout(root)

@@ -132,7 +132,7 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
     with session(experiment, log):
         devices = connect_devices(targets, experiment.devices)  # an unreachable device fails here, before training
         if dataset is None:
-            experiment = _preprocess_from_model(_folder_options_from_model(experiment, log), log)
+            experiment = _data_defaults_from_model(experiment, log)
         data = dataset or load_configured(experiment.to_dict())
         _log_data_source(data, log)
         user_model = _check_user_model(experiment, data, log, needs_passes)
@@ -254,44 +254,17 @@ def _reject_duplicate_ids(chains: list[tuple[Variant, tuple]]) -> None:
         seen[variant_id] = variant.chain
 
 
-def _folder_options_from_model(experiment: Experiment, log: Log) -> Experiment:
-    """An image folder read for a model file: `image_size` and `color` left unset follow the
-    input the model declares, so the images come out the size and channels it expects."""
-    from toolkit.model_inputs import declared_input_shape
+def _data_defaults_from_model(experiment: Experiment, log: Log) -> Experiment:
+    """image_size, color and preprocess left unset follow a model file (`data_defaults`)."""
+    from toolkit.model_inputs import data_defaults
     from toolkit.models import is_zoo
 
-    if experiment.dataset != "folder" or is_zoo(experiment.model) or (experiment.image_size and experiment.color):
+    if is_zoo(experiment.model):
         return experiment
-    shape = declared_input_shape(Path(experiment.model))
-    if shape is None or len(shape) != 3 or shape[2] not in (1, 3):
-        return experiment
-    height, width, channels = shape
-    chosen = {}
-    if not experiment.image_size and isinstance(height, int) and isinstance(width, int):
-        chosen["image_size"] = f"{width}x{height}"
-    if not experiment.color:
-        chosen["color"] = "grayscale" if channels == 1 else "rgb"
-    if chosen:
-        log(f"[data] {', '.join(f'{key} = {value}' for key, value in chosen.items())}: the model's input "
-            f"({experiment.model}); set them to read the folder otherwise")
+    chosen, lines = data_defaults(Path(experiment.model), experiment.to_dict())
+    for line in lines:
+        log(line)
     return dataclasses.replace(experiment, **chosen)
-
-
-def _preprocess_from_model(experiment: Experiment, log: Log) -> Experiment:
-    """`preprocess` left unset for a model file that scales its own input (a Rescaling or
-    Normalization layer first, as Keras' tutorials, MobileNetV3 and EfficientNet do, or
-    keras.applications' preprocess_input called inside it) is "none": the dataset's default
-    scaling on top of the model's own would score near chance."""
-    from toolkit.model_inputs import own_input_scaling
-    from toolkit.models import is_zoo
-
-    if experiment.preprocess or is_zoo(experiment.model):
-        return experiment
-    layer = own_input_scaling(Path(experiment.model))
-    if layer is None:
-        return experiment
-    log(f"[data] preprocess = none: the model scales its own input (layer {layer}); set preprocess otherwise")
-    return dataclasses.replace(experiment, preprocess="none")
 
 
 def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_passes: bool) -> Any | None:
@@ -313,7 +286,8 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
     if expected != data.input_shape:
         fix = "pick the dataset the model was trained on"
         if data.name == "folder" and len(expected) == 3 and None not in expected:
-            fix = f"leave image_size and color unset, or set image_size = \"{expected[1]}x{expected[0]}\" (the model's input)"
+            color = "grayscale" if expected[2] == 1 else "rgb"
+            fix = f"leave image_size and color unset, or set image_size = \"{expected[1]}x{expected[0]}\" and color = \"{color}\" (the model's input)"
         raise EdgesmithError(
             f"{experiment.model} expects inputs of shape {expected}, the {data.name} samples are {data.input_shape}", fix)
     if len(model.outputs) != 1:
@@ -332,6 +306,9 @@ def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_pas
             f"{experiment.model} has {outputs} outputs but the {data.name} labels go up to {data.num_classes - 1}",
             "pick the dataset the model was trained on",
         )
+    if outputs > data.num_classes and not binary:
+        log(f"[model] {experiment.model} has {outputs} outputs but the {data.name} data has {data.num_classes} classes: "
+            f"a test sample whose top score is output {data.num_classes} or above counts as wrong")
     return _keras3_kept(model, experiment, log, needs_passes)
 
 

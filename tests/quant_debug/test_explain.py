@@ -101,3 +101,22 @@ def test_api_explain_reads_a_run_folder_with_its_data_settings(hostile_model, tm
     assert result.top_float.float_layers == ("hostile",) and result.steps == []
     assert Path(result.int8.path).parent == run_dir / "explain" / "cpu"
     assert result.top_float.accuracy - result.int8.accuracy > 0.2
+
+
+def test_a_model_file_sets_the_folders_image_size_and_preprocessing_as_in_run(write_images, tmp_path):
+    """A model that rescales its own input, explained on a folder of mixed-size photos: the
+    images are read at the model's input size and not scaled a second time, as `run` does."""
+    from toolkit._tf import keras
+    from toolkit.quant_debug.inputs import resolve
+
+    k = keras()
+    model = k.Sequential([k.layers.Input((16, 20, 3)), k.layers.Rescaling(1 / 255), k.layers.Flatten(), k.layers.Dense(2)])
+    model.save(tmp_path / "own_scaling.h5")
+    write_images(tmp_path / "photos", {"a": 6, "b": 6}, size=(20, 16))
+    write_images(tmp_path / "photos", {"a": 2, "b": 2}, size=(12, 12), seed=1)  # overwrites a few: mixed sizes
+    lines: list[str] = []
+    subject = resolve(tmp_path / "own_scaling.h5", dataset={"dataset": "folder", "data": str(tmp_path / "photos")},
+                      log=lines.append)
+    assert tuple(subject.data.input_shape) == (16, 20, 3)  # the first image is 12x12
+    assert subject.data.preprocessing["spec"] == "none" and subject.data.x_test.max() > 1  # raw pixels: the model scales
+    assert any("image_size = 20x16" in line for line in lines) and any("preprocess = none" in line for line in lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from toolkit.errors import EdgesmithError
 from toolkit.task import REGRESSION
@@ -23,10 +23,11 @@ class Subject:
 
 
 def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = None, allow_unsafe: bool = False,
-            calibration_samples: int = 256, seed: int = 0) -> Subject:
+            calibration_samples: int = 256, seed: int = 0, log: Callable[[str], None] = lambda line: None) -> Subject:
     """`model`: a tf_keras model, a model file, or a run folder (its baseline/model.h5 and, unless
     `data` is given, the run's dataset and calibration settings). `data`: a Dataset or arrays
-    x_train, y_train, x_test, y_test; else `dataset` options as for `run` (default digits)."""
+    x_train, y_train, x_test, y_test; else `dataset` options as for `run` (default digits), whose
+    image size, color and preprocessing left unset follow a model file as in `run` (said to `log`)."""
     from toolkit.data import Dataset, from_arrays, load_configured
 
     options = {"dataset": "digits", "seed": seed, **(dataset or {})}
@@ -45,6 +46,8 @@ def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = No
         if not path.exists():
             raise EdgesmithError(f"model file {path} does not exist", "check the path, or pass a run folder")
         keras_model, output = _load(path, trusted=False, allow_unsafe=allow_unsafe), Path(f"{path.stem}-explain")
+        if data is None:
+            options = _with_model_defaults(path, options, log)
     else:
         keras_model, output = model, Path(f"{getattr(model, 'name', 'model')}-explain")
     if isinstance(data, Dataset):
@@ -59,8 +62,17 @@ def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = No
     expected = tuple(keras_model.input_shape[1:])
     if tuple(loaded.input_shape) != expected:
         raise EdgesmithError(f"the data's samples are shaped {loaded.input_shape} but the model takes {expected}",
-                             "pass the dataset (and --preprocess/--image-size) the model was trained on")
+                             "pass the dataset (and --preprocess/--image-size/--color) the model was trained on")
     return Subject(keras_model, loaded, calibration_samples, seed, output)
+
+
+def _with_model_defaults(path: Path, options: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    from toolkit.model_inputs import data_defaults
+
+    chosen, lines = data_defaults(path, options)
+    for line in lines:
+        log(line)
+    return {**options, **chosen}
 
 
 def _load(path: Path, trusted: bool, allow_unsafe: bool = False) -> Any:

@@ -30,7 +30,8 @@ def _near_chance(run_info: dict) -> list[str]:
     accuracy, chance = baseline.get("accuracy"), baseline.get("chance_accuracy")
     if accuracy is None or chance is None or accuracy >= chance + NEAR_CHANCE * (1 - chance):
         return []
-    lead = (f"the full model scores {accuracy * 100:.1f}% on the test split, near chance ({chance * 100:.1f}% by always "
+    relation = "no better than chance" if accuracy <= chance else "near chance"
+    lead = (f"the full model scores {accuracy * 100:.1f}% on the test split, {relation} ({chance * 100:.1f}% by always "
             "answering the most common class), so every comparison against it is meaningless")
     return [f"{lead}: {_likely_cause(run_info)}"]
 
