@@ -79,6 +79,8 @@ def _explain_load_failure(path: Path, exc: Exception) -> EdgesmithError:
         return EdgesmithError(f"{path} contains a Lambda layer, which would run code stored in the file", TRUST_FIX)
     if "Unknown layer" in str(exc) or "custom" in str(exc).lower():
         return EdgesmithError(f"{path} uses a custom layer or object ({text})", "rebuild the model from standard Keras layers")
+    if path.suffix == ".keras" and path.is_file() and not zipfile.is_zipfile(path):
+        text = "not a zip archive, which every .keras file is"  # Keras then tries HDF5 and says so
     if isinstance(exc, (OSError, zipfile.BadZipFile, ValueError, EOFError)) or "truncated" in str(exc).lower():
         return EdgesmithError(f"{path} is corrupt or truncated ({text})", "re-export the model file")
     return EdgesmithError(f"{path} could not be loaded as a Keras model ({text})", "re-export it with model.save('model.keras')")
