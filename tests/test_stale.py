@@ -38,3 +38,12 @@ def test_the_earlier_targets_come_from_run_json_and_never_lead_outside(tmp_path)
     assert remove_stale(tmp_path / "run", [], {}, previous_targets(tmp_path)) == []  # never outside the folder
     (tmp_path / "run.json").write_text("{")
     assert previous_targets(tmp_path) == set()
+
+
+def test_a_search_sharing_the_folder_keeps_its_trials_files(tmp_path):
+    for name in ["cpu/baseline__fp32.tflite", "cpu/prune50+qat__int8.tflite", "cpu/qat__int8.tflite"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "search.json").write_text(json.dumps({"trials": [{"path": "cpu/prune50+qat__int8.tflite"}, {"path": None}]}))
+    removed = remove_stale(tmp_path, [{"path": "cpu/baseline__fp32.tflite"}], {"cpu": "cpu/baseline__fp32.tflite"}, {"cpu"})
+    assert removed == ["cpu/qat__int8.tflite"]

@@ -28,12 +28,12 @@ def previous_targets(run_dir: Path) -> set[str]:
 def remove_stale(run_dir: Path, records: Iterable[Mapping[str, Any]], best: Mapping[str, Any],
                  targets: Iterable[str]) -> list[str]:
     """Delete, from the folders of `targets`, every artifact (`<variant>__<precision>…`) that no
-    record names, with its side files (`.cc`/`.h`, `_vela`, `_edgetpu`, Vela's summary), and every
+    record (and no trial of the folder's search.json) names, with its side files (`.cc`/`.h`, `_vela`, `_edgetpu`, Vela's summary), and every
     `best/<target>/` that `best` does not fill. Returns the removed paths, relative to `run_dir`."""
     run_dir = Path(run_dir)
     stems: dict[str, set[str]] = {}
-    for record in records:
-        path = Path(record["path"])
+    for name in [*(record["path"] for record in records), *_search_trial_paths(run_dir)]:
+        path = Path(name)
         stems.setdefault(path.parent.as_posix(), set()).add(path.stem)
     removed = []
     for target in sorted(set(targets)):
@@ -56,6 +56,16 @@ def remove_stale(run_dir: Path, records: Iterable[Mapping[str, Any]], best: Mapp
                 shutil.rmtree(folder)
                 removed.append(f"{BEST_DIR}/{folder.name}/")
     return removed
+
+
+def _search_trial_paths(run_dir: Path) -> list[str]:
+    """The files of the trials in the folder's search.json: a search shares its folder with runs
+    (one trained full model, one timing per file), and its summary points at those files."""
+    try:
+        trials = json.loads((run_dir / "search.json").read_text()).get("trials") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [trial["path"] for trial in trials if isinstance(trial, dict) and isinstance(trial.get("path"), str)]
 
 
 def _made_by(name: str, stems: set[str]) -> bool:
