@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from toolkit._tf import keras
 
@@ -51,14 +51,13 @@ def own_input_scaling(path: Path) -> str | None:
     return None if config is None else _first_scaling(config)
 
 
-def data_defaults(path: Path, options: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """The data options left unset in `options` that follow the model file, and a log line for
-    each choice. An image folder's `image_size` and `color` follow the input the model declares,
+def data_defaults(path: Path, options: Mapping[str, Any], log: Callable[[str], None]) -> dict[str, str]:
+    """The data options left unset in `options` that follow the model file, each choice said to
+    `log`. An image folder's `image_size` and `color` follow the input the model declares,
     so the images come out the size and channels it expects. `preprocess` is "none" for a model
     that scales its own input (a Rescaling or Normalization layer first, as Keras' tutorials,
     MobileNetV3 and EfficientNet do): the dataset's default scaling on top would score near chance."""
     chosen: dict[str, str] = {}
-    lines = []
     shape = declared_input_shape(path) if options.get("dataset") == "folder" else None
     if shape is not None and len(shape) == 3 and shape[2] in (1, 3):
         height, width, channels = shape
@@ -68,14 +67,14 @@ def data_defaults(path: Path, options: Mapping[str, Any]) -> tuple[dict[str, str
         if not options.get("color"):
             folder["color"] = "grayscale" if channels == 1 else "rgb"
         if folder:
-            lines.append(f"[data] {', '.join(f'{key} = {value}' for key, value in folder.items())}: the model's "
-                         f"input ({path}); set them to read the folder otherwise")
+            log(f"[data] {', '.join(f'{key} = {value}' for key, value in folder.items())}: the model's "
+                f"input ({path}); set them to read the folder otherwise")
         chosen.update(folder)
     layer = None if options.get("preprocess") else own_input_scaling(path)
     if layer is not None:
         chosen["preprocess"] = "none"
-        lines.append(f"[data] preprocess = none: the model scales its own input (layer {layer}); set preprocess otherwise")
-    return chosen, lines
+        log(f"[data] preprocess = none: the model scales its own input (layer {layer}); set preprocess otherwise")
+    return chosen
 
 
 def _stored_config(path: Path) -> Any | None:

@@ -261,10 +261,7 @@ def _data_defaults_from_model(experiment: Experiment, log: Log) -> Experiment:
 
     if is_zoo(experiment.model):
         return experiment
-    chosen, lines = data_defaults(Path(experiment.model), experiment.to_dict())
-    for line in lines:
-        log(line)
-    return dataclasses.replace(experiment, **chosen)
+    return dataclasses.replace(experiment, **data_defaults(Path(experiment.model), experiment.to_dict(), log))
 
 
 def _check_user_model(experiment: Experiment, data: Dataset, log: Log, needs_passes: bool) -> Any | None:

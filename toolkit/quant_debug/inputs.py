@@ -29,6 +29,7 @@ def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = No
     x_train, y_train, x_test, y_test; else `dataset` options as for `run` (default digits), whose
     image size, color and preprocessing left unset follow a model file as in `run` (said to `log`)."""
     from toolkit.data import Dataset, from_arrays, load_configured
+    from toolkit.model_inputs import data_defaults
 
     options = {"dataset": "digits", "seed": seed, **(dataset or {})}
     if isinstance(model, (str, Path)) and (Path(model) / "manifest.json").is_file():
@@ -47,7 +48,7 @@ def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = No
             raise EdgesmithError(f"model file {path} does not exist", "check the path, or pass a run folder")
         keras_model, output = _load(path, trusted=False, allow_unsafe=allow_unsafe), Path(f"{path.stem}-explain")
         if data is None:
-            options = _with_model_defaults(path, options, log)
+            options = {**options, **data_defaults(path, options, log)}
     else:
         keras_model, output = model, Path(f"{getattr(model, 'name', 'model')}-explain")
     if isinstance(data, Dataset):
@@ -64,15 +65,6 @@ def resolve(model: Any, data: Any = None, dataset: Mapping[str, Any] | None = No
         raise EdgesmithError(f"the data's samples are shaped {loaded.input_shape} but the model takes {expected}",
                              "pass the dataset (and --preprocess/--image-size/--color) the model was trained on")
     return Subject(keras_model, loaded, calibration_samples, seed, output)
-
-
-def _with_model_defaults(path: Path, options: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
-    from toolkit.model_inputs import data_defaults
-
-    chosen, lines = data_defaults(path, options)
-    for line in lines:
-        log(line)
-    return {**options, **chosen}
 
 
 def _load(path: Path, trusted: bool, allow_unsafe: bool = False) -> Any:
