@@ -57,6 +57,20 @@ def link_or_copy(source: Path, dest: Path) -> None:
             shutil.copyfile(source, tmp)
 
 
+def is_side_file(name: str, stem: str) -> bool:
+    """Whether `name` is a file a runtime writes next to the artifact `stem` and names after it:
+    `x__int8.cc`/`.h`, `x__int8_vela.tflite`, Vela's `x__int8_summary_*.csv`, `x__int8_edgetpu.tflite`
+    (or the artifact itself). Artifact names end in their precision, so no other artifact matches."""
+    return name.startswith((f"{stem}.", f"{stem}_"))
+
+
+def side_files(artifact: Path) -> list[Path]:
+    """The side files (`is_side_file`) next to `artifact`, without the artifact itself."""
+    artifact = Path(artifact)
+    return sorted(path for path in artifact.parent.iterdir()
+                  if path != artifact and path.is_file() and is_side_file(path.name, artifact.stem))
+
+
 def float32_npy(array: Any) -> bytes:
     """`array` as float32 .npy bytes (what device_bench reads with --inputs, and the stored
     reference outputs)."""

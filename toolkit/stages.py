@@ -19,7 +19,7 @@ from toolkit.benchmark.device_bench import DEFAULT_BUDGET_S
 from toolkit.benchmark.harness import score
 from toolkit.config import Variant
 from toolkit.data_stream import predict_in_chunks
-from toolkit.files import float32_npy, gzip_size, link_or_copy, sha256_file, write_bytes
+from toolkit.files import float32_npy, gzip_size, link_or_copy, sha256_file, side_files, write_bytes
 from toolkit.quant_debug.mixed import MIXED  # int8 with the worst layers kept float
 from toolkit.records import Record
 from toolkit.stage_specs import BaselineSpec, BenchSpec, ExportSpec, spec_key
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 QAT_PRECISIONS = ("int8",)
 INT8_PRECISIONS = ("int8", MIXED)  # calibrated, integer input
-EXPORT_FORMAT = 3  # bump when the export code changes the bytes it writes
+EXPORT_FORMAT = 4  # bump when the export code changes the files it writes or their bytes
 RECORD_FORMAT = 6  # bump when bench_stage records gain fields or the method changes, so cached records are rebuilt
 BASELINE_FORMAT = 2  # bump when the baseline stage's outputs change
 
@@ -174,7 +174,8 @@ def export_stage(state: Run, built: VariantModel, target: Target, precision: str
     if state.cache.get(key) is None:
         details: dict[str, Any] = {}
         if same != path and same.is_file():  # another target's file from identical settings: the same bytes
-            link_or_copy(same, path)
+            for source in (same, *side_files(same)):  # with its C source and Vela's files, named alike
+                link_or_copy(source, path.parent / source.name)
             details = state.cache.get(export_location(state, built.variant_id, built.key, _target_of(state, same), precision)[1]) or {}
         elif precision == MIXED:
             details = _export_mixed(state, built, target, path)
@@ -183,7 +184,7 @@ def export_stage(state: Run, built: VariantModel, target: Target, precision: str
             if is_qat_chain(built.steps) and not per_channel(target):
                 state.log(f"[export] {path.relative_to(state.run_dir)} keeps the per-channel weight scales QAT trained: "
                           f"{target.name}'s per_channel = false applies to post-training int8")
-        state.cache.put(key, details, [path])
+        state.cache.put(key, details, [path, *side_files(path)])  # a process pool or Ray worker sends them all back
         state.log(f"[export] {path.relative_to(state.run_dir)}" + (f" (same bytes as {same.relative_to(state.run_dir)})" if same != path else ""))
     return path
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from toolkit.best import BEST_DIR
+from toolkit.files import is_side_file
 from toolkit.targets import TARGET_NAME
 
 
@@ -70,4 +71,4 @@ def _search_trial_paths(run_dir: Path) -> list[str]:
 
 def _made_by(name: str, stems: set[str]) -> bool:
     """True for an artifact of `stems` or one of its side files (`<stem>.cc`, `<stem>_vela.tflite`)."""
-    return any(name.startswith((f"{stem}.", f"{stem}_")) for stem in stems)
+    return any(is_side_file(name, stem) for stem in stems)

@@ -87,3 +87,32 @@ def test_default_run_records_carry_fit_memory_npu_split_and_estimates(tmp_path, 
         assert (result.run_dir / "ethos-u55-128" / "baseline__int8_vela.cc").is_file()
     table = (result.run_dir / "report.md").read_text()
     assert " est." in table and "estimated, never measured" in (result.run_dir / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_firmware_files_reach_every_target_folder_and_best_from_a_process_pool(tmp_path, digits):
+    """The C source and Vela's files are part of an export: a variant built in a worker process
+    sends them back, a second board with the same bytes gets them too, and best/ holds them."""
+    import toolkit as edgesmith
+    from toolkit.checks import compiler_path
+
+    data = {"x_train": digits.x_train, "y_train": digits.y_train, "x_test": digits.x_test, "y_test": digits.y_test}
+    settings = {"model": "mlp", "epochs": 1, "finetune_epochs": 1, "variants": [["qat"]], "output": str(tmp_path),
+                "targets": ["mcu-cortex-m4", "mcu-cortex-m7", "ethos-u55-128"], "bench_runs": 10,
+                "executor": "processes", "build_workers": 1}
+    result = edgesmith.run(settings, data=data)
+    vela = bool(compiler_path("vela"))
+    for variant in ("baseline", "qat"):
+        for board in ("mcu-cortex-m4", "mcu-cortex-m7"):
+            assert {p.name for p in (result.run_dir / board).glob(f"{variant}__int8*")} == \
+                {f"{variant}__int8.tflite", f"{variant}__int8.cc", f"{variant}__int8.h"}, board
+        if vela:
+            assert (result.run_dir / "ethos-u55-128" / f"{variant}__int8_vela.cc").is_file()
+            assert result.record(variant, "ethos-u55-128", "int8").npu["compiled_file"] == f"{variant}__int8_vela.tflite"
+    stem = result.best["mcu-cortex-m7"].split("/")[1].removesuffix(".tflite")
+    assert sorted(p.name for p in (result.run_dir / "best" / "mcu-cortex-m7").iterdir()) == [f"{stem}.cc", f"{stem}.h", f"{stem}.tflite"]
+    if vela:
+        assert any(p.name.endswith("_vela.tflite") for p in (result.run_dir / "best" / "ethos-u55-128").iterdir())
+    (result.run_dir / "mcu-cortex-m7" / "qat__int8.cc").unlink()  # a firmware file lost: the cache notices
+    edgesmith.run({**settings, "executor": "local"}, data=data)
+    assert (result.run_dir / "mcu-cortex-m7" / "qat__int8.cc").is_file()
