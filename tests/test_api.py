@@ -63,6 +63,18 @@ def test_bad_api_input_is_a_clear_error(tmp_path):
         edgesmith.select(tmp_path, "cpu")
     with pytest.raises(EdgesmithError, match="lacks format, precision, path, accuracy"):
         edgesmith.select([{"variant": "a", "target": "cpu"}], "cpu")
+    for budget in ({"max_accuracy_drop": -1}, {"max_accuracy_drop": "1"}, {"max_size_kb": float("nan")}):
+        with pytest.raises(EdgesmithError, match="must be a number from 0"):
+            edgesmith.select([], "cpu", **budget)
+    with pytest.raises(EdgesmithError, match="cannot select from a NoneType"):
+        edgesmith.select(None, "cpu")
+    with pytest.raises(EdgesmithError, match="a model file's path is a str or Path, not a int"):
+        edgesmith.check(5, "cpu")
+    for count in ({"runs": 0}, {"runs": "10"}, {"runs": 10.5}, {"threads": 0}, {"batch": -1}):
+        with pytest.raises(EdgesmithError, match="must be a whole number from 1"):
+            edgesmith.bench(tmp_path / "model.tflite", **count)
+    with pytest.raises(EdgesmithError, match="does not end in .onnx, the format onnx-cpu gets"):
+        edgesmith.convert(object(), "onnx-cpu", "fp32", output=tmp_path / "model.tflite")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -63,8 +63,9 @@ def check(path: str | Path, target: str | Target) -> Any:
     from toolkit.benchmark.isolated import survives_loading
     from toolkit.checks import check_artifact
 
-    survives_loading(Path(path))
-    return check_artifact(Path(path), _target(target))
+    path = _file_path(path)
+    survives_loading(path)
+    return check_artifact(path, _target(target))
 
 
 def bench(path: str | Path, *, threads: int = 1, batch: int = 1, runs: int = 300,
@@ -77,7 +78,9 @@ def bench(path: str | Path, *, threads: int = 1, batch: int = 1, runs: int = 300
     from toolkit.benchmark.runners import open_runner
     from toolkit.devices import bench_file
 
-    path = Path(path)
+    path = _file_path(path)
+    for name, value in (("threads", threads), ("batch", batch), ("runs", runs)):
+        _check_count(name, value)
     survives_loading(path)
     shape = open_runner(path).input_shape
     if inputs is None:
@@ -91,19 +94,25 @@ def bench(path: str | Path, *, threads: int = 1, batch: int = 1, runs: int = 300
 
 def convert(model: Any, target: str | Target, precision: str, *, calibration: np.ndarray | None = None,
             output: str | Path | None = None, opset: int = 17, quantization_aware: bool = False) -> Path:
-    """Export a tf_keras model for `target` at `precision` (fp32, fp16, dynamic, int8) and
-    return the file. int8 needs `calibration`: a few hundred preprocessed training samples.
-    `quantization_aware`: the model came out of QAT (exported from its trained ranges)."""
+    """Export a tf_keras model (or a model file, loaded as `load_model` does) for `target` at
+    `precision` (fp32, fp16, dynamic, int8) and return the file. int8 needs `calibration`: a few
+    hundred preprocessed training samples. `quantization_aware`: the model came out of QAT
+    (exported from its trained ranges)."""
     from toolkit.config import PRECISIONS
     from toolkit.runtimes import runtime_named
 
     target = _target(target)
+    if isinstance(model, (str, Path)):
+        model = load_model(model)
     if precision not in PRECISIONS:
         raise EdgesmithError(f"unknown precision '{precision}'", f"use one of: {', '.join(PRECISIONS)}")
     if precision == "int8" and calibration is None:
         raise EdgesmithError("int8 needs calibration samples", "pass calibration=x_train[:256] (preprocessed)")
     runtime = runtime_named(target.runtime)
     output = Path(output) if output else Path(f"{getattr(model, 'name', 'model')}__{precision}.{runtime.SUFFIX}")
+    if output.suffix != f".{runtime.SUFFIX}":
+        raise EdgesmithError(f"output {output} does not end in .{runtime.SUFFIX}, the format {target.name} gets",
+                             f"name the file {output.with_suffix('.' + runtime.SUFFIX).name}")
     samples = None if calibration is None else np.asarray(calibration, dtype=np.float32)
     return runtime.export(model, output, target, precision, samples, opset, quantization_aware)
 
@@ -117,12 +126,20 @@ def select(run_or_records: RunResult | str | Path | Sequence[Mapping[str, Any]],
     `max_accuracy_drop` (percentage points)."""
     from toolkit.selection import select_best
 
+    _check_budget("max_accuracy_drop", max_accuracy_drop)
+    _check_budget("max_mae_increase", max_mae_increase)
+    for name, value in (("max_latency_ms", max_latency_ms), ("max_size_kb", max_size_kb)):
+        if value is not None:
+            _check_budget(name, value)
     if isinstance(run_or_records, RunResult):
         records = run_or_records.records
     elif isinstance(run_or_records, (str, Path)):
         records, _ = load_results(Path(run_or_records))
-    else:
+    elif isinstance(run_or_records, Sequence):
         records = as_records(run_or_records)
+    else:
+        raise EdgesmithError(f"cannot select from a {type(run_or_records).__name__}",
+                             "pass a RunResult, a run folder or a list of records")
     return select_best(records, target, max_accuracy_drop, max_latency_ms, max_size_kb, max_mae_increase)
 
 
@@ -146,6 +163,23 @@ def _experiment(experiment: ExperimentLike) -> Experiment:
     if isinstance(experiment, (str, Path)):
         return load_experiment(Path(experiment))
     raise EdgesmithError(f"cannot run a {type(experiment).__name__}", "pass an Experiment, a dict or a TOML path")
+
+
+def _file_path(path: Any) -> Path:
+    if not isinstance(path, (str, Path)):
+        raise EdgesmithError(f"a model file's path is a str or Path, not a {type(path).__name__}",
+                             "pass the .tflite or .onnx file's path")
+    return Path(path)
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise EdgesmithError(f"{name} must be a whole number from 1 (got {value!r})", f"pass {name}=1 or more")
+
+
+def _check_budget(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value < 0:
+        raise EdgesmithError(f"{name} must be a number from 0 (got {value!r})", f"pass {name}=0 for no limit, or a positive budget")
 
 
 def _target(target: str | Target) -> Target:

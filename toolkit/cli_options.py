@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, Callable
 
@@ -20,8 +21,8 @@ def positive_int(text: str) -> int:
 def budget(text: str) -> float:
     """argparse type: a limit that is 0 (no limit) or positive."""
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value:g} is negative; use 0 for no limit")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not a number from 0; use 0 for no limit")
     return value
 
 

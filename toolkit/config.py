@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -91,9 +92,12 @@ class Experiment:
         _check_choice("dataset", self.dataset, DATASETS)
         for precision in self.precisions:
             _check_choice("precisions", precision, PRECISIONS)
+        _check_unique("precisions", self.precisions)
+        _check_unique("targets", self.targets)
         for variant in self.variants:
             for precision in variant.precisions:
                 _check_choice("variants.precisions", precision, PRECISIONS)
+            _check_unique("variants.precisions", variant.precisions)
         if self.seed < 0:
             raise EdgesmithError(f"seed must not be negative (got {self.seed})", "use 0 or a positive integer")
         _check_positive("epochs", self.epochs)
@@ -111,8 +115,8 @@ class Experiment:
                     f"{key} {getattr(self, key)} is out of range", "use a small positive number such as 0.001"
                 )
         for key in ("max_accuracy_drop", "max_mae_increase", "max_latency_ms", "max_size_kb"):
-            if getattr(self, key) < 0:
-                raise EdgesmithError(f"{key} must not be negative", f"set {key} to 0 (no limit) or a positive budget")
+            if not math.isfinite(getattr(self, key)) or getattr(self, key) < 0:
+                raise EdgesmithError(f"{key} must be a number from 0 (got {getattr(self, key)})", f"set {key} to 0 (no limit) or a positive budget")
         if not 14 <= self.opset <= 18:
             raise EdgesmithError(f"opset {self.opset} is not supported", "use an ONNX opset from 14 to 18 (tested range)")
         if self.dataset == "npz" and not self.data:
@@ -290,6 +294,13 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         guess = difflib.get_close_matches(value, choices, n=1)
         hint = f"did you mean '{guess[0]}'?" if guess else f"choose one of {', '.join(choices)}"
         raise EdgesmithError(f"unknown {key} '{value}'", hint)
+
+
+def _check_unique(key: str, values: tuple[str, ...]) -> None:
+    """A target or precision listed twice would make every record twice, each timed half as often."""
+    repeated = sorted({value for value in values if values.count(value) > 1})
+    if repeated:
+        raise EdgesmithError(f"{key} lists {', '.join(repeated)} more than once", f"list each of the {key} once")
 
 
 def _check_positive(key: str, value: int) -> None:
