@@ -30,6 +30,7 @@ def bad_files(tmp_path_factory):
     (folder / "notes.txt").write_text("not a model")
     (folder / "trunc.tflite").write_bytes(b"TFL3" + b"\x00" * 40)
     (folder / "trunc.onnx").write_bytes(b"\x08\x07\x12\x04junk")
+    _third_party_onnx(folder)
     (folder / "bad.toml").write_text("epochs = 0\n")
     (folder / "typo.toml").write_text("epoch = 3\n")
     (folder / "types.toml").write_text('epochs = "many"\n')
@@ -55,6 +56,24 @@ def bad_files(tmp_path_factory):
     (folder / "images" / "b" / "broken.png").write_bytes(b"\x89PNG not really")
     Image.new("RGB", (8, 8)).save(folder / "images_empty" / "a" / "fine.png")
     return folder
+
+
+def _third_party_onnx(folder) -> None:
+    """Valid ONNX files the timing method cannot feed: open sizes, two inputs, a uint8 input."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    def save(name, inputs, node):
+        output = helper.make_tensor_value_info("y", TensorProto.FLOAT, inputs[0][2])
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(*spec) for spec in inputs], [output])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, folder / name)
+
+    save("open_sizes.onnx", [("x", TensorProto.FLOAT, ["N", "H", "W", "C"])], helper.make_node("Relu", ["x"], ["y"]))
+    save("two_inputs.onnx", [("a", TensorProto.FLOAT, ["N", 4]), ("b", TensorProto.FLOAT, ["N", 4])],
+         helper.make_node("Add", ["a", "b"], ["y"]))
+    save("uint8.onnx", [("x", TensorProto.UINT8, ["N", 4])], helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT))
 
 
 CASES = [
@@ -94,6 +113,9 @@ CASES = [
     (["bench", "{d}/trunc.tflite"], "not a loadable TFLite model"),
     (["bench", "{d}/trunc.onnx"], "trunc.onnx is not a valid ONNX model"),
     (["bench", "{d}/notes.txt"], "neither .tflite nor .onnx"),
+    (["bench", "{d}/open_sizes.onnx"], "input x is shaped ['N', 'H', 'W', 'C']: the method needs a batch dimension first and fixed sizes"),
+    (["bench", "{d}/two_inputs.onnx"], "two_inputs.onnx has 2 inputs (a, b)"),
+    (["bench", "{d}/uint8.onnx"], "uint8.onnx's input x is a tensor(uint8)"),
     (["check", "{d}/trunc.tflite", "--target", "edgetpu"], "{d}/trunc.tflite is neither a TFLite flatbuffer nor an .onnx file"),
     (["check", "{d}/missing.tflite", "--target", "cpu"], "model file {d}/missing.tflite does not exist"),
     (["report", "{d}"], "{d} has no results.json"),

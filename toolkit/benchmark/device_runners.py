@@ -94,6 +94,7 @@ class LiteRTRunner:
         except (ValueError, RuntimeError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             raise BenchError(f"{path} is not a loadable TFLite model ({reason})", "re-export the .tflite file") from None
+        _check_single_input(path, [item["name"] for item in self.interpreter.get_input_details()])
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.batch_dynamic = int(self._input["shape_signature"][0]) == -1
@@ -130,11 +131,21 @@ class OnnxRuntimeRunner:
         if not fuse_qdq:  # the QDQ fusions into integer kernels start at the EXTENDED level
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        model_input = self.session.get_inputs()[0]
+        inputs = self.session.get_inputs()
+        _check_single_input(path, [item.name for item in inputs])
+        model_input = inputs[0]
+        if model_input.type != "tensor(float)":
+            raise BenchError(f"{Path(path).name}'s input {model_input.name} is a {model_input.type}",
+                             "the method feeds float32 samples: export the model with a float input")
+        sizes = list(model_input.shape)
+        if len(sizes) < 2 or not all(isinstance(size, int) for size in sizes[1:]):
+            raise BenchError(f"{Path(path).name}'s input {model_input.name} is shaped {sizes}: the method needs "
+                             "a batch dimension first and fixed sizes after it",
+                             "fix the sizes when exporting (or with python -m onnxruntime.tools.make_dynamic_shape_fixed)")
         self._input_name = model_input.name
         self._output_name = self.session.get_outputs()[0].name
-        self.batch_dynamic = not isinstance(model_input.shape[0], int)
-        self.input_shape = tuple(int(d) for d in model_input.shape[1:])
+        self.batch_dynamic = not isinstance(sizes[0], int)
+        self.input_shape = tuple(sizes[1:])
         self._feed: dict[str, np.ndarray] = {}
         self._result: np.ndarray | None = None
 
@@ -147,6 +158,13 @@ class OnnxRuntimeRunner:
     def output(self) -> np.ndarray:
         assert self._result is not None, "invoke() before output()"
         return self._result
+
+
+def _check_single_input(path: Path, names: list[str]) -> None:
+    """The method feeds one tensor of samples; a model that needs more cannot be timed by it."""
+    if len(names) != 1:
+        raise BenchError(f"{Path(path).name} has {len(names)} inputs ({', '.join(names)}); the method times "
+                         "models with one input", "export the model with a single input tensor")
 
 
 def runtime_suffix(path: Path) -> str:
