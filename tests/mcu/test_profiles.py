@@ -52,3 +52,9 @@ def test_a_budget_must_be_a_positive_number(tmp_path):
     path = _copy(tmp_path, "mcu-cortex-m7", [("ram_bytes = 524_288", "ram_bytes = 0")])
     with pytest.raises(EdgesmithError, match="'ram_bytes' is 0"):
         load_target(path)
+
+
+def test_reserved_memory_must_leave_the_model_some(tmp_path):
+    path = _copy(tmp_path, "mcu-cortex-m4", [("reserved_ram_bytes = 32_768", "reserved_ram_bytes = 300_000")])
+    with pytest.raises(EdgesmithError, match="'reserved_ram_bytes' is 300,000, which leaves the model none"):
+        load_target(path)

@@ -55,6 +55,11 @@ def validate_profile(fail, top: dict[str, Any], accelerator: dict[str, Any]) -> 
     for key in ("clock_hz", "flash_bytes", "ram_bytes", "cycles_per_mac", "reference_cycles_per_mac"):
         if key in top and top[key] <= 0:
             raise fail(key, f"is {top[key]}", "use a positive number")
+    for memory in ("ram_bytes", "flash_bytes"):
+        reserved = top.get(f"reserved_{memory}", 0)
+        if reserved < 0 or (memory in top and reserved >= top[memory]):
+            raise fail(f"reserved_{memory}", f"is {reserved:,}, which leaves the model none of the board's {top.get(memory, 0):,}",
+                       f"reserve from 0 up to less than {memory}")
     from toolkit.converters.vela import COMPILER
 
     if accelerator.get("compiler") == COMPILER:
