@@ -197,6 +197,16 @@ def test_targets_dir_reaches_check_and_run(small_tflite, tmp_path, capsys):
     assert "targets folder" in capsys.readouterr().err and not output.exists()
 
 
+def test_a_reader_that_stops_early_keeps_the_commands_verdict(small_tflite):
+    """`edgesmith check fp32.tflite --target edgetpu | head -1`: the answer is still "incompatible"."""
+    process = subprocess.Popen([sys.executable, "-m", "toolkit", "check", str(small_tflite), "--target", "edgetpu"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    process.stdout.close()  # gone before the command writes a line
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err.decode()[-2000:]
+    assert b"Traceback" not in err
+
+
 def _env_after(code: str, **env: str) -> str:
     clean = {key: value for key, value in os.environ.items() if key != "CUDA_VISIBLE_DEVICES"}
     done = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -136,10 +136,13 @@ def entry_point() -> None:
     """The installed command: like main(), plus TensorFlow's native log noise silenced."""
     if "--debug" not in sys.argv:
         _silence_native_logs()
+    code = None
     try:
         code = main()
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `edgesmith check m.tflite --target cpu | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
+        # the command's own verdict when it had one (check: 1 for incompatible), else the
+        # shell's code for a writer whose reader went away
+        code = 128 + signal.SIGPIPE if code is None else code
     sys.exit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any, Callable
 
@@ -52,8 +53,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def print_result(as_json: bool, data: Any, text: Callable[[], str]) -> None:
-    """A command's answer on stdout: `data` as JSON with --json, else the human-readable `text()`."""
-    if as_json:
-        print_json(data)
-    else:
-        print(text())
+    """A command's answer on stdout: `data` as JSON with --json, else the human-readable `text()`.
+    A reader that stops early (`| head`) leaves the command's exit code as it decided."""
+    try:
+        if as_json:
+            print_json(data)
+        else:
+            print(text())
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unflushed goes nowhere

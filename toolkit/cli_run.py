@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from toolkit.cli_options import TARGETS_DIR_HELP, add_json, comma_list, print_json
+from toolkit.cli_options import TARGETS_DIR_HELP, add_json, comma_list, print_result
 from toolkit.config import DATASETS, LIST_FIELDS, PRECISIONS, Experiment, from_dict, load_experiment
 
 STEP_SEPARATOR = "+"
@@ -147,7 +147,6 @@ def _run(args: argparse.Namespace) -> int:
     summary = summary_text(run_dir, records, info)
     if args.json:
         logging.getLogger("toolkit.run").info(summary)
-        print_json({"run_dir": str(run_dir), "baseline": info["baseline"], "best": info["best"], "records": records})
-    else:
-        print(summary)
+    print_result(args.json, {"run_dir": str(run_dir), "baseline": info["baseline"], "best": info["best"], "records": records},
+                 lambda: summary)
     return 0
