@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from toolkit.errors import EdgesmithError
 from toolkit.targets import load_target
 
 pytest.importorskip("tflite_micro", reason="the mcu extra (tflite-micro) is not installed")
@@ -113,6 +114,11 @@ def test_firmware_files_reach_every_target_folder_and_best_from_a_process_pool(t
     assert sorted(p.name for p in (result.run_dir / "best" / "mcu-cortex-m7").iterdir()) == [f"{stem}.cc", f"{stem}.h", f"{stem}.tflite"]
     if vela:
         assert any(p.name.endswith("_vela.tflite") for p in (result.run_dir / "best" / "ethos-u55-128").iterdir())
+        compiled = result.run_dir / "ethos-u55-128" / "qat__int8_vela.tflite"  # the firmware's file, not Vela's input
+        with pytest.raises(EdgesmithError, match="already compiled by Vela"):
+            edgesmith.check(compiled, "ethos-u55-128")
+        with pytest.raises(EdgesmithError, match="compiled by Vela: its ethos-u ops run only on an Ethos-U NPU"):
+            edgesmith.bench(compiled, runs=10)
     (result.run_dir / "mcu-cortex-m7" / "qat__int8.cc").unlink()  # a firmware file lost: the cache notices
     edgesmith.run({**settings, "executor": "local"}, data=data)
     assert (result.run_dir / "mcu-cortex-m7" / "qat__int8.cc").is_file()

@@ -93,6 +93,9 @@ class LiteRTRunner:
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            if "custom op: ethos-u" in reason:
+                raise BenchError(f"{Path(path).name} is compiled by Vela: its ethos-u ops run only on an Ethos-U NPU",
+                                 "time the .tflite it was compiled from (the same name without _vela)") from None
             raise BenchError(f"{path} is not a loadable TFLite model ({reason})", "re-export the .tflite file") from None
         _check_single_input(path, [item["name"] for item in self.interpreter.get_input_details()])
         self._input = self.interpreter.get_input_details()[0]

@@ -28,8 +28,9 @@ def check_mcu(path: Path, target: Target) -> CompatibilityReport:
     from toolkit.converters.vela import COMPILER, compile_vela
 
     path = Path(path)
-    report = check_tflite(path, target)
     graph = read_tflite(path)
+    _refuse_compiled(path, graph, target)
+    report = check_tflite(path, target)
     compiled, vela = None, None
     if target.accelerator.compiler == COMPILER:
         with tempfile.TemporaryDirectory(prefix="edgesmith-vela-") as scratch:
@@ -55,6 +56,17 @@ def check_mcu(path: Path, target: Target) -> CompatibilityReport:
         report, ops=tuple(_without_kernel(op, missing) for op in ops), blockers=tuple(blockers), partitions=partitions,
         compile=vela.to_dict() if vela else None, memory=memory, notes=report.notes + tuple(notes),
     )
+
+
+def _refuse_compiled(path: Path, graph: TFLiteGraph, target: Target) -> None:
+    """Vela's output (its NPU work folded into `ethos-u` custom ops) is what the firmware embeds,
+    not what Vela compiles: checking it would compile it a second time and find nothing to map."""
+    from toolkit.converters.vela import COMPILER
+    from toolkit.errors import EdgesmithError
+
+    if target.accelerator.compiler == COMPILER and any(op.custom and op.name == "ethos-u" for op in graph.ops):
+        raise EdgesmithError(f"{path.name} is already compiled by Vela (its NPU work is in ethos-u custom ops)",
+                             "check the .tflite Vela compiled it from (the same name without _vela)")
 
 
 def missing_kernels(graph: TFLiteGraph, target: Target) -> tuple[list[str], list[str]]:
