@@ -148,6 +148,7 @@ def broken(tmp_path, old: str, new: str):
     ("CONV_2D = \"any\"", "CONV_2D = 0", r"key 'ops.CONV_2D' is 0 — use a positive op version"),
     ("CONV_2D = \"any\"", "CONV_2D = true", r"key 'ops.CONV_2D' has a bool value"),
     ('name = "cpu"', 'name = "laptop"', r"key 'name' is 'laptop' but the file is cpu.toml — set name = \"cpu\""),
+    ('name = "cpu"', 'name = "MyBoard"', r"key 'name' 'MyBoard' is not a target name .* use lowercase letters"),
     ('name = "cpu"', 'name = "cpu', r"invalid TOML"),
     ('precisions = ["fp32", "fp16", "dynamic", "int8"]', "precisions = []", r"key 'precisions' is empty — list what"),
     ("fixed_batch = false", 'fixed_batch = false\ndevice = "pi@raspberrypi"', r"key 'device' 'pi@raspberrypi' is not a device address — write it as ssh://"),

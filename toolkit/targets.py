@@ -128,7 +128,8 @@ def _search_dirs(extra_dir: str | Path = "") -> list[Path]:
     if extra_dir:
         folder = Path(extra_dir).expanduser()
         if not folder.is_dir():
-            raise EdgesmithError(f"targets folder {folder} does not exist", "pass a folder of <name>.toml profiles")
+            problem = "is a file, not a folder" if folder.exists() else "does not exist"
+            raise EdgesmithError(f"targets folder {folder} {problem}", "pass a folder of <name>.toml profiles")
         found.insert(0, folder)
     return [*found, targets_dir()]
 
@@ -233,9 +234,12 @@ class _TargetParser:
         runtime = RUNTIMES[self.choice("runtime", runtime_name, tuple(RUNTIMES))]
         top = self.section(data, "", {**_TOP_KEYS, **runtime.TARGET_KEYS})
         name = top["name"]
-        if not TARGET_NAME.match(name) or name != self.path.stem:
+        if not TARGET_NAME.match(name):
+            raise self.fail("name", f"'{name}' is not a target name (it names a folder of every run)",
+                            "use lowercase letters, digits, '-' and '_', and name the file the same (e.g. my-board.toml)")
+        if name != self.path.stem:
             raise self.fail("name", f"is '{name}' but the file is {self.path.name}",
-                            f"set name = \"{self.path.stem}\" (lowercase letters, digits, '-' or '_')")
+                            f"set name = \"{self.path.stem}\", or rename the file {name}.toml")
         accelerator = self.accelerator(top["accelerator"], runtime)
         ops = {op: self.op_rule(f"ops.{op}", value) for op, value in top.get("ops", {}).items()}
         custom = {op: self.op_rule(f"custom_ops.{op}", value) for op, value in top.get("custom_ops", {}).items()}

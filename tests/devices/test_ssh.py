@@ -149,6 +149,16 @@ def test_an_unreachable_device_stops_the_run_before_training(tmp_path):
     assert time.monotonic() - started < 60
 
 
+def test_a_bad_port_or_timeout_in_the_address_names_which():
+    from toolkit.devices.ssh import SshAddress
+    from toolkit.errors import EdgesmithError
+
+    with pytest.raises(EdgesmithError, match="the port is not a number from 0 to 65535"):
+        SshAddress.parse("ssh://pi@127.0.0.1:99999")
+    with pytest.raises(EdgesmithError, match="the timeout is not a number of seconds"):
+        SshAddress.parse("ssh://pi@127.0.0.1?timeout=soon")
+
+
 def test_a_microcontroller_target_refuses_a_device_before_connecting(tmp_path):
     """Its latency is an estimate: a device address there would be silently unused."""
     result = _edgesmith("--targets", "mcu-cortex-m4", "--device", f"mcu-cortex-m4=ssh://127.0.0.1:{_closed_port()}",

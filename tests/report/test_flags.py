@@ -24,6 +24,14 @@ def test_blocked_artifacts_and_cpu_fallbacks(records, run_info):
     assert not any("0 of 9 ops" in sentence for sentence in result)
 
 
+def test_a_file_that_does_not_fit_the_board_cannot_run_there(records, run_info):
+    record = copy.deepcopy(_find(records, ("baseline", "edgetpu", "int8")))
+    record.update(target="tiny-board", compatibility={**record["compatibility"], "accelerator": "CMSIS-NN kernels",
+                                                      "blockers": ["does not fit the Tiny board: flash misses by 10 B"]})
+    assert ("1 artifact cannot run on tiny-board: does not fit the Tiny board: flash misses by 10 B "
+            "(baseline__int8.tflite)") in findings([*records, record], run_info)
+
+
 def test_fallbacks_in_many_artifacts_are_grouped(records, run_info):
     for record in records:
         if record["target"] == "cpu" and record["precision"] == "int8":

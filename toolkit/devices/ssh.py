@@ -68,9 +68,12 @@ class SshAddress:
         settings = parse_qs(parts.query)
         try:
             port = parts.port
+        except ValueError:
+            raise EdgesmithError(f"{url}: the port is not a number from 0 to 65535", "write ssh://user@host:22") from None
+        try:
             timeout = float(settings.get("timeout", [DEFAULT_TIMEOUT_S])[0])
         except ValueError:
-            raise EdgesmithError(f"{url}: the port or timeout is not a number", "write ssh://user@host:22?timeout=900") from None
+            raise EdgesmithError(f"{url}: the timeout is not a number of seconds", "write ssh://user@host?timeout=900") from None
         unknown = sorted(set(settings) - {"python", "timeout"}) or ([parts.path] if parts.path.strip("/") else [])
         if unknown:
             raise EdgesmithError(f"{url}: unknown part {unknown[0]!r}", "write ssh://user@host[:port][?python=PATH&timeout=SECONDS]")

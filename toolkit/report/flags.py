@@ -123,8 +123,8 @@ def _compatibility(records: list[dict]) -> list[str]:
                 (f"{total - on_accelerator} of {total}", name))
         elif report.get("compatible") is False:
             others.append(f"{name} is not compatible with {target}: {report.get('summary', '')}")
-    sentences = [f"{_count(names)} cannot use the {accelerator} on {target}: {reason} "
-                 f"({_first_few(names)})" for (target, accelerator, reason), names in blocked.items()]
+    sentences = [f"{_count(names)} {_blocked_verb(reason, accelerator)} on {target}: {reason} ({_first_few(names)})"
+                 for (target, accelerator, reason), names in blocked.items()]
     for (target, fallback), items in fallbacks.items():
         if len(items) == 1:
             (count, name), = items
@@ -134,6 +134,14 @@ def _compatibility(records: list[dict]) -> list[str]:
             sentences.append(f"ops fall back to the {fallback} on {target} in {_count(items)}: "
                              f"{shown}")
     return sentences + others
+
+
+def _blocked_verb(reason: str, accelerator: str) -> str:
+    """A board the file does not fit, or a firmware without its kernel, stops it running at all;
+    any other blocker keeps it off the accelerator."""
+    if reason.startswith(("does not fit", "TensorFlow Lite Micro has no kernel")):
+        return "cannot run"
+    return f"cannot use the {accelerator}"
 
 
 def _count(names: list | tuple) -> str:
