@@ -89,6 +89,7 @@ def test_a_resumed_search_counts_finished_trials_and_retries_an_abandoned_one(tm
     assert [(t["number"], t["values"]) for t in after[:2]] == [(t["number"], t["values"]) for t in before]
     states = {t["number"]: t["state"] for t in document["trials"]}
     assert states[abandoned.number] == "FAIL"
+    assert document["trials"][abandoned.number]["reason"].startswith("interrupted before it finished")
     assert len(document["trials"]) == 5  # 2 + the abandoned one + 2 new: nothing else was asked
     retried = [t for t in after if t["number"] > abandoned.number and t["params"] == abandoned.params]
     assert retried, "the abandoned trial's parameters are asked again"
@@ -104,3 +105,18 @@ def test_search_builds_its_trials_in_local_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(complete(json.loads(result.stdout))) == 2
     assert "[build] building" in result.stderr and "built in a local process" in result.stderr
+
+
+def test_an_estimated_latency_is_marked_in_the_search_tables():
+    from toolkit.search.summary import front_rows, markdown_section
+
+    point = {"number": 0, "variant": "qat", "chain": ["qat"], "precision": "int8", "path": "mcu/qat__int8.tflite",
+             "accuracy": 0.95, "accuracy_drop_pp": 0.1, "size_bytes": 2048, "latency_p50_ms": 0.1887,
+             "latency_interval_ms": None, "latency_interval": None, "latency_kind": "estimated"}
+    trial = {"number": 0, "state": "COMPLETE", "variant": "qat", "precision": "int8", "feasible": True, "on_front": True,
+             "values": {"accuracy": 0.95, "latency": 0.1887}, "latency_kind": "estimated"}
+    document = {"study": "s", "target": "mcu-cortex-m4", "objectives": ["accuracy", "latency"],
+                "directions": ["maximize", "minimize"], "trials": [trial], "front": [point]}
+    assert front_rows(document)[1][4] == "0.1887 est."
+    section = "\n".join(markdown_section(document))
+    assert "| 0.1887 ms est. |" in section and "Pareto front (estimated latency, never measured;" in section

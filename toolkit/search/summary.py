@@ -21,6 +21,10 @@ def dominates(a: list[float], b: list[float], directions: list[str]) -> bool:
     return any(better) and not any(worse)
 
 
+# A trial fails with a reason when it is measured; without one, its search stopped under it.
+INTERRUPTED = "interrupted before it finished (the search was stopped); the trial was asked again"
+
+
 def search_document(study: Any, objectives: tuple[str, str], directions: list[str], target: str,
                     storage: str) -> dict[str, Any]:
     """search.json: the objectives, every trial (feasible, on the front) and the front itself."""
@@ -47,8 +51,9 @@ def _trial_entry(trial: Any, objectives: tuple[str, str]) -> dict[str, Any]:
         "number": trial.number, "state": trial.state.name, "params": trial.params,
         "chain": attrs.get("chain"), "precision": attrs.get("precision"), "variant": attrs.get("variant"),
         "path": (attrs.get("record") or {}).get("path"), "values": values,
+        "latency_kind": (attrs.get("record") or {}).get("latency_kind"),
         "feasible": constraints is not None and all(c <= 0 for c in constraints),
-        "on_front": False, "reason": attrs.get("reason"),
+        "on_front": False, "reason": attrs.get("reason") or (INTERRUPTED if trial.state.name == "FAIL" else None),
     }
 
 
@@ -63,7 +68,7 @@ def _front_entry(trial: Any, entry: dict[str, Any]) -> dict[str, Any]:
         "accuracy_drop_pp": record["accuracy_drop_pp"], "size_bytes": record["size_bytes"],
         "latency_p50_ms": latency.get("p50"),
         "latency_interval_ms": latency.get(interval_kind) if interval_kind else None,
-        "latency_interval": interval_kind,
+        "latency_interval": interval_kind, "latency_kind": record.get("latency_kind"),
     }
 
 
@@ -73,7 +78,8 @@ def front_rows(document: Mapping[str, Any]) -> list[list[str]]:
     for point in document["front"]:
         interval = point["latency_interval_ms"]
         rows.append([str(point["number"]), point["variant"], point["precision"], f"{point['accuracy'] * 100:.2f}%",
-                     f"{point['latency_p50_ms']:.4f}", f"{interval[0]:.4f}–{interval[1]:.4f}" if interval else "—",
+                     f"{point['latency_p50_ms']:.4f}{_estimated(point)}",
+                     f"{interval[0]:.4f}–{interval[1]:.4f}" if interval else "—",
                      f"{point['size_bytes'] / KB:.1f}"])
     return rows
 
@@ -99,14 +105,21 @@ def markdown_section(document: Mapping[str, Any]) -> list[str]:
              "| trial | state | variant | precision | " + " | ".join(objectives) + " | feasible | on front |",
              "|---|---|---|---|" + "---|" * len(objectives) + "---|---|"]
     for trial in document["trials"]:
-        values = [_value_text(name, (trial["values"] or {}).get(name)) for name in objectives]
+        values = [_value_text(name, (trial["values"] or {}).get(name)) + (_estimated(trial) if name == "latency" else "")
+                  for name in objectives]
         lines.append(f"| {trial['number']} | {trial['state']} | {trial['variant'] or '—'} | {trial['precision'] or '—'} | "
                      + " | ".join(values) + f" | {'yes' if trial['feasible'] else 'no'} | {'yes' if trial['on_front'] else ''} |")
     rows = front_rows(document)
-    lines += ["", "Pareto front (measured; latency interval: where a repeat's p50 is expected):", "",
+    measured = "estimated latency, never measured" if any(_estimated(p) for p in document["front"]) else "measured"
+    lines += ["", f"Pareto front ({measured}; latency interval: where a repeat's p50 is expected):", "",
               "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     return lines
+
+
+def _estimated(entry: Mapping[str, Any]) -> str:
+    """The mark (" est.") of a latency a microcontroller target estimated, as every table shows it."""
+    return " est." if entry.get("latency_kind") == "estimated" else ""
 
 
 def _value_text(objective: str, value: float | None) -> str:
