@@ -35,6 +35,8 @@ def bad_files(tmp_path_factory):
     (folder / "typo.toml").write_text("epoch = 3\n")
     (folder / "types.toml").write_text('epochs = "many"\n')
     (folder / "sparsity.toml").write_text('variants = [["prune:1.5"]]\n')
+    (folder / "qat_fp32.toml").write_text('variants = [{chain = ["qat"], precisions = ["fp32"]}]\n')
+    (folder / "empty_chain.toml").write_text('variants = [{chain = [], precisions = ["int8"]}]\n')
     rng = np.random.default_rng(0)
     arrays = dict(x_train=rng.random((40, 8, 8, 1)), y_train=np.arange(40) % 10,
                   x_test=rng.random((20, 8, 8, 1)), y_test=np.arange(20) % 10)
@@ -82,6 +84,9 @@ CASES = [
     (["run", "{d}/typo.toml"], "did you mean 'epochs'"),
     (["run", "{d}/types.toml"], "'epochs' must be int"),
     (["run", "{d}/sparsity.toml"], "prune sparsity 1.5 is out of range"),
+    (["run", "{d}/qat_fp32.toml"], "variant qat with precisions ['fp32'] gives no file for the targets cpu, gpu, edgetpu, onnx-cpu (a chain ending in qat exports int8 only)"),
+    (["run", "{d}/empty_chain.toml"], "a variant has an empty chain"),
+    (["run", "--name", "../elsewhere"], "name '../elsewhere' is not a folder name"),
     (["run", "--model", "{d}/missing.h5"], "model file {d}/missing.h5 does not exist"),
     (["run", "--model", "{d}/trunc.h5"], "{d}/trunc.h5 is corrupt or truncated"),
     (["run", "--model", "{d}/trunc.keras"], "{d}/trunc.keras is corrupt or truncated"),

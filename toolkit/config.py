@@ -94,7 +94,13 @@ class Experiment:
             _check_choice("precisions", precision, PRECISIONS)
         _check_unique("precisions", self.precisions)
         _check_unique("targets", self.targets)
+        if self.name and (self.name.strip() in ("", ".", "..") or re.search(r"[/\\]", self.name)):
+            raise EdgesmithError(f"name {self.name!r} is not a folder name (the run folder is OUTPUT/NAME)",
+                                 "use letters, digits, '-', '_' or '.', without / (or leave name unset: DATASET-MODEL)")
         for variant in self.variants:
+            if not variant.chain:
+                raise EdgesmithError("a variant has an empty chain: that is the full model, which every run exports",
+                                     "list the full model's precisions in `precisions`, and give each variant a step")
             for precision in variant.precisions:
                 _check_choice("variants.precisions", precision, PRECISIONS)
             _check_unique("variants.precisions", variant.precisions)

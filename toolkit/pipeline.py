@@ -106,13 +106,20 @@ def _reject_empty_plan(experiment: Experiment, chains: list[tuple[Variant, tuple
     """A run that would make no file is a mistake in its settings, not a finished run."""
     from toolkit.stages import planned_artifacts
 
+    from toolkit.passes import is_qat_chain
+
     targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
     plan = _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
+    fix = "ask for a precision the targets support (`edgesmith targets` lists them)"
     if not sum(planned_artifacts(targets, variant, steps) for variant, steps in plan):
         raise EdgesmithError(
             f"nothing to build: precisions {list(experiment.precisions)} and {len(chains)} variant(s) give no file "
-            f"for the targets {', '.join(experiment.targets)}",
-            "ask for a precision the targets support (`edgesmith targets` lists them), or for a variant")
+            f"for the targets {', '.join(experiment.targets)}", f"{fix}, or for a variant")
+    for variant, steps in plan[1:]:  # a variant that would train for nothing
+        if not planned_artifacts(targets, variant, steps):
+            why = " (a chain ending in qat exports int8 only)" if is_qat_chain(steps) else ""
+            raise EdgesmithError(f"variant {'+'.join(variant.chain)} with precisions {list(variant.precisions)} gives no "
+                                 f"file for the targets {', '.join(experiment.targets)}{why}", f"{fix}, or drop the variant")
 
 
 @contextlib.contextmanager
