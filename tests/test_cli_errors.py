@@ -46,6 +46,7 @@ def bad_files(tmp_path_factory):
     np.savez(folder / "shapes.npz", **{**arrays, "x_test": rng.random((20, 7, 8, 1))})
     np.savez(folder / "empty.npz", **{**arrays, "x_train": np.zeros((0, 8, 8, 1)), "y_train": np.zeros(0, int)})
     np.savez(folder / "few.npz", **{**arrays, "x_train": arrays["x_train"][:3], "y_train": arrays["y_train"][:3]})
+    np.savez(folder / "tiny_images.npz", **{**arrays, "x_train": rng.random((40, 3, 3, 1)), "x_test": rng.random((20, 3, 3, 1))})
     (folder / "a_file").write_text("")
     for name in ("images", "images_empty"):
         for label in ("a", "b"):
@@ -101,6 +102,7 @@ CASES = [
     (["run", "--dataset", "npz", "--data", "{d}/shapes.npz"], "same sample shape"),
     (["run", "--dataset", "npz", "--data", "{d}/empty.npz"], "has no samples"),
     (["run", "--dataset", "npz", "--data", "{d}/few.npz"], "too few to calibrate"),
+    (["run", "--dataset", "npz", "--data", "{d}/tiny_images.npz", "--model", "cnn"], "cnn needs images of at least 4x4 pixels"),
     (["run", "--dataset", "folder", "--data", "{d}/images"], "broken.png is not a readable image"),
     (["run", "--dataset", "folder", "--data", "{d}/images_empty"], "images_empty/b has no images"),
     (["run", "--dataset", "folder", "--data", "{d}/nowhere"], "image folder {d}/nowhere does not exist"),

@@ -149,3 +149,19 @@ def test_real_fashion_mnist_from_debian_package():
     data = load_dataset("fashion-mnist")
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (54000, 6000, 10000)
     assert data.input_shape == (28, 28, 1) and data.num_classes == 10
+
+
+def test_channels_first_looking_samples_are_pointed_out():
+    from toolkit.data import from_arrays
+    from toolkit.pipeline import _log_data_source
+
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.random((40, 3, 16, 16)), "y_train": np.arange(40) % 2,
+              "x_test": rng.random((10, 3, 16, 16)), "y_test": np.arange(10) % 2}
+    lines: list[str] = []
+    _log_data_source(from_arrays(arrays), lines.append)
+    assert any("transpose them to (n, 16, 16, 3)" in line for line in lines)
+    lines.clear()
+    _log_data_source(from_arrays({key: value.transpose(0, 2, 3, 1) if key.startswith("x") else value
+                                  for key, value in arrays.items()}), lines.append)
+    assert lines == []

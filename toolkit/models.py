@@ -27,6 +27,9 @@ def check_zoo_spec(model: str, input_shape: tuple[int, ...]) -> None:
         check_input(model, input_shape)
     elif colon:
         raise EdgesmithError(f"model '{model}': {name} takes no settings", f"write --model {name}")
+    elif name == "cnn" and len(input_shape) in (2, 3) and min(input_shape[:2]) < 4:
+        raise EdgesmithError(f"cnn needs images of at least 4x4 pixels (it pools twice by 2), the data's samples are "
+                             f"{tuple(input_shape)}", "use --model dscnn or mlp for images this small")
 
 
 def build(name: str, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0,

@@ -162,6 +162,10 @@ def _log_data_source(data: Dataset, log: Log) -> None:
     if data.streamed:
         log(f"[data] {data.source['float32_bytes'] / 2**30:.1f} GiB as float32, more than a quarter of the memory "
             "available: samples stay uint8 and are preprocessed a batch at a time")
+    shape = tuple(data.input_shape)
+    if len(shape) == 3 and shape[0] in (1, 3) and shape[2] not in (1, 3, 4) and min(shape[1:]) > 4:
+        log(f"[data] samples shaped {shape} are read as height × width × channels ({shape[2]} channels); if they are "
+            f"channels-first images, transpose them to (n, {shape[1]}, {shape[2]}, {shape[0]}) first")
 
 
 def _passes_refused(user_model: Any | None, chains: list[tuple[Variant, tuple]]) -> dict[str, str]:
