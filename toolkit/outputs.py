@@ -17,7 +17,7 @@ from toolkit.records import records_json
 from toolkit.report.flags import findings
 from toolkit.report.tables import csv_text, markdown_table, text_table
 from toolkit.stale import previous_targets, remove_stale
-from toolkit.task import CLASSIFICATION, REGRESSION, budget_text, quality_text
+from toolkit.task import CLASSIFICATION, REGRESSION, quality_text
 
 if TYPE_CHECKING:
     from toolkit.pipeline import Run
@@ -56,7 +56,7 @@ def summary_text(run_dir: Path, records: list[dict[str, Any]], info: dict[str, A
     Built from results.json and run.json alone, so it always matches the files on disk.
     """
     lines = ["", text_table(records), *[f"· {sentence}" for sentence in findings(records, info)], ""]
-    budget = quality_budget_text(info)
+    budget = budget_summary(info)
     for target, best in info["best"].items():
         picked = f"{best} (copied to best/{target}/)" if best else "nothing meets the budget"
         lines.append(f"best for {target} ({budget}): {picked}")
@@ -66,12 +66,14 @@ def summary_text(run_dir: Path, records: list[dict[str, Any]], info: dict[str, A
     return "\n".join(lines)
 
 
-def quality_budget_text(info: Mapping[str, Any]) -> str:
-    """The run's budget on quality: 'accuracy drop ≤ 1 pp' or 'MAE increase ≤ 5%'."""
+def budget_summary(info: Mapping[str, Any]) -> str:
+    """The run's whole budget, as `select` words it (a limit of 0 or none is no limit)."""
+    from toolkit.selection import budget_words
+
     budget = info["budget"]
-    if "max_mae_increase_pct" in budget:
-        return budget_text(REGRESSION, budget["max_mae_increase_pct"])
-    return budget_text(CLASSIFICATION, budget["max_accuracy_drop_pp"])
+    task = REGRESSION if "max_mae_increase_pct" in budget else CLASSIFICATION
+    quality = budget["max_mae_increase_pct"] if task == REGRESSION else budget["max_accuracy_drop_pp"]
+    return budget_words(task, quality, budget.get("max_latency_ms") or None, budget.get("max_size_kb") or None)
 
 
 def write_reports(run_dir: Path, records: list[dict[str, Any]], info: dict[str, Any]) -> None:

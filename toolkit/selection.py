@@ -88,12 +88,7 @@ class Selection:
         return f"{loss_text(record)} > budget {self.quality_budget:g}{loss_unit(self.task)}"
 
     def budget_text(self) -> str:
-        parts = [budget_text(self.task, self.quality_budget)]
-        if self.max_latency_ms is not None:
-            parts.append(f"p50 ≤ {self.max_latency_ms:g} ms")
-        if self.max_size_kb is not None:
-            parts.append(f"size ≤ {self.max_size_kb:g} KB")
-        return ", ".join(parts)
+        return budget_words(self.task, self.quality_budget, self.max_latency_ms, self.max_size_kb)
 
     def to_dict(self) -> dict:
         """The answer as data (`select --json`): the winning record and why each other one lost."""
@@ -290,3 +285,13 @@ def _why_not_winner(record: dict, winner: dict, fastest: dict, tied: bool) -> st
     if merit(record) != merit(winner):
         return f"meets the budget, ties on latency and gzip size, but {less_good(record, winner)}"
     return "meets the budget and equals the winner; the winner comes first by name"
+
+
+def budget_words(task: str, quality_budget: float, max_latency_ms: float | None, max_size_kb: float | None) -> str:
+    """'accuracy drop ≤ 1 pp, p50 ≤ 0.5 ms, size ≤ 64 KB': the quality budget, then the limits set."""
+    parts = [budget_text(task, quality_budget)]
+    if max_latency_ms is not None:
+        parts.append(f"p50 ≤ {max_latency_ms:g} ms")
+    if max_size_kb is not None:
+        parts.append(f"size ≤ {max_size_kb:g} KB")
+    return ", ".join(parts)

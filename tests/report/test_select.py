@@ -170,3 +170,13 @@ def test_latency_ties_are_judged_by_repeat95_p50_not_the_ci(records):
     assert "slower than the winner" in reasons_by_name(apart)["prune80__int8.tflite"]
     fast, slow = (r["latency_ms"] for r in pair(1.08, 0.03, 0.06))
     assert compare_p50(fast, slow) == 0 and compare_p50({**fast, "repeat95_p50": None}, slow) == -1
+
+
+def test_the_runs_best_line_names_every_limit_of_the_budget():
+    from toolkit.outputs import budget_summary
+
+    budget = {"max_accuracy_drop_pp": 2.0, "max_latency_ms": 0.0045, "max_size_kb": 8.5}
+    assert budget_summary({"budget": budget}) == "accuracy drop ≤ 2 pp, p50 ≤ 0.0045 ms, size ≤ 8.5 KB"
+    assert budget_summary({"budget": {**budget, "max_latency_ms": None, "max_size_kb": None}}) == "accuracy drop ≤ 2 pp"
+    assert budget_summary({"budget": {"max_mae_increase_pct": 5.0, "max_latency_ms": None, "max_size_kb": 64}}) == \
+        "MAE increase ≤ 5%, size ≤ 64 KB"
