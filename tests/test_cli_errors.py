@@ -48,6 +48,10 @@ def bad_files(tmp_path_factory):
     np.savez(folder / "few.npz", **{**arrays, "x_train": arrays["x_train"][:3], "y_train": arrays["y_train"][:3]})
     np.savez(folder / "tiny_images.npz", **{**arrays, "x_train": rng.random((40, 3, 3, 1)), "x_test": rng.random((20, 3, 3, 1))})
     (folder / "a_file").write_text("")
+    for name, info in (("null_info", "null"), ("thin_info", '{"baseline": 5}')):
+        (folder / name).mkdir()
+        (folder / name / "results.json").write_text("[]")
+        (folder / name / "run.json").write_text(info)
     for name in ("images", "images_empty"):
         for label in ("a", "b"):
             (folder / name / label).mkdir(parents=True)
@@ -126,6 +130,8 @@ CASES = [
     (["check", "{d}/trunc.tflite", "--target", "edgetpu"], "{d}/trunc.tflite is neither a TFLite flatbuffer nor an .onnx file"),
     (["check", "{d}/missing.tflite", "--target", "cpu"], "model file {d}/missing.tflite does not exist"),
     (["report", "{d}"], "{d} has no results.json"),
+    (["report", "{d}/null_info"], "{d}/null_info/run.json is not a run's info"),
+    (["report", "{d}/thin_info"], "{d}/thin_info's run.json or results.json lacks what the report shows"),
 ]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.cli_options import add_json, budget, print_result
-from toolkit.errors import EdgesmithError
+from toolkit.errors import EdgesmithError, first_line
 from toolkit.records import load_results
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -37,6 +37,9 @@ def _report(args: argparse.Namespace) -> int:
         write_reports(args.run_dir, records, info)
     except OSError as exc:
         raise EdgesmithError(f"cannot write the reports into {args.run_dir} ({exc.strerror})", "check the folder's permissions") from None
+    except (KeyError, TypeError, ValueError) as exc:  # a hand-edited run.json or record of the wrong shape
+        raise EdgesmithError(f"{args.run_dir}'s run.json or results.json lacks what the report shows "
+                             f"({type(exc).__name__}: {first_line(exc)})", "re-run `edgesmith run` to rebuild them") from None
     print(f"rebuilt {args.run_dir / 'report.md'} and {args.run_dir / 'report.html'}")
     return 0
 

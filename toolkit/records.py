@@ -169,12 +169,15 @@ def load_results(run_dir: Path, wait_s: float = 10.0) -> tuple[list[Record], dic
         raise EdgesmithError(f"{run_dir} has no results.json/run.json", "pass the folder of a finished `edgesmith run`")
     deadline = time.monotonic() + wait_s
     while True:
+        run_info = _read_json(info)
+        if not isinstance(run_info, dict):
+            raise EdgesmithError(f"{info} is not a run's info (a JSON object)", "re-run `edgesmith run` to rebuild it")
         try:
-            text, run_info = results.read_bytes(), json.loads(info.read_text())
-            stored = json.loads(text)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EdgesmithError(f"{run_dir} has an unreadable results file ({exc})", "re-run `edgesmith run` to rebuild it") from None
-        expected = run_info.get("results_sha256") if isinstance(run_info, dict) else None
+            text = results.read_bytes()
+        except OSError as exc:
+            raise EdgesmithError(f"{results} is unreadable ({exc.strerror})", "re-run `edgesmith run` to rebuild it") from None
+        stored = _read_json(results, text)
+        expected = run_info.get("results_sha256")
         if expected in (None, hashlib.sha256(text).hexdigest()):
             break
         if time.monotonic() > deadline:
@@ -188,6 +191,14 @@ def load_results(run_dir: Path, wait_s: float = 10.0) -> tuple[list[Record], dic
     except (TypeError, EdgesmithError) as exc:
         problem = exc.problem if isinstance(exc, EdgesmithError) else str(exc)
         raise EdgesmithError(f"{results}: {problem}", "re-run `edgesmith run` to rebuild it") from None
+
+
+def _read_json(path: Path, text: bytes | None = None) -> Any:
+    """A run file's JSON (from `text` when already read), or an error naming that file."""
+    try:
+        return json.loads(path.read_bytes() if text is None else text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgesmithError(f"{path} is unreadable ({exc})", "re-run `edgesmith run` to rebuild it") from None
 
 
 def records_json(records: list[Record]) -> list[dict[str, Any]]:
