@@ -72,6 +72,7 @@ def test_full_range_weights_saturate_exactly_where_the_cpu_lacks_int8_dot_produc
     else:
         assert check["max_abs_diff"] <= OUTPUT_STEP, f"no saturation expected on {describe(cpu_features())}"
     assert check["samples"] == len(inputs)
+    assert check["max_diff_steps"] == pytest.approx(check["max_abs_diff"] / OUTPUT_STEP, abs=1e-3)
 
 
 def test_seven_bit_weights_never_saturate_on_any_cpu(tmp_path, inputs):
@@ -91,11 +92,11 @@ def test_weights_already_in_seven_bits_are_left_alone(tmp_path):
     assert reduce_weight_range(model) == 0
 
 
-def _record(top1: float) -> dict:
+def _record(top1: float, max_diff_steps: float | None = 95.0) -> dict:
     return {"variant": "qat", "target": "onnx-cpu", "format": "onnx", "precision": "int8", "path": "onnx-cpu/qat__int8.onnx",
             "accuracy": 0.97, "accuracy_drop_pp": 0.0, "chain": ["qat"], "latency_ms": {"p50": 0.02},
             "size_bytes": 20_000, "gzip_bytes": 15_000,
-            "int8_kernels": {"top1": top1, "max_abs_diff": 1.9, "samples": 397}}
+            "int8_kernels": {"top1": top1, "max_abs_diff": 1.9, "max_diff_steps": max_diff_steps, "samples": 397}}
 
 
 @pytest.mark.parametrize(
@@ -113,6 +114,9 @@ def test_the_finding_names_cause_and_remedy_for_the_cpu_that_measured_it(flags, 
     assert len(sentences) == 1 and expected in sentences[0] and "92.2% of 397" in sentences[0]
     assert "onnx-cpu/qat__int8.onnx" in sentences[0]
     assert not [s for s in findings([_record(0.995)], {"cpu": cpu}) if "fused int8 kernels" in s]
+    tie = _record(0.0, max_diff_steps=1.0)  # a model near chance: near-equal scores, a rounding tie broken otherwise
+    assert not [s for s in findings([tie], {"cpu": cpu}) if "fused int8 kernels" in s]
+    assert [s for s in findings([_record(0.922, max_diff_steps=None)], {"cpu": cpu}) if "fused int8 kernels" in s]
 
 
 def test_cpu_features_read_x86_and_arm_flags():
