@@ -23,7 +23,7 @@ def budget(text: str) -> float:
     """argparse type: a limit that is 0 (no limit) or positive."""
     value = float(text)
     if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{value:g} is not a number from 0; use 0 for no limit")
+        raise argparse.ArgumentTypeError(f"{value:g} is not a number from 0")
     return value
 
 

@@ -140,3 +140,9 @@ def test_tooltips_say_how_many_runs_and_sessions_a_p50_took(records, run_info):
     page = build_html([adaptive, noisy, *records[2:]], run_info)
     assert "(360 runs in 12 sessions, interval narrow)" in page and "(900 runs in 30 sessions, budget spent)" in page
     assert " sessions" not in build_html(records, run_info), "records without sessions (older runs) say nothing"
+
+
+def test_a_regressions_predicted_values_are_named(records, run_info):
+    page = build_html(records, {**run_info, "data_source": {"targets": ["bright", "dark"], "layout": "targets.csv manifest"}})
+    assert "<dt>Predicted values</dt><dd>bright, dark</dd>" in page
+    assert "Predicted values" not in build_html(records, run_info)

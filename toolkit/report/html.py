@@ -97,6 +97,7 @@ def _summary(records: list[dict], run_info: dict) -> str:
     items = [("Dataset", run_info.get("dataset")), ("Model", run_info.get("model")),
              ("Preprocessing", (run_info.get("preprocessing") or {}).get("spec")),
              ("Classes", ", ".join(run_info.get("classes") or []) or None),
+             ("Predicted values", ", ".join((run_info.get("data_source") or {}).get("targets") or []) or None),
              ("Full-model accuracy", _pct(baseline.get("accuracy"))),
              ("Full-model error", quality_text(baseline) if is_regression(baseline) else None),
              ("Parameters", f"{baseline['params']:,}" if baseline.get("params") else None),
