@@ -215,6 +215,10 @@ def test_an_image_folder_lists_its_regression_targets_in_targets_csv(tmp_path):
     assert data.y_test[0] == pytest.approx([first.mean() / 255, first.std() / 255], abs=1e-5)  # row 0 is a test row
     unsplit = load_dataset("folder", str(_manifest_folder(tmp_path / "all", split=False)), task="regression", seed=3)
     assert len(unsplit.x_test) == 12 and unsplit.x_train.shape[-1] == 3  # cut from the seed; rgb by default
+    assert data.source["unlisted_images"] == 0
+    manifest = tmp_path / "all" / "targets.csv"
+    manifest.write_text("\n".join(manifest.read_text().splitlines()[:-2]) + "\n")  # two images left unlisted
+    assert load_dataset("folder", str(tmp_path / "all"), task="regression").source["unlisted_images"] == 2
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -224,6 +228,7 @@ def test_an_image_folder_lists_its_regression_targets_in_targets_csv(tmp_path):
     (lambda text: text.replace(",train\n", ",later\n", 1), "split 'later'"),
     (lambda text: text.replace("img/001.png,", "img/001.png,n/a,", 1), "line 3 has 5 values for 4 columns"),
     (lambda text: text.replace("\n", "\nimg/001.png,bright,0.1,train\n", 1), "line 2: brightness is 'bright', not a finite number"),
+    (lambda text: text + "img/./003.png,0.5,0.1,test\n", "line 62 lists img/./003.png again \\(first on line 5\\)"),
 ])
 def test_manifest_mistakes_name_the_line_and_the_fix(tmp_path, edit, message):
     folder = _manifest_folder(tmp_path / "photos")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data_folder import FolderImages, check_color, decode_splits
+from toolkit.data_folder import IMAGE_SUFFIXES, FolderImages, check_color, decode_splits
 from toolkit.errors import EdgesmithError
 
 MANIFEST = "targets.csv"
@@ -39,7 +39,10 @@ def read_manifest(root: Path, image_size: str = "", color: str = "rgb", skip_bad
         if not listings[split]:
             raise EdgesmithError(f"{path}: no row has split '{split}'", "give both train and test rows, or drop the split column")
     arrays, decoded = decode_splits(listings, image_size, color, skip_bad_images)
-    info = {"layout": f"{MANIFEST} manifest", "targets": names, **decoded}
+    listed = {(root / name).resolve() for name, _, _ in rows}
+    unlisted = sum(1 for file in root.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file()
+                   and file.resolve() not in listed)
+    info = {"layout": f"{MANIFEST} manifest", "targets": names, "unlisted_images": unlisted, **decoded}
     x_test, y_test = arrays.get("test", (None, None))
     return FolderImages(*arrays["train"], x_test, y_test, (), info)
 
@@ -57,7 +60,7 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[str, tuple[float, ...], str
     target_columns = [i for i in range(1, len(header)) if i != split_column]
     if not target_columns:
         raise EdgesmithError(f"{path} names no target column", f"give {_FORMAT}")
-    rows = []
+    rows, first_line = [], {}
     for number, row in enumerate(lines[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -66,6 +69,11 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[str, tuple[float, ...], str
         if not (path.parent / row[0].strip()).is_file():
             raise EdgesmithError(f"{path} line {number}: {path.parent / row[0].strip()} does not exist",
                                  "list paths relative to the folder that holds the manifest")
+        image = (path.parent / row[0].strip()).resolve()
+        if image in first_line:
+            raise EdgesmithError(f"{path} line {number} lists {row[0].strip()} again (first on line {first_line[image]})",
+                                 "list each image once: a repeat counts twice, and may land in both train and test")
+        first_line[image] = number
         split = row[split_column].strip().lower() if split_column is not None else ""
         if split_column is not None and split not in SPLITS:
             raise EdgesmithError(f"{path} line {number}: split '{row[split_column]}'", "write train or test")

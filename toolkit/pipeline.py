@@ -159,6 +159,8 @@ def _log_data_source(data: Dataset, log: Log) -> None:
         from toolkit.data_folder import suffix_counts
 
         log(f"[data] ignored {suffix_counts(data.source['ignored_files'])} in the class folders: not images edgesmith reads")
+    if data.source.get("unlisted_images"):
+        log(f"[data] {data.source['unlisted_images']} image(s) in the folder are not listed in targets.csv: left out")
     if data.streamed:
         log(f"[data] {data.source['float32_bytes'] / 2**30:.1f} GiB as float32, more than a quarter of the memory "
             "available: samples stay uint8 and are preprocessed a batch at a time")
