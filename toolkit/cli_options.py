@@ -20,7 +20,7 @@ def positive_int(text: str) -> int:
 
 
 def budget(text: str) -> float:
-    """argparse type: a limit that is 0 (no limit) or positive."""
+    """argparse type: a budget from 0 (what 0 means is the option's to say)."""
     value = float(text)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{value:g} is not a number from 0")

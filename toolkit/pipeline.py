@@ -104,9 +104,8 @@ def _checked_chains(experiment: Experiment) -> list[tuple[Variant, tuple]]:
 
 def _reject_empty_plan(experiment: Experiment, chains: list[tuple[Variant, tuple]]) -> None:
     """A run that would make no file is a mistake in its settings, not a finished run."""
-    from toolkit.stages import planned_artifacts
-
     from toolkit.passes import is_qat_chain
+    from toolkit.stages import planned_artifacts
 
     targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
     plan = _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
