@@ -42,6 +42,10 @@ def test_a_val_folder_is_the_test_split_when_there_is_no_test_folder(tmp_path, w
     data = load_dataset("folder", str(tmp_path))
     assert data.source["layout"] == "train/test folders (val/ not used: the validation split is cut from train/)"
     assert data.y_test.tolist() == [2, 2, 2, 2]
+    write_images(tmp_path, {"bird": 2}, seed=3)  # a class folder beside train/ and test/: said, not read
+    assert load_dataset("folder", str(tmp_path)).source["layout"] == (
+        "train/test folders (val/ not used: the validation split is cut from train/; "
+        "bird/ not used: the classes are the sub-folders of train/ and test/)")
 
 
 def test_mixed_sizes_are_resized_and_grayscale_has_one_channel(tmp_path, write_images):

@@ -112,7 +112,11 @@ def _layout(root: Path) -> tuple[dict[str, Path], str]:
     held_out = [name for name in HELD_OUT if (root / name).is_dir()]
     if train.is_dir() and held_out:
         unused = [f"{name}/" for name in held_out[1:]]
-        note = f" ({', '.join(unused)} not used: the validation split is cut from train/)" if unused else ""
+        notes = [f"{', '.join(unused)} not used: the validation split is cut from train/"] if unused else []
+        loose = sorted(f"{name}/" for name in _class_dirs(root) if name not in ("train", *HELD_OUT))
+        if loose:
+            notes.append(f"{', '.join(loose)} not used: the classes are the sub-folders of train/ and {held_out[0]}/")
+        note = f" ({'; '.join(notes)})" if notes else ""
         return {"train": train, "test": root / held_out[0]}, f"train/{held_out[0]} folders{note}"
     if train.is_dir() or held_out:
         present, missing = ("train", "test") if train.is_dir() else (held_out[0], "train")

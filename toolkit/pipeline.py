@@ -153,7 +153,10 @@ def open_run(experiment: Experiment, log: Log, progress: Progress | None = None,
 
 
 def _log_data_source(data: Dataset, log: Log) -> None:
-    """What the loader did that changes what the user's data means: files left out, streaming."""
+    """What the loader did that changes what the user's data means: the folder layout it read
+    (and folders it did not use), files left out, streaming."""
+    if data.source.get("layout"):
+        log(f"[data] {data.source['layout']}")
     if data.source.get("ignored_files"):
         from toolkit.data_folder import suffix_counts
 
