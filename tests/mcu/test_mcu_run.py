@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from toolkit.errors import EdgesmithError
@@ -122,3 +123,24 @@ def test_firmware_files_reach_every_target_folder_and_best_from_a_process_pool(t
     (result.run_dir / "mcu-cortex-m7" / "qat__int8.cc").unlink()  # a firmware file lost: the cache notices
     edgesmith.run({**settings, "executor": "local"}, data=data)
     assert (result.run_dir / "mcu-cortex-m7" / "qat__int8.cc").is_file()
+
+
+def test_the_per_op_comparison_runs_where_keeping_every_tensor_outgrows_the_plan(tmp_path):
+    """Twelve 32 KiB activations: the static plan reuses two buffers, keeping all of them for the
+    per-op comparison needs six times that; the arena grows instead of failing the run."""
+    from toolkit._tf import keras
+    from toolkit.benchmark.tflm import arena_size_for, interpreter_facts
+    from toolkit.converters.tflite import convert_to_file
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    x = inputs = k.Input((32, 32, 8), batch_size=1)
+    for _ in range(12):
+        x = k.layers.Conv2D(32, 1, activation="relu")(x)
+    model = k.Model(inputs, k.layers.Dense(10)(k.layers.GlobalAveragePooling2D()(x)))
+    samples = np.random.default_rng(0).random((16, 32, 32, 8), dtype=np.float32)
+    path = convert_to_file(model, tmp_path / "deep.tflite", "int8", calibration_x=samples, int8_io_dtype="int8",
+                           fixed_batch=True)
+    assert 12 * 32 * 32 * 32 > arena_size_for(path)  # what the comparison keeps does not fit the plan's arena
+    facts = interpreter_facts(path, samples)
+    assert facts["int8_crosscheck"]["reference_kernels"]["max_op_diff_steps"] <= 1 and "notes" not in facts

@@ -75,7 +75,7 @@ def interpreter(model: bytes, arena_size: int, name: str = "model", keep_tensors
             failure = str(error)
     reasons = _REASON.findall(output())
     raise EdgesmithError(f"TFLite Micro cannot load {name}: {reasons[0] if reasons else failure}",
-                         "check it with `edgesmith check FILE --target mcu-cortex-m4`")
+                         "check it with `edgesmith check FILE --target TARGET` (your microcontroller's profile)")
 
 
 def arena_size_for(path: Path) -> int:
@@ -160,16 +160,21 @@ def interpreter_facts(path: Path, x: np.ndarray) -> dict[str, Any]:
                 "max_abs_diff_steps": round(float(np.abs(micro - lite).max()) / runner.output_scale, 3)}
 
     reference = versus(predict(LiteRTRunner(path, reference_kernels=True), x))
+    try:
+        op_steps, notes = max_op_difference(path, x[:OP_SAMPLES]), ()
+    except EdgesmithError as error:  # a diagnostic: the file itself loaded and ran above
+        op_steps, notes = None, (f"per-op comparison not run: {error.problem}",)
     return {
         "arena_bytes": arena["total"],
         "arena_recorded": {"head_bytes": arena["head"], "tail_bytes": arena["tail"],
                            "by": f"TFLM RecordingMicroAllocator ({PACKAGE}, this host's {8 * ctypes.sizeof(ctypes.c_void_p)}-bit build)"},
         "int8_crosscheck": {
             "against": "LiteRT, same file", "samples": len(x),
-            "reference_kernels": {**reference, "max_op_diff_steps": max_op_difference(path, x[:OP_SAMPLES]),
+            "reference_kernels": {**reference, "max_op_diff_steps": op_steps,
                                   "op_samples": min(len(x), OP_SAMPLES)},
             "default_kernels": versus(predict(LiteRTRunner(path), x)),
         },
+        **({"notes": notes} if notes else {}),
     }
 
 
@@ -181,7 +186,7 @@ def max_op_difference(path: Path, x: np.ndarray) -> int:
     from toolkit.checks.flatbuffer import read_tflite
 
     outputs = [index for op in read_tflite(path).ops for index in op.outputs]
-    micro = interpreter(Path(path).read_bytes(), arena_size_for(path), Path(path).name, keep_tensors=True)
+    micro = _interpreter_keeping_tensors(Path(path))
     lite = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
                        experimental_preserve_all_tensors=True)
     lite.allocate_tensors()
@@ -198,3 +203,15 @@ def max_op_difference(path: Path, x: np.ndarray) -> int:
             theirs = lite.get_tensor(index).astype(np.int64)
             worst = max(worst, int(np.abs(ours.reshape(theirs.shape) - theirs).max()))
     return worst
+
+
+def _interpreter_keeping_tensors(path: Path, growths: int = 4) -> Any:
+    """A TFLM interpreter that keeps every tensor: its arena holds all of them at once, which
+    the static plan (tensors sharing memory) does not size, so it grows until they fit."""
+    size = arena_size_for(path)
+    for growth in range(growths + 1):
+        try:
+            return interpreter(path.read_bytes(), size << growth, path.name, keep_tensors=True)
+        except EdgesmithError:
+            if growth == growths:
+                raise
