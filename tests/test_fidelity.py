@@ -59,7 +59,19 @@ def test_sanity_findings():
     stale = {"samples": 512, "batch": 64, "inference_mode_accuracy": 0.4, "train_mode_accuracy": 0.9}
     explained = sanity_findings([_record("qat", -8.0)], _info(0.5, batchnorm=stale))
     assert "40.0% with BatchNorm in inference mode and 90.0% in train mode" in explained[0]
-    near_and_stale = sanity_findings([], _info(0.12, batchnorm=stale))
+    near_and_stale = sanity_findings([], _info(0.12, model="my.keras", batchnorm=stale))
     assert len(near_and_stale) == 1 and "BatchNorm statistics do not match" in near_and_stale[0]  # said once
+    trained_here = sanity_findings([], _info(0.12, batchnorm=stale))  # a zoo model: same preprocessing, too few steps
+    assert len(trained_here) == 1 and "moving averages have not caught up with its weights: raise epochs" in trained_here[0]
     alone = sanity_findings([], _info(0.5, batchnorm=stale))
     assert len(alone) == 1 and "moving statistics do not match" in alone[0]
+
+
+def test_a_small_test_split_needs_three_samples_of_difference_before_questioning_the_model():
+    small = _info(0.8)
+    small["baseline"]["test_samples"] = 30  # one sample is 3.3 pp
+    assert sanity_findings([_record("qat", -6.7)], small) == []  # two samples
+    beaten = sanity_findings([_record("baseline", -13.3)], small)
+    assert "the full model's own exported files (baseline) (+13.3 pp) beats the full model by more than 10 pp" in beaten[0]
+    one_image = {"samples": 30, "batch": 64, "inference_mode_accuracy": 0.8, "train_mode_accuracy": 0.8333}
+    assert sanity_findings([], _info(0.8, model="my.keras", batchnorm=one_image)) == []

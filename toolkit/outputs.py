@@ -99,6 +99,7 @@ def run_info(state: Run, started: float) -> dict[str, Any]:
             "task": state.data.task,
             **state.baseline_quality,
             "params": state.baseline_params,
+            "test_samples": len(state.data.y_test),
             "path": state.baseline_file,
             **state.baseline_checks,
         },

@@ -14,6 +14,7 @@ BEAT_MARGIN_PP = 3.0  # a variant this much better than the full model is suspic
 BEAT_MARGIN_PCT = 10.0  # … or this much lower a regression's MAE
 NEAR_CHANCE = 0.1  # within this share of the way from chance to 100%
 BATCHNORM_GAP_PP = 3.0
+MIN_SAMPLES = 3  # a gap of fewer test samples than this is noise on a small test split, whatever its pp
 BATCHNORM_GAP_SHARE = 0.2  # a regression: train mode's MAE this share below inference mode's
 
 
@@ -48,7 +49,7 @@ def _near_mean_predictor(run_info: dict) -> list[str]:
 
 def _beats_full_model(records: list[dict], run_info: dict) -> list[str]:
     regression = any(is_regression(record) for record in records)
-    margin = BEAT_MARGIN_PCT if regression else BEAT_MARGIN_PP
+    margin = BEAT_MARGIN_PCT if regression else _margin_pp(BEAT_MARGIN_PP, (run_info.get("baseline") or {}).get("test_samples"))
     gains: dict[str, list[float]] = defaultdict(list)
     for record in records:
         if loss(record) < -margin:
@@ -57,11 +58,11 @@ def _beats_full_model(records: list[dict], run_info: dict) -> list[str]:
         return []
     verb = "beats" if len(gains) == 1 else "beat"
     if regression:
-        names = ", ".join(f"{variant} ({max(values):.1f}% lower MAE)" for variant, values in sorted(gains.items()))
+        names = ", ".join(f"{_label(variant)} ({max(values):.1f}% lower MAE)" for variant, values in sorted(gains.items()))
         claim = f"{names} {verb} the full model's MAE by more than {margin:g}%"
     else:
-        names = ", ".join(f"{variant} (+{max(values):.1f} pp)" for variant, values in sorted(gains.items()))
-        claim = f"{names} {verb} the full model by more than {margin:g} pp"
+        names = ", ".join(f"{_label(variant)} (+{max(values):.1f} pp)" for variant, values in sorted(gains.items()))
+        claim = f"{names} {verb} the full model by more than {margin:.3g} pp"
     return [f"{claim}: treat this as a warning, not a gain — {_likely_cause(run_info)}"]
 
 
@@ -79,6 +80,9 @@ def _likely_cause(run_info: dict) -> str:
 
     check = (run_info.get("baseline") or {}).get("batchnorm")
     spec = (run_info.get("preprocessing") or {}).get("spec", "?")
+    if _stale(check) and is_zoo(str(run_info.get("model", ""))):
+        return (f"{_batchnorm_words(check)}: the full model trained here with this preprocessing, so its BatchNorm "
+                "moving averages have not caught up with its weights: raise epochs")
     if _stale(check):
         return (f"{_batchnorm_words(check)}, so its BatchNorm statistics do not match these inputs: the preprocessing "
                 f"(now `{spec}`) differs from the one it was trained with, or the statistics are stale")
@@ -97,7 +101,19 @@ def _stale(check: dict | None) -> bool:
         return False
     if "train_mode_mae" in check:
         return check["train_mode_mae"] < (1 - BATCHNORM_GAP_SHARE) * check["inference_mode_mae"]
-    return (check["train_mode_accuracy"] - check["inference_mode_accuracy"]) * 100 > BATCHNORM_GAP_PP
+    gap_pp = (check["train_mode_accuracy"] - check["inference_mode_accuracy"]) * 100
+    return gap_pp > _margin_pp(BATCHNORM_GAP_PP, check.get("samples"))
+
+
+def _margin_pp(margin_pp: float, samples: int | None) -> float:
+    """`margin_pp`, or MIN_SAMPLES test samples' worth where the test split is small (30 samples:
+    one is 3.3 pp)."""
+    return max(margin_pp, MIN_SAMPLES * 100 / samples) if samples else margin_pp
+
+
+def _label(variant: str) -> str:
+    """The full model's own exported files are the `baseline` variant: say so."""
+    return "the full model's own exported files (baseline)" if variant == "baseline" else variant
 
 
 def _batchnorm_words(check: dict) -> str:
