@@ -20,11 +20,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                                  description="Choose the artifact to ship on one target, and say why every other one lost.")
     select.add_argument("run_dir", type=Path, help="the folder of a finished `edgesmith run`")
     select.add_argument("--target", required=True, help="a target the run exported for")
-    select.add_argument("--max-accuracy-drop", type=budget, metavar="PP", help="accuracy drop budget in percentage points")
+    select.add_argument("--max-accuracy-drop", type=budget, metavar="PP",
+                        help="accuracy drop budget in percentage points (default: the run's own)")
     select.add_argument("--max-mae-increase", type=budget, metavar="PCT",
-                        help="a regression's budget instead: MAE increase in percent of the full model's")
-    select.add_argument("--max-latency-ms", type=budget, default=0.0, metavar="MS", help="p50 latency budget (0 = no limit)")
-    select.add_argument("--max-size-kb", type=budget, default=0.0, metavar="KB", help="file size budget (0 = no limit)")
+                        help="a regression's budget instead: MAE increase in percent of the full model's (default: the run's own)")
+    select.add_argument("--max-latency-ms", type=budget, metavar="MS", help="p50 latency budget, 0 = no limit (default: the run's own)")
+    select.add_argument("--max-size-kb", type=budget, metavar="KB", help="file size budget, 0 = no limit (default: the run's own)")
     add_json(select, "the winner (a result record, or null) and the reason each other artifact lost")
     select.set_defaults(handler=_select)
 
@@ -47,8 +48,17 @@ def _report(args: argparse.Namespace) -> int:
 def _select(args: argparse.Namespace) -> int:
     from toolkit.selection import select_best
 
-    records, _ = load_results(args.run_dir)
-    selection = select_best(records, args.target, args.max_accuracy_drop, args.max_latency_ms or None, args.max_size_kb or None,
-                            args.max_mae_increase)
+    records, info = load_results(args.run_dir)
+    run_budget = info.get("budget") if isinstance(info.get("budget"), dict) else {}
+    quality_given = args.max_accuracy_drop is not None or args.max_mae_increase is not None
+
+    def given_or_the_runs(value: float | None, key: str, run_default: bool = True) -> float | None:
+        return run_budget.get(key) if value is None and run_default else value
+
+    selection = select_best(records, args.target,
+                            given_or_the_runs(args.max_accuracy_drop, "max_accuracy_drop_pp", not quality_given),
+                            given_or_the_runs(args.max_latency_ms, "max_latency_ms") or None,
+                            given_or_the_runs(args.max_size_kb, "max_size_kb") or None,
+                            given_or_the_runs(args.max_mae_increase, "max_mae_increase_pct", not quality_given))
     print_result(args.json, selection.to_dict(), selection.format_text)
     return 0 if selection.winner is not None else 1

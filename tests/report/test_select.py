@@ -180,3 +180,24 @@ def test_the_runs_best_line_names_every_limit_of_the_budget():
     assert budget_summary({"budget": {**budget, "max_latency_ms": None, "max_size_kb": None}}) == "accuracy drop ≤ 2 pp"
     assert budget_summary({"budget": {"max_mae_increase_pct": 5.0, "max_latency_ms": None, "max_size_kb": 64}}) == \
         "MAE increase ≤ 5%, size ≤ 64 KB"
+
+
+def test_select_takes_the_runs_own_budget_where_none_is_given(tmp_path, capsys):
+    import hashlib
+    import json
+
+    from toolkit.cli import main
+    from toolkit.files import json_text
+
+    records = [{"variant": "baseline", "chain": [], "target": "cpu", "format": "tflite", "precision": p, "path": f"cpu/b__{p}.tflite",
+                "accuracy": a, "accuracy_drop_pp": d, "size_bytes": s, "gzip_bytes": s, "latency_ms": {"p50": 0.01, "ci95_p50": [0.009, 0.011]}}
+               for p, a, d, s in (("fp32", 0.9, 0.0, 40_000), ("int8", 0.88, 2.0, 10_000))]
+    text = json_text(records)
+    (tmp_path / "results.json").write_text(text)
+    info = {"budget": {"max_accuracy_drop_pp": 3.0, "max_latency_ms": None, "max_size_kb": None},
+            "results_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    (tmp_path / "run.json").write_text(json.dumps(info))
+    assert main(["select", str(tmp_path), "--target", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["winner"]["precision"] == "int8"  # within the run's 3 pp
+    assert main(["select", str(tmp_path), "--target", "cpu", "--max-accuracy-drop", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["winner"]["precision"] == "fp32"
