@@ -120,3 +120,10 @@ def test_a_model_file_sets_the_folders_image_size_and_preprocessing_as_in_run(wr
     assert tuple(subject.data.input_shape) == (16, 20, 3)  # the first image is 12x12
     assert subject.data.preprocessing["spec"] == "none" and subject.data.x_test.max() > 1  # raw pixels: the model scales
     assert any("image_size = 20x16" in line for line in lines) and any("preprocess = none" in line for line in lines)
+
+
+def test_an_int8_file_that_scores_higher_is_said_to_gain():
+    from toolkit.quant_debug.result import int8_change
+
+    assert int8_change(3.104) == "int8 lost 3.10 pp" and int8_change(0.0) == "int8 lost 0.00 pp"
+    assert int8_change(-6.667) == "int8 gained 6.67 pp"  # 2 of 30 test images: never "lost -6.67 pp"

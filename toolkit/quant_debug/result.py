@@ -9,6 +9,11 @@ from toolkit.quant_debug.fallback import FallbackStep
 from toolkit.quant_debug.layers import LayerError
 
 
+def int8_change(drop_pp: float) -> str:
+    """'int8 lost 3.10 pp', or 'int8 gained 6.67 pp' where it scored higher (a small test split)."""
+    return f"int8 lost {drop_pp:.2f} pp" if drop_pp >= 0 else f"int8 gained {-drop_pp:.2f} pp"
+
+
 @dataclass(frozen=True)
 class Explanation:
     """Per-layer int8 error of one model on one target, worst layer first.
@@ -35,9 +40,9 @@ class Explanation:
         """"int8 lost X pp; N% of the error comes from `layer`; keeping it in float recovers
         Y pp at +Z% size" (or why the target cannot keep it float)."""
         if not self.layers:
-            return f"int8 lost {self.int8_drop_pp:.2f} pp; no quantized layer was found"
+            return f"{int8_change(self.int8_drop_pp)}; no quantized layer was found"
         worst = self.layers[0]
-        text = f"int8 lost {self.int8_drop_pp:.2f} pp; {worst.share * 100:.0f}% of the error comes from `{worst.name}`"
+        text = f"{int8_change(self.int8_drop_pp)}; {worst.share * 100:.0f}% of the error comes from `{worst.name}`"
         if self.top_float is None:
             return f"{text}; {self.refused}: make the model int8-friendly with QAT (--variant qat) instead"
         recovered = _pp(self.top_float.accuracy - self.int8.accuracy)

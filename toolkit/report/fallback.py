@@ -9,6 +9,7 @@ from html import escape
 from typing import Any, Mapping
 
 from toolkit.quant_debug.mixed import MIXED
+from toolkit.quant_debug.result import int8_change
 from toolkit.records import Record
 
 BAR_WIDTH = 320  # px of the longest bar in the per-layer chart
@@ -31,7 +32,7 @@ def _sentence(record: Record) -> str:
     steps, layers = fallback["steps"], fallback["layers"]
     int8, chosen = steps[0], steps[-1]
     lost = (fallback["float_accuracy"] - int8["accuracy"]) * 100
-    text = f"{record['variant']} on {record['target']}: int8 lost {lost:.2f} pp"
+    text = f"{record['variant']} on {record['target']}: {int8_change(lost)}"
     if layers:
         text += f"; {layers[0]['share'] * 100:.0f}% of the error comes from `{layers[0]['name']}`"
     kept = record["float_layers"] or ()
