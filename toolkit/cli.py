@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from toolkit import cli_artifact, cli_explain, cli_info, cli_results, cli_run, cli_search
 from toolkit.cli_log import configure_logging
+from toolkit.cli_options import discard_stdout
 from toolkit.errors import EdgesmithError, first_line, write_failure
 
 EXIT_BAD_INPUT = 2
@@ -141,7 +142,7 @@ def entry_point() -> None:
         code = main()
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `edgesmith check m.tflite --target cpu | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        discard_stdout()
         # the command's own verdict when it had one (check: 1 for incompatible), else the
         # shell's code for a writer whose reader went away
         code = 128 + signal.SIGPIPE if code is None else code

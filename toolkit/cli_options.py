@@ -62,4 +62,9 @@ def print_result(as_json: bool, data: Any, text: Callable[[], str]) -> None:
             print(text())
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unflushed goes nowhere
+        discard_stdout()
+
+
+def discard_stdout() -> None:
+    """The reader went away (`| head`): what is left unflushed goes nowhere, without an error at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -85,7 +85,7 @@ def run(experiment: Experiment, log: Log = print, progress: Progress | None = No
 
     started = time.time()
     with open_run(experiment, log, progress, dataset, check=_checked_chains) as (state, user_model, chains):
-        plan = _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
+        plan = _plan(experiment, chains)
         state.planned = sum(planned_artifacts(state.targets, variant, steps) for variant, steps in plan)
         _log_fallback_refusals(state)
         _execute(state, plan, user_model, started, _passes_refused(user_model, chains))
@@ -108,7 +108,7 @@ def _reject_empty_plan(experiment: Experiment, chains: list[tuple[Variant, tuple
     from toolkit.stages import planned_artifacts
 
     targets = [load_target(name, experiment.targets_dir) for name in experiment.targets]
-    plan = _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
+    plan = _plan(experiment, chains)
     fix = "ask for a precision the targets support (`edgesmith targets` lists them)"
     if not sum(planned_artifacts(targets, variant, steps) for variant, steps in plan):
         raise EdgesmithError(
@@ -216,6 +216,11 @@ def _set_threads(experiment: Experiment, log: Log) -> None:
     if experiment.train_threads and not limit_threads(experiment.train_threads):
         log(f"[threads] TensorFlow already runs in this process with its own thread count: train_threads = "
             f"{experiment.train_threads} applies only to a fresh process (the `edgesmith` command, a Ray task)")
+
+
+def _plan(experiment: Experiment, chains: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:
+    """The full model's exports first, then each chain's, with the float fallback's precisions."""
+    return _with_float_fallback(experiment, [(Variant(chain=(), precisions=experiment.precisions), ()), *chains])
 
 
 def _with_float_fallback(experiment: Experiment, plan: list[tuple[Variant, tuple]]) -> list[tuple[Variant, tuple]]:

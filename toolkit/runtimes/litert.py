@@ -75,13 +75,9 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.benchmark.device_runners import BenchError, LiteRTRunner
-    from toolkit.errors import EdgesmithError
+    from toolkit.benchmark.device_runners import LiteRTRunner
 
-    try:
-        return LiteRTRunner(path, threads)
-    except BenchError as error:  # a file LiteRT cannot load: the loader's one-line reason
-        raise EdgesmithError(error.problem, error.fix) from None
+    return LiteRTRunner(path, threads)
 
 
 def check(path: Path, target: Target) -> CompatibilityReport:

@@ -69,17 +69,13 @@ def export_spec(target: Target, precision: str, opset: int) -> dict[str, Any]:
 
 
 def open_runner(path: Path, threads: int = 1, validate: bool = True) -> Runner:
-    from toolkit.benchmark.device_runners import BenchError, OnnxRuntimeRunner
-    from toolkit.errors import EdgesmithError
+    from toolkit.benchmark.device_runners import OnnxRuntimeRunner
 
     if validate:  # a corrupt file gets our one-line error instead of ORT's
         from toolkit.converters.onnx_files import load_checked
 
         load_checked(path)
-    try:
-        return OnnxRuntimeRunner(path, threads)
-    except BenchError as error:  # an input the method cannot feed (several, open sizes, not float)
-        raise EdgesmithError(error.problem, error.fix) from None
+    return OnnxRuntimeRunner(path, threads)
 
 
 def check(path: Path, target: Target) -> CompatibilityReport:
